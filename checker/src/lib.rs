@@ -1,0 +1,10 @@
+//! # checker: exhaustive and history-based checking
+//!
+//! Two tools on top of the student crates:
+//! - a `stateright` model that drives the **same** [`raft`] state machine the labs run, with crashes,
+//!   a lossy/duplicating/reordering network and nondeterministic timers, and checks Raft's safety
+//!   properties (election safety, log matching, leader completeness, state machine safety, leader
+//!   append-only), printing the shortest counterexample as a message trace and serving the Explorer UI;
+//! - a linearizability checker for the key/value histories the KV labs record (and Jepsen-style files).
+//!
+//! Status: being built; see the project's issue tracker.

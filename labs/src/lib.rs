@@ -1,0 +1,22 @@
+//! # labs: the raftlab framework
+//!
+//! Everything a student's code runs on, and nothing a student edits:
+//!
+//! - [`sim`]: a run built from a seed: a paused-clock current-thread tokio runtime (virtual time), the
+//!   seeded RNG every random choice comes from, a trace hash of everything that happened, and the
+//!   guards that turn a hang into a clear failure.
+//! - [`labrpc`]: the simulated RPC network with every knob of the course's (unreliable delivery, long
+//!   delays, long reordering, enable/disable, add/delete server, counts and bytes).
+//! - [`persister`]: each server's "disk", copied on crash.
+//! - [`lab`]: running a lab test over seeds (`LAB_SEED`, `LAB_SEEDS`), its summary line and its replay
+//!   command.
+//! - [`logging`]: `tracing` output with virtual timestamps, filtered by `RUST_LOG`.
+//!
+//! The `labs` binary (`cargo run --release -p labs -- --help`) runs the lab suites with a progress
+//! display and a summary table.
+
+pub mod lab;
+pub mod labrpc;
+pub mod logging;
+pub mod persister;
+pub mod sim;

@@ -1,0 +1,238 @@
+//! The contract between a Raft implementation and the framework. **Framework code: do not edit.**
+//!
+//! Raft is written as a deterministic state machine. It never sleeps, reads a clock, draws a random
+//! number, spawns a thread or touches a disk or socket. Instead, the framework calls one handler per
+//! event and the handler describes what should happen in an [`Effects`] value:
+//!
+//! | event                        | handler                          | typical effects                         |
+//! |------------------------------|----------------------------------|-----------------------------------------|
+//! | boot or restart after crash  | [`Raft::new`](crate::Raft::new)   | arm the election timer                  |
+//! | a timer fired                | [`Raft::on_timer`](crate::Raft::on_timer) | start an election, send heartbeats |
+//! | an RPC request from a peer   | [`Raft::on_request`](crate::Raft::on_request) | persist, return the reply     |
+//! | the reply to an RPC we sent  | [`Raft::on_reply`](crate::Raft::on_reply) | become leader, advance commit, apply |
+//! | the service submits a command| [`Raft::start`](crate::Raft::start) | append, persist, replicate          |
+//! | the service took a snapshot  | [`Raft::snapshot`](crate::Raft::snapshot) | trim the log, persist the snapshot |
+//!
+//! Two drivers run the same code: the lab driver (tokio tasks, the simulated `labrpc` network, timer
+//! durations drawn from the run's seeded RNG, a persister, an apply channel to the tester) and the model
+//! checker (stateright explores every order of timers, messages, losses and crashes). Because the
+//! handlers are pure functions of the state and the event, any failure replays exactly from its seed.
+//!
+//! The driver carries out a handler's effects in a fixed order: **persist first**, then return the
+//! reply (for a request) and send the new requests, then arm or cancel timers, then deliver the applies
+//! in order. So a reply or a vote never leaves a server before the state that justifies it is durable.
+//!
+//! # A worked example
+//! ```
+//! use raft::contract::{Effects, Persisted, Timer};
+//! use raft::Raft;
+//!
+//! // Server 0 of 3 boots with nothing persisted. It must arm its election timer.
+//! let mut out = Effects::default();
+//! let mut rf = Raft::new(0, 3, &Persisted::default(), &mut out).unwrap();
+//! assert!(out.timers.iter().any(|t| t.timer() == Timer::Election));
+//!
+//! // The election timer fires: server 0 becomes a candidate and asks both peers for votes.
+//! let mut out = Effects::default();
+//! rf.on_timer(Timer::Election, &mut out);
+//! assert_eq!(out.sends.len(), 2);
+//! assert!(out.persist.is_some(), "term and vote must be persisted before asking for votes");
+//!
+//! // Peer 1 grants its vote (simulated here by running a second Raft): with 2 of 3 votes, 0 leads.
+//! let mut peer_out = Effects::default();
+//! let mut peer = Raft::new(1, 3, &Persisted::default(), &mut peer_out).unwrap();
+//! let (to, request) = out.sends[0].clone();
+//! assert_eq!(to, 1);
+//! let mut peer_out = Effects::default();
+//! let reply = peer.on_request(0, request.clone(), &mut peer_out);
+//! let mut out = Effects::default();
+//! rf.on_reply(1, request, reply, &mut out);
+//! assert!(rf.state().1, "server 0 is leader");
+//! ```
+
+use std::ops::Range;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::messages::{
+    AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply,
+    RequestVoteArgs, RequestVoteReply,
+};
+
+/// The index of a server in the cluster: `0..peers`.
+pub type PeerId = usize;
+
+/// A client command as Raft sees it: opaque bytes (the tester sends encoded integers and strings, the
+/// KV service sends encoded operations).
+pub type Command = Vec<u8>;
+
+/// The timers a Raft server can arm. Arming a timer that is already armed replaces it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Timer {
+    /// No word from a leader for a while: start an election.
+    Election,
+    /// Time for a leader to send the next round of AppendEntries.
+    Heartbeat,
+}
+
+/// An RPC request, as sent by [`Effects::send`] and received by `Raft::on_request`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Request {
+    RequestVote(RequestVoteArgs),
+    AppendEntries(AppendEntriesArgs),
+    InstallSnapshot(InstallSnapshotArgs),
+}
+
+/// The reply to a [`Request`], returned by `Raft::on_request` and passed to `Raft::on_reply`.
+/// The variant must match the request's: a mismatched pair is a bug the drivers report.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Reply {
+    RequestVote(RequestVoteReply),
+    AppendEntries(AppendEntriesReply),
+    InstallSnapshot(InstallSnapshotReply),
+}
+
+impl Request {
+    /// The labrpc method name this request travels under (`"Raft.RequestVote"`, ...).
+    pub fn method(&self) -> &'static str {
+        match self {
+            Request::RequestVote(_) => "Raft.RequestVote",
+            Request::AppendEntries(_) => "Raft.AppendEntries",
+            Request::InstallSnapshot(_) => "Raft.InstallSnapshot",
+        }
+    }
+}
+
+/// A message from Raft to the service above it (the tester or the KV server), in log order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ApplyMsg {
+    /// The command at `index` is committed: apply it.
+    Command { index: u64, command: Command },
+    /// The leader sent a snapshot covering every entry up to and including `index`: replace the
+    /// service state with it. Later `Command`s continue from `index + 1`.
+    Snapshot {
+        index: u64,
+        term: u64,
+        data: Vec<u8>,
+    },
+}
+
+/// What a server saved with [`Effects::persist`] before it crashed; empty on first boot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Persisted {
+    /// The bytes of the last `persist(state, ..)`.
+    pub state: Vec<u8>,
+    /// The last snapshot saved with `persist(.., Some(snapshot))`; empty if none.
+    pub snapshot: Vec<u8>,
+}
+
+/// Asking the driver to arm or cancel a timer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TimerOp {
+    /// Fire `timer` once after a duration the driver draws uniformly from `range`; replaces an armed one.
+    Set {
+        timer: Timer,
+        range: Range<Duration>,
+    },
+    /// Disarm `timer` if it is armed.
+    Cancel { timer: Timer },
+}
+
+impl TimerOp {
+    /// The timer this operation is about.
+    pub fn timer(&self) -> Timer {
+        match self {
+            TimerOp::Set { timer, .. } | TimerOp::Cancel { timer } => *timer,
+        }
+    }
+}
+
+/// An atomic write of Raft's durable state, optionally together with a new snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PersistOp {
+    pub state: Vec<u8>,
+    /// `None` keeps the snapshot saved before.
+    pub snapshot: Option<Vec<u8>>,
+}
+
+/// Everything a handler asks the driver to do. Handlers only ever append to it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// RPC requests to send, in order: `(to, request)`.
+    pub sends: Vec<(PeerId, Request)>,
+    /// Timer operations, in order.
+    pub timers: Vec<TimerOp>,
+    /// The state to save before anything else leaves this server (last write wins).
+    pub persist: Option<PersistOp>,
+    /// Messages for the service, in log order.
+    pub applies: Vec<ApplyMsg>,
+}
+
+impl Effects {
+    /// Send `request` to peer `to`. Its reply (if the network delivers one) comes back through
+    /// `Raft::on_reply` together with this request.
+    pub fn send(&mut self, to: PeerId, request: Request) {
+        self.sends.push((to, request));
+    }
+
+    /// Arm `timer` to fire once after a random duration in `range` (replacing an armed one).
+    pub fn set_timer(&mut self, timer: Timer, range: Range<Duration>) {
+        self.timers.push(TimerOp::Set { timer, range });
+    }
+
+    /// Disarm `timer`.
+    pub fn cancel_timer(&mut self, timer: Timer) {
+        self.timers.push(TimerOp::Cancel { timer });
+    }
+
+    /// Save `state` (and, if given, a new snapshot) atomically before any message leaves.
+    /// Within one event the last call wins, except that a snapshot given earlier is kept when a
+    /// later call passes `None`.
+    pub fn persist(&mut self, state: Vec<u8>, snapshot: Option<Vec<u8>>) {
+        let snapshot = snapshot.or_else(|| self.persist.take().and_then(|p| p.snapshot));
+        self.persist = Some(PersistOp { state, snapshot });
+    }
+
+    /// Deliver `msg` to the service (after the state is persisted).
+    pub fn apply(&mut self, msg: ApplyMsg) {
+        self.applies.push(msg);
+    }
+
+    /// True when the handler asked for nothing.
+    pub fn is_empty(&self) -> bool {
+        self.sends.is_empty()
+            && self.timers.is_empty()
+            && self.persist.is_none()
+            && self.applies.is_empty()
+    }
+}
+
+/// The role a server is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+/// A read-only view of a server's Raft state, for the tester's checks and the model checker's
+/// properties. It must describe the state truthfully; it is never used to drive the protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observation<'a> {
+    pub term: u64,
+    pub role: Role,
+    pub voted_for: Option<PeerId>,
+    pub commit_index: u64,
+    /// The last index covered by the snapshot (0 when there is none).
+    pub snapshot_index: u64,
+    /// The term of the entry at `snapshot_index` (0 when there is none).
+    pub snapshot_term: u64,
+    /// The entries after the snapshot: `entries[i]` has index `snapshot_index + 1 + i`.
+    pub entries: &'a [crate::messages::Entry],
+}
+
+/// Persisted bytes that cannot be decoded. Restarting from them fails with this error instead of a panic.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("corrupt persisted Raft state: {0}")]
+pub struct CorruptState(pub String);

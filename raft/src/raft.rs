@@ -1,0 +1,720 @@
+//! The Raft state machine: Figure 2 of the extended Raft paper (election, replication, persistence)
+//! plus log compaction (section 7, Figure 13). **Student code.**
+//!
+//! Each handler takes one event and describes its consequences in `out` (see [`crate::contract`]).
+//! Log indices start at 1; index 0 is a sentinel entry with term 0.
+
+use crate::contract::{
+    Command, CorruptState, Effects, Observation, PeerId, Persisted, Reply, Request, Timer,
+};
+// BEGIN SOLUTION
+use std::borrow::Cow;
+use std::ops::Range;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tracing::{debug, trace, warn};
+
+use crate::contract::{ApplyMsg, Role};
+use crate::messages::{
+    AppendEntriesArgs, AppendEntriesReply, Entry, InstallSnapshotArgs, InstallSnapshotReply,
+    RequestVoteArgs, RequestVoteReply,
+};
+
+/// A leader sends a round of AppendEntries every 100 ms (the tests allow at most 10 per second).
+const HEARTBEAT_INTERVAL: Range<Duration> = Duration::from_millis(100)..Duration::from_millis(101);
+/// How long a follower waits for a leader before it starts an election. The driver draws each
+/// timeout at random from this range, so that split votes do not repeat forever.
+const ELECTION_TIMEOUT: Range<Duration> = Duration::from_millis(300)..Duration::from_millis(600);
+// END SOLUTION
+
+/// One Raft server.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Raft {
+    // BEGIN SOLUTION
+    me: PeerId,
+    peers: usize,
+    // Persistent state (Figure 2): written with `persist` in the handler that changes it.
+    term: u64,
+    voted_for: Option<PeerId>,
+    log: Log,
+    /// The service's latest snapshot (it covers `log.snapshot_index`), to send to lagging peers.
+    snapshot: Vec<u8>,
+    // Volatile state.
+    role: Role,
+    commit_index: u64,
+    last_applied: u64,
+    /// Candidate only: `votes[p]` says whether peer `p` granted us its vote in this term.
+    votes: Vec<bool>,
+    /// Leader only: what we know of each peer's log (the entry for `me` is unused).
+    progress: Vec<Progress>,
+    // STUB
+    // // Your state here (Figure 2).
+    // END SOLUTION
+}
+
+// BEGIN SOLUTION
+/// A leader's view of one follower (`nextIndex[]` and `matchIndex[]` of Figure 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Progress {
+    /// The next entry to send: AppendEntries go out with `prev_log_index = next_index - 1`.
+    next_index: u64,
+    /// The highest entry known to be replicated on the follower.
+    match_index: u64,
+}
+
+/// The log after the snapshot. `snapshot_index` and `snapshot_term` describe the last entry the
+/// snapshot covers (0 and 0 without a snapshot: the sentinel), and `entries[i]` has index
+/// `snapshot_index + 1 + i`. Terms never decrease along the log.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+struct Log {
+    snapshot_index: u64,
+    snapshot_term: u64,
+    entries: Vec<Entry>,
+}
+
+impl Log {
+    fn last_index(&self) -> u64 {
+        self.snapshot_index + self.entries.len() as u64
+    }
+
+    fn last_term(&self) -> u64 {
+        self.entries.last().map_or(self.snapshot_term, |e| e.term)
+    }
+
+    /// The entry at `index`, if it is in the log (not in the snapshot).
+    fn entry(&self, index: u64) -> Option<&Entry> {
+        let i = index.checked_sub(self.snapshot_index + 1)?;
+        self.entries.get(usize::try_from(i).ok()?)
+    }
+
+    /// The term at `index`, if we still know it (the snapshot's last entry included).
+    fn term_at(&self, index: u64) -> Option<u64> {
+        if index == self.snapshot_index {
+            Some(self.snapshot_term)
+        } else {
+            self.entry(index).map(|e| e.term)
+        }
+    }
+
+    /// Whether our entry at `index` has term `term`. Entries inside the snapshot are committed, and
+    /// committed entries are the same on every server, so they always match.
+    fn matches(&self, index: u64, term: u64) -> bool {
+        index <= self.snapshot_index || self.term_at(index) == Some(term)
+    }
+
+    /// The entries after `index`, which must lie in `snapshot_index..=last_index`.
+    fn after(&self, index: u64) -> &[Entry] {
+        &self.entries[(index - self.snapshot_index) as usize..]
+    }
+
+    /// The first index after the snapshot whose term is `term` or later.
+    fn first_index_of(&self, term: u64) -> u64 {
+        // Terms never decrease along the log: binary search.
+        self.snapshot_index + 1 + self.entries.partition_point(|e| e.term < term) as u64
+    }
+
+    /// The last index holding an entry of term `term`, if any.
+    fn last_index_of(&self, term: u64) -> Option<u64> {
+        let end = self.entries.partition_point(|e| e.term <= term);
+        match end.checked_sub(1) {
+            Some(i) if self.entries[i].term == term => Some(self.snapshot_index + end as u64),
+            None if self.snapshot_term == term && self.snapshot_index > 0 => {
+                Some(self.snapshot_index)
+            }
+            _ => None,
+        }
+    }
+
+    /// Delete the entries from `index` on (`index` must be after the snapshot).
+    fn truncate_from(&mut self, index: u64) {
+        self.entries
+            .truncate((index - self.snapshot_index - 1) as usize);
+    }
+
+    /// Let a snapshot ending at `index` (of term `term`) replace the log up to there. The entries
+    /// after it stay if our log agrees with the snapshot at `index`, else the whole log goes
+    /// (Figure 13, steps 6 and 7).
+    fn compact(&mut self, index: u64, term: u64) {
+        if index >= self.snapshot_index && self.term_at(index) == Some(term) {
+            self.entries.drain(..(index - self.snapshot_index) as usize);
+        } else {
+            self.entries.clear();
+        }
+        self.snapshot_index = index;
+        self.snapshot_term = term;
+    }
+}
+
+/// What survives a crash, encoded with postcard. The snapshot itself is saved beside it.
+#[derive(Serialize, Deserialize)]
+struct Durable<'a> {
+    term: u64,
+    voted_for: Option<PeerId>,
+    log: Cow<'a, Log>,
+}
+
+/// Decode and sanity-check persisted state: bytes that decode but make no sense are corrupt too.
+fn decode(bytes: &[u8], peers: usize) -> Result<Durable<'static>, CorruptState> {
+    let (durable, rest): (Durable, _) =
+        postcard::take_from_bytes(bytes).map_err(|e| CorruptState(e.to_string()))?;
+    let log = &durable.log;
+    let terms = std::iter::once(log.snapshot_term)
+        .chain(log.entries.iter().map(|e| e.term))
+        .chain(std::iter::once(durable.term));
+    let problem = if !rest.is_empty() {
+        format!("{} trailing bytes", rest.len())
+    } else if durable.voted_for.is_some_and(|v| v >= peers) {
+        format!("voted for server {:?} of {peers}", durable.voted_for)
+    } else if !terms.is_sorted() {
+        "log terms out of order".to_string()
+    } else if log.snapshot_index == 0 && log.snapshot_term != 0 {
+        "snapshot term without a snapshot".to_string()
+    } else {
+        return Ok(durable);
+    };
+    Err(CorruptState(problem))
+}
+
+/// The sender's term, carried by every request.
+fn request_term(request: &Request) -> u64 {
+    match request {
+        Request::RequestVote(args) => args.term,
+        Request::AppendEntries(args) => args.term,
+        Request::InstallSnapshot(args) => args.term,
+    }
+}
+// END SOLUTION
+
+impl Raft {
+    /// Boot server `me` of `peers`, or restart it from what it persisted last (empty on first boot).
+    pub fn new(
+        me: PeerId,
+        peers: usize,
+        persisted: &Persisted,
+        out: &mut Effects,
+    ) -> Result<Raft, CorruptState> {
+        // BEGIN SOLUTION
+        debug_assert!(me < peers, "server {me} of {peers}");
+        let mut rf = Raft {
+            me,
+            peers,
+            term: 0,
+            voted_for: None,
+            log: Log::default(),
+            snapshot: Vec::new(),
+            role: Role::Follower,
+            commit_index: 0,
+            last_applied: 0,
+            votes: Vec::new(),
+            progress: Vec::new(),
+        };
+        if !persisted.state.is_empty() {
+            let durable = decode(&persisted.state, peers)?;
+            rf.term = durable.term;
+            rf.voted_for = durable.voted_for;
+            rf.log = durable.log.into_owned();
+            // The service restores its own state from the snapshot: that much is applied already.
+            rf.commit_index = rf.log.snapshot_index;
+            rf.last_applied = rf.log.snapshot_index;
+            if rf.log.snapshot_index > 0 {
+                rf.snapshot = persisted.snapshot.clone();
+            }
+        } else if !persisted.snapshot.is_empty() {
+            return Err(CorruptState("a snapshot without Raft state".to_string()));
+        }
+        out.set_timer(Timer::Election, ELECTION_TIMEOUT);
+        debug!(term = rf.term, role = ?rf.role, me, "booted");
+        Ok(rf)
+        // STUB
+        // todo!("2A: set up the state and arm the election timer; 2C/2D: restore from `persisted`")
+        // END SOLUTION
+    }
+
+    /// The current term, and whether this server believes it is the leader.
+    pub fn state(&self) -> (u64, bool) {
+        // BEGIN SOLUTION
+        (self.term, self.role == Role::Leader)
+        // STUB
+        // todo!("2A: return (current term, is leader)")
+        // END SOLUTION
+    }
+
+    /// A truthful, read-only view of the state for the tester and the model checker.
+    pub fn observe(&self) -> Observation<'_> {
+        // BEGIN SOLUTION
+        Observation {
+            term: self.term,
+            role: self.role,
+            voted_for: self.voted_for,
+            commit_index: self.commit_index,
+            snapshot_index: self.log.snapshot_index,
+            snapshot_term: self.log.snapshot_term,
+            entries: &self.log.entries,
+        }
+        // STUB
+        // todo!("2A: describe the state (see `Observation`)")
+        // END SOLUTION
+    }
+
+    /// A timer armed with `out.set_timer` fired.
+    pub fn on_timer(&mut self, timer: Timer, out: &mut Effects) {
+        // BEGIN SOLUTION
+        match timer {
+            Timer::Election if self.role != Role::Leader => self.become_candidate(out),
+            Timer::Heartbeat if self.role == Role::Leader => {
+                self.broadcast_append(out);
+                out.set_timer(Timer::Heartbeat, HEARTBEAT_INTERVAL);
+            }
+            _ => trace!(?timer, role = ?self.role, "timer not for this role; ignored"),
+        }
+        // STUB
+        // todo!("2A: start an election, or send heartbeats as a leader")
+        // END SOLUTION
+    }
+
+    /// Handle an RPC request from peer `from` and return the reply (same variant as the request).
+    pub fn on_request(&mut self, from: PeerId, request: Request, out: &mut Effects) -> Reply {
+        // BEGIN SOLUTION
+        trace!(from, method = request.method(), "request");
+        // Rules for all servers (Figure 2): a newer term makes us a follower in that term.
+        let term = request_term(&request);
+        if term > self.term {
+            self.become_follower(term, out);
+        }
+        match request {
+            Request::RequestVote(args) => Reply::RequestVote(self.request_vote(args, out)),
+            Request::AppendEntries(args) => Reply::AppendEntries(self.append_entries(args, out)),
+            Request::InstallSnapshot(args) => {
+                Reply::InstallSnapshot(self.install_snapshot(args, out))
+            }
+        }
+        // STUB
+        // todo!("2A: handle RequestVote and heartbeats; 2B: AppendEntries; 2D: InstallSnapshot")
+        // END SOLUTION
+    }
+
+    /// Handle the `reply` that peer `from` sent to our `request`.
+    pub fn on_reply(&mut self, from: PeerId, request: Request, reply: Reply, out: &mut Effects) {
+        // BEGIN SOLUTION
+        match (request, reply) {
+            (Request::RequestVote(args), Reply::RequestVote(reply)) => {
+                if self.is_current(args.term, reply.term, out) {
+                    self.vote_reply(from, reply, out);
+                }
+            }
+            (Request::AppendEntries(args), Reply::AppendEntries(reply)) => {
+                if self.is_current(args.term, reply.term, out) {
+                    self.append_reply(from, args, reply, out);
+                }
+            }
+            (Request::InstallSnapshot(args), Reply::InstallSnapshot(reply)) => {
+                if self.is_current(args.term, reply.term, out) {
+                    self.snapshot_reply(from, args);
+                }
+            }
+            (request, _) => {
+                warn!(
+                    from,
+                    method = request.method(),
+                    "reply does not match its request; ignored"
+                );
+            }
+        }
+        // STUB
+        // todo!("2A: count votes; 2B: track replication and commit; 2D: InstallSnapshot replies")
+        // END SOLUTION
+    }
+
+    /// The service asks to replicate `command`. Returns `None` unless we are the leader, else the
+    /// index and term the command will have if it commits.
+    pub fn start(&mut self, command: Command, out: &mut Effects) -> Option<(u64, u64)> {
+        // BEGIN SOLUTION
+        if self.role != Role::Leader {
+            return None;
+        }
+        self.log.entries.push(Entry {
+            term: self.term,
+            command,
+        });
+        self.persist(out);
+        self.broadcast_append(out);
+        self.advance_commit(out); // commits at once in a one-server cluster
+        Some((self.log.last_index(), self.term))
+        // STUB
+        // todo!("2B: append to the log as leader and replicate")
+        // END SOLUTION
+    }
+
+    /// The service saved a snapshot of everything up to and including `index`: trim the log.
+    pub fn snapshot(&mut self, index: u64, snapshot: Vec<u8>, out: &mut Effects) {
+        // BEGIN SOLUTION
+        if index <= self.log.snapshot_index || index > self.commit_index {
+            trace!(index, "snapshot outside the committed log; ignored");
+            return;
+        }
+        let term = self
+            .log
+            .term_at(index)
+            .expect("committed entries after the snapshot are in the log");
+        self.log.compact(index, term);
+        self.snapshot = snapshot;
+        self.persist_with_snapshot(out);
+        debug!(term = self.term, role = ?self.role, index, "took a snapshot");
+        // STUB
+        // todo!("2D: trim the log and persist the state together with the snapshot")
+        // END SOLUTION
+    }
+
+    // BEGIN SOLUTION
+    // ----- Role transitions: the only places `role` changes. -----
+
+    /// Follow a leader of `term` (or wait for one): we saw a newer term, or the current leader.
+    fn become_follower(&mut self, term: u64, out: &mut Effects) {
+        debug_assert!(term >= self.term);
+        if term > self.term {
+            self.term = term;
+            self.voted_for = None;
+            self.persist(out);
+        }
+        if self.role == Role::Leader {
+            out.cancel_timer(Timer::Heartbeat);
+            out.set_timer(Timer::Election, ELECTION_TIMEOUT);
+        }
+        self.role = Role::Follower;
+        self.votes.clear();
+        self.progress.clear();
+        debug!(term = self.term, role = ?self.role, "follower");
+    }
+
+    /// The election timeout passed without a leader: start an election in a new term.
+    fn become_candidate(&mut self, out: &mut Effects) {
+        self.role = Role::Candidate;
+        self.term += 1;
+        self.voted_for = Some(self.me);
+        self.votes = vec![false; self.peers];
+        self.votes[self.me] = true;
+        self.persist(out);
+        out.set_timer(Timer::Election, ELECTION_TIMEOUT);
+        debug!(term = self.term, role = ?self.role, "became candidate");
+        let args = RequestVoteArgs {
+            term: self.term,
+            candidate: self.me,
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+        };
+        for peer in self.others() {
+            out.send(peer, Request::RequestVote(args.clone()));
+        }
+        if self.won_election() {
+            self.become_leader(out); // a one-server cluster
+        }
+    }
+
+    fn become_leader(&mut self, out: &mut Effects) {
+        self.role = Role::Leader;
+        self.votes.clear();
+        let next_index = self.log.last_index() + 1;
+        self.progress = vec![
+            Progress {
+                next_index,
+                match_index: 0
+            };
+            self.peers
+        ];
+        debug!(term = self.term, role = ?self.role, "became leader");
+        out.cancel_timer(Timer::Election);
+        self.broadcast_append(out);
+        out.set_timer(Timer::Heartbeat, HEARTBEAT_INTERVAL);
+    }
+
+    // ----- Request handlers (we are the receiver). -----
+
+    fn request_vote(&mut self, args: RequestVoteArgs, out: &mut Effects) -> RequestVoteReply {
+        // Election restriction (section 5.4.1): vote only for a candidate whose log is at least as
+        // up-to-date as ours (a later last term, or the same last term and at least as long), so
+        // that whoever wins holds every committed entry.
+        let up_to_date = (args.last_log_term, args.last_log_index)
+            >= (self.log.last_term(), self.log.last_index());
+        let vote_granted = args.term == self.term
+            && args.candidate < self.peers
+            && self.voted_for.is_none_or(|v| v == args.candidate)
+            && up_to_date;
+        if vote_granted {
+            self.voted_for = Some(args.candidate);
+            self.persist(out);
+            out.set_timer(Timer::Election, ELECTION_TIMEOUT);
+            debug!(term = self.term, role = ?self.role, candidate = args.candidate, "granted vote");
+        }
+        RequestVoteReply {
+            term: self.term,
+            vote_granted,
+        }
+    }
+
+    fn append_entries(
+        &mut self,
+        mut args: AppendEntriesArgs,
+        out: &mut Effects,
+    ) -> AppendEntriesReply {
+        let reject = |term, conflict_index, conflict_term| AppendEntriesReply {
+            term,
+            success: false,
+            conflict_index,
+            conflict_term,
+        };
+        if args.term < self.term || !self.heard_from_leader(out) {
+            return reject(self.term, 0, None);
+        }
+        // Consistency check: our log must hold the leader's entry at prev_log_index. If not, tell
+        // the leader where to resume, skipping a whole term per round trip (fast backup).
+        let prev = args.prev_log_index;
+        let last = self.log.last_index();
+        if prev > last {
+            return reject(self.term, last + 1, None); // our log is too short
+        }
+        if !self.log.matches(prev, args.prev_log_term) {
+            let term = self.log.term_at(prev).unwrap_or_default();
+            return reject(self.term, self.log.first_index_of(term), Some(term));
+        }
+        // Append what we don't have yet, truncating only at a real conflict: a delayed, shorter
+        // AppendEntries must not cut off entries that a later one has already added.
+        let last_new = prev + args.entries.len() as u64;
+        let new = (prev + 1..)
+            .zip(&args.entries)
+            .position(|(index, e)| !self.log.matches(index, e.term));
+        if let Some(new) = new {
+            self.log.truncate_from(prev + 1 + new as u64);
+            self.log.entries.extend(args.entries.drain(new..));
+            self.persist(out);
+        }
+        // Commit what the leader has committed, up to the last entry this message vouches for:
+        // beyond it our log may still differ from the leader's.
+        let commit = args.leader_commit.min(last_new);
+        if commit > self.commit_index {
+            self.commit_index = commit;
+            self.apply_committed(out);
+        }
+        AppendEntriesReply {
+            term: self.term,
+            success: true,
+            conflict_index: 0,
+            conflict_term: None,
+        }
+    }
+
+    fn install_snapshot(
+        &mut self,
+        args: InstallSnapshotArgs,
+        out: &mut Effects,
+    ) -> InstallSnapshotReply {
+        let reply = InstallSnapshotReply { term: self.term };
+        let (index, term) = (args.last_included_index, args.last_included_term);
+        // A snapshot that ends within what we committed has nothing new (and would undo applies).
+        if args.term < self.term || !self.heard_from_leader(out) || index <= self.commit_index {
+            return reply;
+        }
+        self.log.compact(index, term);
+        self.commit_index = index;
+        self.last_applied = index;
+        self.snapshot = args.data.clone();
+        self.persist_with_snapshot(out);
+        out.apply(ApplyMsg::Snapshot {
+            index,
+            term,
+            data: args.data,
+        });
+        debug!(term = self.term, role = ?self.role, index, "installed the leader's snapshot");
+        reply
+    }
+
+    /// An AppendEntries or InstallSnapshot of our term came: its sender is this term's leader.
+    /// Returns false if we lead this term ourselves, which election safety rules out.
+    fn heard_from_leader(&mut self, out: &mut Effects) -> bool {
+        match self.role {
+            Role::Leader => {
+                warn!(term = self.term, "another leader in my term; ignored");
+                return false;
+            }
+            Role::Candidate => self.become_follower(self.term, out),
+            Role::Follower => {}
+        }
+        out.set_timer(Timer::Election, ELECTION_TIMEOUT);
+        true
+    }
+
+    // ----- Reply handlers (we sent the request). -----
+
+    /// Term bookkeeping for the reply to a request we sent in term `sent`: a newer term makes us a
+    /// follower; otherwise the reply counts only if we are still in the term we sent it in.
+    fn is_current(&mut self, sent: u64, reply_term: u64, out: &mut Effects) -> bool {
+        if reply_term > self.term {
+            self.become_follower(reply_term, out);
+            return false;
+        }
+        sent == self.term
+    }
+
+    fn vote_reply(&mut self, from: PeerId, reply: RequestVoteReply, out: &mut Effects) {
+        if self.role != Role::Candidate || !reply.vote_granted {
+            return;
+        }
+        if let Some(vote) = self.votes.get_mut(from) {
+            *vote = true;
+        }
+        if self.won_election() {
+            self.become_leader(out);
+        }
+    }
+
+    fn append_reply(
+        &mut self,
+        from: PeerId,
+        args: AppendEntriesArgs,
+        reply: AppendEntriesReply,
+        out: &mut Effects,
+    ) {
+        if self.role != Role::Leader || from == self.me {
+            return;
+        }
+        let Some(p) = self.progress.get_mut(from) else {
+            return;
+        };
+        if reply.success {
+            // Replies can arrive out of order: never move backwards.
+            let matched = args.prev_log_index + args.entries.len() as u64;
+            p.match_index = p.match_index.max(matched);
+            p.next_index = p.next_index.max(matched + 1);
+            self.advance_commit(out);
+        } else {
+            // Fast backup: if we have entries of the follower's conflicting term, resume after our
+            // last one; otherwise skip that term altogether (or to the end of a short log).
+            let next = match reply.conflict_term.and_then(|t| self.log.last_index_of(t)) {
+                Some(last_of_term) => last_of_term + 1,
+                None => reply.conflict_index,
+            };
+            // Entries up to match_index are known to match; a failure never moves us forward.
+            let old = p.next_index;
+            p.next_index = next.min(old).max(p.match_index + 1);
+            if p.next_index < old {
+                self.send_append(from, out); // retry now rather than at the next heartbeat
+            }
+        }
+    }
+
+    fn snapshot_reply(&mut self, from: PeerId, args: InstallSnapshotArgs) {
+        if self.role != Role::Leader || from == self.me {
+            return;
+        }
+        if let Some(p) = self.progress.get_mut(from) {
+            p.match_index = p.match_index.max(args.last_included_index);
+            p.next_index = p.next_index.max(p.match_index + 1);
+        }
+    }
+
+    // ----- Helpers. -----
+
+    fn others(&self) -> impl Iterator<Item = PeerId> {
+        let me = self.me;
+        (0..self.peers).filter(move |&p| p != me)
+    }
+
+    fn won_election(&self) -> bool {
+        self.votes.iter().filter(|&&v| v).count() * 2 > self.peers
+    }
+
+    fn broadcast_append(&self, out: &mut Effects) {
+        for peer in self.others() {
+            self.send_append(peer, out);
+        }
+    }
+
+    /// Leader: send `peer` the entries from its next_index on, or our snapshot if we have
+    /// compacted some of them away.
+    fn send_append(&self, peer: PeerId, out: &mut Effects) {
+        let next = self.progress[peer].next_index;
+        let request = if next <= self.log.snapshot_index {
+            Request::InstallSnapshot(InstallSnapshotArgs {
+                term: self.term,
+                leader: self.me,
+                last_included_index: self.log.snapshot_index,
+                last_included_term: self.log.snapshot_term,
+                data: self.snapshot.clone(),
+            })
+        } else {
+            let prev = next - 1;
+            Request::AppendEntries(AppendEntriesArgs {
+                term: self.term,
+                leader: self.me,
+                prev_log_index: prev,
+                prev_log_term: self
+                    .log
+                    .term_at(prev)
+                    .expect("next_index <= last index + 1"),
+                entries: self.log.after(prev).to_vec(),
+                leader_commit: self.commit_index,
+            })
+        };
+        out.send(peer, request);
+    }
+
+    /// Leader: commit the highest index that a majority holds, if it is from our own term.
+    fn advance_commit(&mut self, out: &mut Effects) {
+        let mut matched: Vec<u64> = (self.progress.iter().enumerate())
+            .map(|(p, progress)| {
+                if p == self.me {
+                    self.log.last_index()
+                } else {
+                    progress.match_index
+                }
+            })
+            .collect();
+        matched.sort_unstable();
+        // Sorted ascending, the entries from position (peers - 1) / 2 on are a majority.
+        let n = matched[(self.peers - 1) / 2];
+        // Figure 8: count replicas only for an entry of our own term. An older entry stored on a
+        // majority can still be overwritten by a later leader; it commits indirectly, with the
+        // first entry of our term after it.
+        if n > self.commit_index && self.log.term_at(n) == Some(self.term) {
+            self.commit_index = n;
+            debug!(term = self.term, role = ?self.role, commit_index = n, "committed");
+            self.apply_committed(out);
+        }
+    }
+
+    /// Hand every newly committed entry to the service, in log order.
+    fn apply_committed(&mut self, out: &mut Effects) {
+        while self.last_applied < self.commit_index {
+            let index = self.last_applied + 1;
+            let entry = self
+                .log
+                .entry(index)
+                .expect("committed entries after the snapshot are in the log");
+            out.apply(ApplyMsg::Command {
+                index,
+                command: entry.command.clone(),
+            });
+            self.last_applied = index;
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let durable = Durable {
+            term: self.term,
+            voted_for: self.voted_for,
+            log: Cow::Borrowed(&self.log),
+        };
+        postcard::to_allocvec(&durable).expect("encoding to memory cannot fail")
+    }
+
+    /// Save term, vote and log (Figure 2's persistent state).
+    fn persist(&self, out: &mut Effects) {
+        out.persist(self.encode(), None);
+    }
+
+    /// Save the state together with a new snapshot, atomically.
+    fn persist_with_snapshot(&self, out: &mut Effects) {
+        out.persist(self.encode(), Some(self.snapshot.clone()));
+    }
+    // END SOLUTION
+}

@@ -1,0 +1,1 @@
+//! The lab test harness (placeholder).
