@@ -261,8 +261,16 @@ mod tests {
         assert_eq!(seeds_from(None, None), Ok(vec![1]));
         assert_eq!(seeds_from(None, Some("3")), Ok(vec![1, 2, 3]));
         assert_eq!(seeds_from(Some("1234"), Some("3")), Ok(vec![1234]));
-        assert!(seeds_from(None, Some("0")).unwrap_err().contains("LAB_SEEDS"));
-        assert!(seeds_from(Some("x"), None).unwrap_err().contains("LAB_SEED"));
+        assert!(
+            seeds_from(None, Some("0"))
+                .unwrap_err()
+                .contains("LAB_SEEDS")
+        );
+        assert!(
+            seeds_from(Some("x"), None)
+                .unwrap_err()
+                .contains("LAB_SEED")
+        );
     }
 
     #[test]

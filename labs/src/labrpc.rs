@@ -104,7 +104,11 @@ struct Method {
 }
 
 /// Decode `bytes` as exactly one `T` (trailing bytes are an error: they mean the types differ).
-fn decode<T: DeserializeOwned>(bytes: &[u8], method: &str, what: &'static str) -> Result<T, RpcError> {
+fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    method: &str,
+    what: &'static str,
+) -> Result<T, RpcError> {
     match postcard::take_from_bytes(bytes) {
         Ok((value, [])) => Ok(value),
         Ok((_, rest)) => Err(RpcError::Decode {
@@ -153,6 +157,23 @@ impl Service {
         self
     }
 
+    /// Like [`handle`](Self::handle), but the handler may decline to answer (`None`): the request
+    /// is dropped and the caller's call fails with [`RpcError::Unreachable`], as if the server
+    /// had died with it. Drivers use this for requests that reach a crashed incarnation.
+    pub fn handle_or_drop<R: Rpc>(
+        mut self,
+        handler: impl Fn(R) -> Option<R::Reply> + 'static,
+    ) -> Self {
+        let method = self.method_of::<R>();
+        let handler = move |args: &[u8]| {
+            let request: R = decode(args, R::METHOD, "request")?;
+            let reply = handler(request).ok_or(RpcError::Unreachable)?;
+            encode(&reply, R::METHOD, "reply")
+        };
+        self.insert::<R>(method, Handler::Sync(Box::new(handler)));
+        self
+    }
+
     /// Answer requests of type `R` with `handler`, which may wait (e.g. for an operation to commit).
     pub fn handle_async<R, F, Fut>(mut self, handler: F) -> Self
     where
@@ -185,9 +206,11 @@ impl Service {
     fn method_of<R: Rpc>(&self) -> String {
         let (service, method) = R::METHOD.split_once('.').unwrap_or(("", R::METHOD));
         assert_eq!(
-            service, self.name,
+            service,
+            self.name,
             "{} registered on service {:?}",
-            R::METHOD, self.name
+            R::METHOD,
+            self.name
         );
         method.to_string()
     }

@@ -19,4 +19,6 @@ pub mod lab;
 pub mod labrpc;
 pub mod logging;
 pub mod persister;
+pub mod raft_driver;
 pub mod sim;
+pub mod suites;

@@ -75,7 +75,11 @@ mod tests {
         assert_eq!(p.read_snapshot(), b"snap1", "None keeps the snapshot");
         assert_eq!((p.raft_state_size(), p.snapshot_size()), (9, 5));
         p.save(b"s3", Some(b""));
-        assert_eq!(p.snapshot_size(), 0, "an empty snapshot replaces the old one");
+        assert_eq!(
+            p.snapshot_size(),
+            0,
+            "an empty snapshot replaces the old one"
+        );
     }
 
     #[test]

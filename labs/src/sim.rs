@@ -227,8 +227,7 @@ impl Sim {
                 at: now - s.start,
             });
         }
-        if events % REAL_TIME_CHECK_EVERY == 0
-            && s.real_start.elapsed() > s.config.real_time_budget
+        if events % REAL_TIME_CHECK_EVERY == 0 && s.real_start.elapsed() > s.config.real_time_budget
         {
             self.fail(RunError::RealTimeBudget {
                 budget: s.config.real_time_budget,
@@ -319,7 +318,9 @@ thread_local! {
 
 /// Virtual time since the start of the run executing on this thread, if any.
 pub fn current_virtual_time() -> Option<Duration> {
-    CURRENT_START.with(|s| s.get()).map(|start| Instant::now() - start)
+    CURRENT_START
+        .with(|s| s.get())
+        .map(|start| Instant::now() - start)
 }
 
 /// A run: builds the paused-clock runtime, runs `body` with a fresh [`Sim`], and bounds it.

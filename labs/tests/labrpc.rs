@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 /// Run `body` in a fresh run with `seed`; panics if the run fails.
 fn sim<T>(seed: u64, body: impl AsyncFnOnce(Sim) -> T) -> T {
-    run(RunConfig::new(seed), |s| body(s)).expect("run failed").0
+    run(RunConfig::new(seed), |s| body(s))
+        .expect("run failed")
+        .0
 }
 
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
@@ -99,7 +101,10 @@ fn typed_calls_return_their_replies() {
     sim(1, async |sim| {
         let (_net, end) = one_server(&sim);
         assert_eq!(end.call(&Double(21)).await, Ok(42));
-        assert_eq!(end.call(&Greet("raft".into())).await, Ok("hello raft".into()));
+        assert_eq!(
+            end.call(&Greet("raft".into())).await,
+            Ok("hello raft".into())
+        );
     });
 }
 
@@ -134,7 +139,10 @@ fn unknown_methods_and_mismatched_types_are_errors_not_panics() {
         // Bytes that are not a valid request: a decode error.
         assert!(matches!(
             end.call_raw("Junk.Greet", vec![200]).await,
-            Err(RpcError::Decode { what: "request", .. })
+            Err(RpcError::Decode {
+                what: "request",
+                ..
+            })
         ));
         // Trailing garbage after a valid request is a decode error too.
         let mut args = postcard::to_allocvec(&Double(3)).unwrap();
@@ -179,7 +187,11 @@ fn long_delays_apply_to_cut_calls_only() {
         net.set_long_delays(true);
         let t = sim.now();
         end.call(&Double(1)).await.unwrap();
-        assert_eq!(sim.now() - t, RELIABLE_LATENCY, "connected calls are not delayed");
+        assert_eq!(
+            sim.now() - t,
+            RELIABLE_LATENCY,
+            "connected calls are not delayed"
+        );
         net.enable("e", false);
         let mut longest = Duration::ZERO;
         for _ in 0..20 {
@@ -189,7 +201,10 @@ fn long_delays_apply_to_cut_calls_only() {
             assert!(waited < Duration::from_millis(7000));
             longest = longest.max(waited);
         }
-        assert!(longest > Duration::from_millis(1000), "long delays: {longest:?}");
+        assert!(
+            longest > Duration::from_millis(1000),
+            "long delays: {longest:?}"
+        );
         // An end connected to a server that does not exist also fails after a delay.
         net.set_long_delays(false);
         let lost = net.make_end("lost");
@@ -227,7 +242,11 @@ fn counts_are_exact_per_server_and_in_total() {
         assert_eq!(net.count("a"), 17);
         assert_eq!(net.count("b"), 5);
         assert_eq!(net.count("nobody"), 0);
-        assert_eq!(net.total_count(), 25, "calls through disabled ends count too");
+        assert_eq!(
+            net.total_count(),
+            25,
+            "calls through disabled ends count too"
+        );
         // A new server under an old name starts from zero.
         net.add_server("a", junk_server());
         assert_eq!(net.count("a"), 0);
@@ -306,11 +325,20 @@ fn unreliable_loss_rates_are_within_statistical_bounds() {
         }
         // Expected: 10% of requests lost (200), 10% of the rest's replies lost (180), 81% ok.
         // Bounds are about 4 standard deviations wide.
-        assert!((140..=260).contains(&request_lost), "requests lost: {request_lost}");
-        assert!((125..=235).contains(&reply_lost), "replies lost: {reply_lost}");
+        assert!(
+            (140..=260).contains(&request_lost),
+            "requests lost: {request_lost}"
+        );
+        assert!(
+            (125..=235).contains(&reply_lost),
+            "replies lost: {reply_lost}"
+        );
         assert!((1520..=1720).contains(&ok), "ok: {ok}");
         assert!(max_latency <= RELIABLE_LATENCY + Duration::from_millis(26));
-        assert!(max_latency >= Duration::from_millis(20), "delays reach ~26 ms");
+        assert!(
+            max_latency >= Duration::from_millis(20),
+            "delays reach ~26 ms"
+        );
         // Every request reached the server except the lost ones.
         assert_eq!(net.count("s"), u64::from(CALLS - request_lost));
     });
@@ -345,7 +373,10 @@ fn long_reordering_really_reorders_replies() {
             .enumerate()
             .map(|(k, a)| completed[k + 1..].iter().filter(|b| *b < a).count())
             .sum::<usize>();
-        assert!(inversions > 1000, "replies come back out of order: {inversions} inversions");
+        assert!(
+            inversions > 1000,
+            "replies come back out of order: {inversions} inversions"
+        );
         let held = order
             .iter()
             .filter(|(_, d)| *d >= Duration::from_millis(200))
@@ -397,8 +428,16 @@ fn a_deleted_servers_in_flight_and_late_replies_are_never_delivered() {
         for task in tasks {
             task.await.unwrap();
         }
-        assert_eq!(delivered.get(), early, "no late reply of a deleted server arrived");
-        assert_eq!(net.total_bytes(), bytes, "undelivered replies are not counted");
+        assert_eq!(
+            delivered.get(),
+            early,
+            "no late reply of a deleted server arrived"
+        );
+        assert_eq!(
+            net.total_bytes(),
+            bytes,
+            "undelivered replies are not counted"
+        );
     });
 }
 
@@ -424,7 +463,10 @@ fn a_server_that_never_answers_does_not_hang_its_caller() {
             end.call(&Never).await,
             Err(RpcError::Timeout(labs::labrpc::DEFAULT_CALL_TIMEOUT))
         );
-        assert_eq!(sim.now(), RELIABLE_LATENCY + labs::labrpc::DEFAULT_CALL_TIMEOUT);
+        assert_eq!(
+            sim.now(),
+            RELIABLE_LATENCY + labs::labrpc::DEFAULT_CALL_TIMEOUT
+        );
         net.set_call_timeout(Some(Duration::from_secs(2)));
         assert_eq!(
             end.call(&Never).await,
@@ -443,7 +485,11 @@ fn connecting_an_end_to_another_server_reroutes_it() {
         net.add_server("b", junk_server());
         let end = net.make_end("e");
         net.enable("e", true);
-        assert_eq!(end.call(&Double(1)).await, Err(RpcError::Unreachable), "not connected");
+        assert_eq!(
+            end.call(&Double(1)).await,
+            Err(RpcError::Unreachable),
+            "not connected"
+        );
         net.connect("e", "a");
         end.call(&Double(1)).await.unwrap();
         net.connect("e", "b");

@@ -196,33 +196,36 @@ impl Raft {
     ) -> Result<Raft, CorruptState> {
         // BEGIN SOLUTION
         debug_assert!(me < peers, "server {me} of {peers}");
-        let mut rf = Raft {
+        let durable = if !persisted.state.is_empty() {
+            decode(&persisted.state, peers)?
+        } else if persisted.snapshot.is_empty() {
+            Durable {
+                term: 0,
+                voted_for: None,
+                log: Cow::Owned(Log::default()),
+            }
+        } else {
+            return Err(CorruptState("a snapshot without Raft state".to_string()));
+        };
+        let log = durable.log.into_owned();
+        let snapshot = match log.snapshot_index {
+            0 => Vec::new(),
+            _ => persisted.snapshot.clone(),
+        };
+        let rf = Raft {
             me,
             peers,
-            term: 0,
-            voted_for: None,
-            log: Log::default(),
-            snapshot: Vec::new(),
+            term: durable.term,
+            voted_for: durable.voted_for,
+            // The service restores its own state from the snapshot: that much is applied already.
+            commit_index: log.snapshot_index,
+            last_applied: log.snapshot_index,
+            log,
+            snapshot,
             role: Role::Follower,
-            commit_index: 0,
-            last_applied: 0,
             votes: Vec::new(),
             progress: Vec::new(),
         };
-        if !persisted.state.is_empty() {
-            let durable = decode(&persisted.state, peers)?;
-            rf.term = durable.term;
-            rf.voted_for = durable.voted_for;
-            rf.log = durable.log.into_owned();
-            // The service restores its own state from the snapshot: that much is applied already.
-            rf.commit_index = rf.log.snapshot_index;
-            rf.last_applied = rf.log.snapshot_index;
-            if rf.log.snapshot_index > 0 {
-                rf.snapshot = persisted.snapshot.clone();
-            }
-        } else if !persisted.snapshot.is_empty() {
-            return Err(CorruptState("a snapshot without Raft state".to_string()));
-        }
         out.set_timer(Timer::Election, ELECTION_TIMEOUT);
         debug!(term = rf.term, role = ?rf.role, me, "booted");
         Ok(rf)

@@ -1,1 +1,80 @@
-fn main() {}
+//! `labs`: the lab framework's command line.
+//!
+//! - `labs run [--lab 2a ...] [--seeds N] [--jobs J]`: build and run every lab suite that exists
+//!   (`tests/lab2a.rs` ... `tests/lab3b.rs`) against the code in this tree, with a progress display
+//!   and a summary table; exits non-zero if any run failed.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use labs::suites::{
+    build_suites, existing_suites, list_tests, progress_bar, render_table, run_suite, select_labs,
+    workspace_root,
+};
+
+#[derive(Parser)]
+#[command(name = "labs", about = "raftlab: run the lab suites", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Run the lab suites against the code in this tree and print a summary table.
+    Run {
+        /// Which labs: 2a 2b 2c 2d 3a 3b, or all (default: all that exist).
+        #[arg(long = "lab", value_name = "LAB")]
+        labs: Vec<String>,
+        /// Seeds per test (LAB_SEEDS).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        seeds: u64,
+        /// Tests run in parallel within a suite (default: number of CPUs).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Commands::Run { labs, seeds, jobs } => match run(&labs, seeds, jobs) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("labs: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn run(labs: &[String], seeds: u64, jobs: Option<usize>) -> Result<bool, labs::suites::SuiteError> {
+    let wanted = select_labs(labs)?;
+    let root = workspace_root()?;
+    let present = existing_suites(&root, &wanted);
+    if present.is_empty() {
+        println!(
+            "no lab suites found under {}/tests (looked for {wanted:?})",
+            root.display()
+        );
+        return Ok(true);
+    }
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    eprintln!("building {} ...", present.join(", "));
+    let executables = build_suites(&root, &present)?;
+    let mut planned = Vec::new();
+    for (lab, exe) in executables {
+        let tests = list_tests(&exe)?;
+        planned.push((lab, exe, tests.len() as u64));
+    }
+    let total = planned.iter().map(|(_, _, n)| n * seeds).sum();
+    let progress = progress_bar(total);
+    let mut results = Vec::new();
+    for (lab, exe, _) in &planned {
+        results.push(run_suite(lab, exe, seeds, jobs, &progress)?);
+    }
+    progress.finish_and_clear();
+    print!("{}", render_table(&results));
+    Ok(results.iter().all(|r| r.ok()))
+}

@@ -1,0 +1,679 @@
+//! The Raft lab tester: a cluster of Raft servers on the simulated network, and the checks the lab
+//! tests are written with (`check_one_leader`, `one`, `n_committed`, ...), after the course's
+//! `config.go`. Every check that fails panics with what was expected and what happened; the run
+//! turns that into a FAIL summary line with the seed and the replay command.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Duration;
+
+use labs::lab::{TestSpec, run_test};
+use labs::labrpc::{ClientEnd, Network};
+use labs::persister::Persister;
+use labs::raft_driver::RaftNode;
+use labs::sim::{RunError, Sim};
+use raft::contract::{ApplyMsg, Command};
+use tokio::sync::mpsc;
+
+/// The course's election timeout, used by tests as "long enough for a new election".
+pub const RAFT_ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
+/// The tester's snapshot interval (2D): a snapshot after every 10 applied commands.
+pub const SNAPSHOT_INTERVAL: u64 = 10;
+/// 2D: persisted Raft state must stay under this with snapshots.
+pub const MAX_LOG_SIZE: usize = 2000;
+
+/// How a test's network behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Net {
+    Reliable,
+    Unreliable,
+}
+
+/// How the tester applies committed commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applier {
+    /// Check and record every command.
+    Plain,
+    /// Also snapshot every [`SNAPSHOT_INTERVAL`] commands and install snapshots Raft delivers (2D).
+    Snapshot,
+}
+
+/// Anything a test submits as a command.
+pub trait IntoCommand {
+    fn into_command(self) -> Command;
+}
+
+impl IntoCommand for u64 {
+    fn into_command(self) -> Command {
+        self.to_le_bytes().to_vec()
+    }
+}
+
+impl IntoCommand for i32 {
+    fn into_command(self) -> Command {
+        (self as u64).into_command()
+    }
+}
+
+impl IntoCommand for String {
+    fn into_command(self) -> Command {
+        self.into_bytes()
+    }
+}
+
+impl IntoCommand for &str {
+    fn into_command(self) -> Command {
+        self.as_bytes().to_vec()
+    }
+}
+
+impl IntoCommand for Command {
+    fn into_command(self) -> Command {
+        self
+    }
+}
+
+/// A command as a person reads it: integers as integers, text as text.
+pub fn show(cmd: &[u8]) -> String {
+    if let Ok(bytes) = <[u8; 8]>::try_from(cmd) {
+        return u64::from_le_bytes(bytes).to_string();
+    }
+    match std::str::from_utf8(cmd) {
+        Ok(s) if s.len() <= 40 => format!("{s:?}"),
+        Ok(s) => format!("{:?}... ({} bytes)", &s[..20], s.len()),
+        Err(_) => format!("{} bytes", cmd.len()),
+    }
+}
+
+/// The tester's snapshot: the last included index and every command up to it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TesterSnapshot {
+    last_included_index: u64,
+    log: Vec<Option<Command>>,
+}
+
+/// Mutable tester state shared with the applier tasks.
+#[derive(Default)]
+struct Shared {
+    /// Per server: what it applied, by index.
+    logs: Vec<BTreeMap<u64, Command>>,
+    /// Per server: the last index it applied.
+    last_applied: Vec<u64>,
+    max_index: u64,
+}
+
+/// A cluster of `n` Raft servers under test.
+pub struct Cluster {
+    sim: Sim,
+    net: Network,
+    n: usize,
+    applier: Applier,
+    nodes: RefCell<Vec<Option<RaftNode>>>,
+    persisters: RefCell<Vec<Persister>>,
+    connected: RefCell<Vec<bool>>,
+    /// `ends[i][j]`: the name of server i's end to server j in its current incarnation.
+    ends: RefCell<Vec<Vec<String>>>,
+    incarnation: Cell<u64>,
+    shared: Rc<RefCell<Shared>>,
+    started_at: Duration,
+    rpcs0: Cell<u64>,
+    bytes0: Cell<u64>,
+    max_index0: Cell<u64>,
+}
+
+/// Run a Raft lab test over the seeds from the environment, with a fresh cluster of `servers`
+/// per seed, and print its summary line.
+pub fn raft_test<F, Fut>(
+    lab: &'static str,
+    test: &'static str,
+    servers: usize,
+    net: Net,
+    applier: Applier,
+    body: F,
+) where
+    F: Fn(Rc<Cluster>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let spec = TestSpec::new(lab, test);
+    run_test(spec, |sim| {
+        let cluster = Cluster::new(&sim, servers, net, applier);
+        let fut = body(cluster.clone());
+        async move {
+            fut.await;
+            cluster.summary_fields()
+        }
+    });
+}
+
+fn fail(message: String) -> ! {
+    panic!("{message}")
+}
+
+impl Cluster {
+    /// `n` servers, all started and connected; long delays on (as in every course Raft test).
+    pub fn new(sim: &Sim, n: usize, net: Net, applier: Applier) -> Rc<Cluster> {
+        let network = Network::new(sim);
+        network.set_reliable(net == Net::Reliable);
+        network.set_long_delays(true);
+        let cluster = Rc::new(Cluster {
+            sim: sim.clone(),
+            net: network,
+            n,
+            applier,
+            nodes: RefCell::new(vec![None; n]),
+            persisters: RefCell::new((0..n).map(|_| Persister::new()).collect()),
+            connected: RefCell::new(vec![false; n]),
+            ends: RefCell::new(vec![Vec::new(); n]),
+            incarnation: Cell::new(0),
+            shared: Rc::new(RefCell::new(Shared {
+                logs: vec![BTreeMap::new(); n],
+                last_applied: vec![0; n],
+                max_index: 0,
+            })),
+            started_at: sim.now(),
+            rpcs0: Cell::new(0),
+            bytes0: Cell::new(0),
+            max_index0: Cell::new(0),
+        });
+        for i in 0..n {
+            cluster.start1(i);
+        }
+        for i in 0..n {
+            cluster.connect(i);
+        }
+        cluster
+    }
+
+    pub fn sim(&self) -> &Sim {
+        &self.sim
+    }
+
+    pub fn net(&self) -> &Network {
+        &self.net
+    }
+
+    pub fn servers(&self) -> usize {
+        self.n
+    }
+
+    /// Sleep in virtual time.
+    pub async fn sleep(&self, d: Duration) {
+        self.sim.sleep(d).await;
+    }
+
+    /// A random number from the run's RNG.
+    pub fn rand(&self, range: std::ops::Range<u64>) -> u64 {
+        self.sim.random_range(range)
+    }
+
+    fn server_name(i: usize) -> String {
+        format!("server{i}")
+    }
+
+    /// Crash server `i`: cut it off, delete its labrpc server, keep a copy of its persisted state
+    /// that its dead incarnation can no longer write to.
+    pub fn crash1(&self, i: usize) {
+        self.disconnect(i);
+        self.net.delete_server(&Self::server_name(i));
+        {
+            let mut persisters = self.persisters.borrow_mut();
+            persisters[i] = persisters[i].copy();
+        }
+        if let Some(node) = self.nodes.borrow_mut()[i].take() {
+            node.kill();
+        }
+    }
+
+    /// Start (or restart) server `i` from its persisted state, disconnected.
+    pub fn start1(&self, i: usize) {
+        self.crash1(i);
+        // Fresh end names, so the old incarnation's ends cannot reach anyone.
+        self.incarnation.set(self.incarnation.get() + 1);
+        let names: Vec<String> = (0..self.n)
+            .map(|j| format!("end-{i}-{j}-{}", self.incarnation.get()))
+            .collect();
+        let ends: Vec<ClientEnd> = names
+            .iter()
+            .enumerate()
+            .map(|(j, name)| {
+                let end = self.net.make_end(name.clone());
+                self.net.connect(name, &Self::server_name(j));
+                end
+            })
+            .collect();
+        self.ends.borrow_mut()[i] = names;
+
+        let persister = self.persisters.borrow()[i].clone();
+        {
+            let mut shared = self.shared.borrow_mut();
+            shared.last_applied[i] = 0;
+            let snapshot = persister.read_snapshot();
+            if !snapshot.is_empty() {
+                if let Err(e) = ingest_snapshot(&mut shared, i, &snapshot, None) {
+                    fail(e);
+                }
+            }
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (node, server) = match RaftNode::start(&self.sim, i, ends, persister, tx) {
+            Ok(started) => started,
+            Err(e) => fail(format!("server {i} could not restart: {e}")),
+        };
+        self.nodes.borrow_mut()[i] = Some(node.clone());
+        self.net.add_server(&Self::server_name(i), server);
+        self.spawn_applier(i, node, rx);
+    }
+
+    fn spawn_applier(&self, i: usize, node: RaftNode, mut rx: mpsc::UnboundedReceiver<ApplyMsg>) {
+        let shared = self.shared.clone();
+        let sim = self.sim.clone();
+        let applier = self.applier;
+        self.sim.spawn(async move {
+            while let Some(msg) = rx.recv().await {
+                let outcome = match msg {
+                    ApplyMsg::Command { index, command } => {
+                        apply_command(&mut shared.borrow_mut(), i, index, command, applier)
+                    }
+                    ApplyMsg::Snapshot { index, data, .. } => {
+                        if applier == Applier::Snapshot {
+                            ingest_snapshot(&mut shared.borrow_mut(), i, &data, Some(index))
+                                .map(|()| None)
+                        } else {
+                            Err(format!(
+                                "server {i} delivered a snapshot (index {index}) though the tester never took one"
+                            ))
+                        }
+                    }
+                };
+                match outcome {
+                    Ok(Some((index, snapshot))) => node.snapshot(index, snapshot),
+                    Ok(None) => {}
+                    Err(message) => {
+                        sim.fail(RunError::Panicked { message });
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Reconnect server `i` to every connected server.
+    pub fn connect(&self, i: usize) {
+        self.connected.borrow_mut()[i] = true;
+        self.set_links(i, true);
+    }
+
+    /// Cut server `i` off from everyone.
+    pub fn disconnect(&self, i: usize) {
+        self.connected.borrow_mut()[i] = false;
+        self.set_links(i, false);
+    }
+
+    fn set_links(&self, i: usize, on: bool) {
+        let connected = self.connected.borrow();
+        let ends = self.ends.borrow();
+        for j in 0..self.n {
+            if !on || connected[j] {
+                if let Some(name) = ends[i].get(j) {
+                    self.net.enable(name, on);
+                }
+                if let Some(name) = ends[j].get(i) {
+                    self.net.enable(name, on);
+                }
+            }
+        }
+    }
+
+    pub fn is_connected(&self, i: usize) -> bool {
+        self.connected.borrow()[i]
+    }
+
+    pub fn set_reliable(&self, reliable: bool) {
+        self.net.set_reliable(reliable);
+    }
+
+    pub fn set_long_reordering(&self, on: bool) {
+        self.net.set_long_reordering(on);
+    }
+
+    /// `(term, is_leader)` of server `i`, if it is running.
+    pub fn state(&self, i: usize) -> Option<(u64, bool)> {
+        self.nodes.borrow()[i].as_ref().map(RaftNode::state)
+    }
+
+    /// Submit `cmd` to server `i`: `Some((index, term))` if it is a running leader.
+    pub fn start(&self, i: usize, cmd: impl IntoCommand) -> Option<(u64, u64)> {
+        let node = self.nodes.borrow()[i].clone();
+        node.and_then(|n| n.start_command(cmd.into_command()))
+    }
+
+    /// The largest persisted Raft state of any server.
+    pub fn log_size(&self) -> usize {
+        self.persisters
+            .borrow()
+            .iter()
+            .map(Persister::raft_state_size)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The largest snapshot of any server.
+    pub fn snapshot_size(&self) -> usize {
+        self.persisters
+            .borrow()
+            .iter()
+            .map(Persister::snapshot_size)
+            .max()
+            .unwrap_or(0)
+    }
+
+    pub fn rpc_total(&self) -> u64 {
+        self.net.total_count()
+    }
+
+    pub fn bytes_total(&self) -> u64 {
+        self.net.total_bytes()
+    }
+
+    /// Requests delivered to server `i`.
+    pub fn rpc_count(&self, i: usize) -> u64 {
+        self.net.count(&Self::server_name(i))
+    }
+
+    /// The highest index any server applied.
+    pub fn max_index(&self) -> u64 {
+        self.shared.borrow().max_index
+    }
+
+    /// Check that exactly one connected server leads (retrying for up to ~5 s) and return it.
+    pub async fn check_one_leader(&self) -> usize {
+        let mut last = String::new();
+        for _ in 0..10 {
+            let ms = 450 + self.rand(0..100);
+            self.sleep(Duration::from_millis(ms)).await;
+            let mut leaders: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+            for i in 0..self.n {
+                if self.is_connected(i) {
+                    if let Some((term, true)) = self.state(i) {
+                        leaders.entry(term).or_default().push(i);
+                    }
+                }
+            }
+            for (term, ls) in &leaders {
+                if ls.len() > 1 {
+                    fail(format!(
+                        "expected at most one leader per term; term {term} has leaders {ls:?}"
+                    ));
+                }
+            }
+            if let Some((_, ls)) = leaders.last_key_value() {
+                return ls[0];
+            }
+            last = self.describe();
+        }
+        fail(format!(
+            "expected one leader among the connected servers within 5 s; got none ({last})"
+        ))
+    }
+
+    /// Check that every connected server agrees on the term and return it.
+    pub fn check_terms(&self) -> u64 {
+        let mut term = None;
+        for i in 0..self.n {
+            if !self.is_connected(i) {
+                continue;
+            }
+            if let Some((t, _)) = self.state(i) {
+                match term {
+                    None => term = Some(t),
+                    Some(t0) if t0 != t => fail(format!(
+                        "expected the connected servers to agree on the term; {}",
+                        self.describe()
+                    )),
+                    _ => {}
+                }
+            }
+        }
+        term.unwrap_or(0)
+    }
+
+    /// Check that no connected server thinks it is the leader.
+    pub fn check_no_leader(&self) {
+        for i in 0..self.n {
+            if self.is_connected(i) && matches!(self.state(i), Some((_, true))) {
+                fail(format!(
+                    "expected no leader among the connected servers, but server {i} claims to be leader ({})",
+                    self.describe()
+                ));
+            }
+        }
+    }
+
+    /// How many servers applied `index`, and what (checking they agree).
+    pub fn n_committed(&self, index: u64) -> (usize, Option<Command>) {
+        let shared = self.shared.borrow();
+        let mut count = 0;
+        let mut cmd: Option<&Command> = None;
+        for (i, log) in shared.logs.iter().enumerate() {
+            if let Some(c) = log.get(&index) {
+                if let Some(prev) = cmd {
+                    if prev != c {
+                        fail(format!(
+                            "committed values differ at index {index}: {} vs {} (server {i})",
+                            show(prev),
+                            show(c)
+                        ));
+                    }
+                }
+                count += 1;
+                cmd = Some(c);
+            }
+        }
+        (count, cmd.cloned())
+    }
+
+    /// Wait for at least `n` servers to apply `index`; `None` if some server moved past
+    /// `start_term` (the test should then retry).
+    pub async fn wait(&self, index: u64, n: usize, start_term: Option<u64>) -> Option<Command> {
+        let mut to = Duration::from_millis(10);
+        for _ in 0..30 {
+            let (nd, _) = self.n_committed(index);
+            if nd >= n {
+                break;
+            }
+            self.sleep(to).await;
+            if to < Duration::from_secs(1) {
+                to *= 2;
+            }
+            if let Some(start_term) = start_term {
+                let moved_on = (0..self.n)
+                    .filter_map(|i| self.state(i))
+                    .any(|(t, _)| t > start_term);
+                if moved_on {
+                    return None;
+                }
+            }
+        }
+        let (nd, cmd) = self.n_committed(index);
+        if nd < n {
+            fail(format!(
+                "expected {n} servers to apply index {index}; only {nd} did"
+            ));
+        }
+        cmd
+    }
+
+    /// Submit `cmd` to a leader and wait until `expected` servers apply it; return its index.
+    /// Tries every server for up to 10 s; with `retry`, resubmits if agreement is not reached in 2 s.
+    pub async fn one(&self, cmd: impl IntoCommand, expected: usize, retry: bool) -> u64 {
+        let cmd = cmd.into_command();
+        let t0 = self.sim.now();
+        let mut starts = 0;
+        while self.sim.now() - t0 < Duration::from_secs(10) {
+            let mut index = None;
+            for _ in 0..self.n {
+                starts = (starts + 1) % self.n;
+                if self.is_connected(starts) {
+                    if let Some((i, _)) = self.start(starts, cmd.clone()) {
+                        index = Some(i);
+                        break;
+                    }
+                }
+            }
+            if let Some(index) = index {
+                let t1 = self.sim.now();
+                while self.sim.now() - t1 < Duration::from_secs(2) {
+                    let (nd, cmd1) = self.n_committed(index);
+                    if nd > 0 && nd >= expected && cmd1.as_ref() == Some(&cmd) {
+                        return index;
+                    }
+                    self.sleep(Duration::from_millis(20)).await;
+                }
+                if !retry {
+                    fail(format!(
+                        "expected command {} to be applied by {expected} servers within 2 s of \
+                         its submission at index {index}; {} ({})",
+                        show(&cmd),
+                        self.agreement_at(index),
+                        self.describe()
+                    ));
+                }
+            } else {
+                self.sleep(Duration::from_millis(50)).await;
+            }
+        }
+        fail(format!(
+            "expected command {} to reach agreement among {expected} servers within 10 s; it did not ({})",
+            show(&cmd),
+            self.describe()
+        ))
+    }
+
+    fn agreement_at(&self, index: u64) -> String {
+        let shared = self.shared.borrow();
+        let have: Vec<usize> = (0..self.n)
+            .filter(|i| shared.logs[*i].contains_key(&index))
+            .collect();
+        format!("servers that applied index {index}: {have:?}")
+    }
+
+    /// One line about every server: connected, term, role, last applied.
+    pub fn describe(&self) -> String {
+        let shared = self.shared.borrow();
+        (0..self.n)
+            .map(|i| {
+                let link = if self.is_connected(i) { "" } else { " cut" };
+                match self.state(i) {
+                    Some((t, l)) => format!(
+                        "s{i}: term {t}{}{link} applied {}",
+                        if l { " leader" } else { "" },
+                        shared.last_applied[i]
+                            .max(shared.logs[i].keys().last().copied().unwrap_or(0))
+                    ),
+                    None => format!("s{i}: down{link}"),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Start counting RPCs, bytes and commands for the summary line from now.
+    pub fn begin(&self) {
+        self.rpcs0.set(self.rpc_total());
+        self.bytes0.set(self.bytes_total());
+        self.max_index0.set(self.max_index());
+    }
+
+    fn summary_fields(&self) -> Vec<(String, String)> {
+        let _ = self.started_at;
+        vec![
+            ("peers".into(), self.n.to_string()),
+            (
+                "rpcs".into(),
+                (self.rpc_total() - self.rpcs0.get()).to_string(),
+            ),
+            (
+                "bytes".into(),
+                (self.bytes_total() - self.bytes0.get()).to_string(),
+            ),
+            (
+                "cmds".into(),
+                (self.max_index() - self.max_index0.get()).to_string(),
+            ),
+        ]
+    }
+}
+
+/// Record server `i`'s apply of `command` at `index`, checking order and agreement. With the
+/// snapshot applier, returns a snapshot to hand to Raft every `SNAPSHOT_INTERVAL` commands.
+fn apply_command(
+    shared: &mut Shared,
+    i: usize,
+    index: u64,
+    command: Command,
+    applier: Applier,
+) -> Result<Option<(u64, Vec<u8>)>, String> {
+    if index != shared.last_applied[i] + 1 {
+        return Err(format!(
+            "server {i} applied out of order: expected index {}, got {index}",
+            shared.last_applied[i] + 1
+        ));
+    }
+    for (j, log) in shared.logs.iter().enumerate() {
+        if let Some(other) = log.get(&index) {
+            if *other != command {
+                return Err(format!(
+                    "servers disagree at index {index}: server {i} applied {}, server {j} applied {}",
+                    show(&command),
+                    show(other)
+                ));
+            }
+        }
+    }
+    shared.logs[i].insert(index, command);
+    shared.last_applied[i] = index;
+    shared.max_index = shared.max_index.max(index);
+    if applier == Applier::Snapshot && (index + 1) % SNAPSHOT_INTERVAL == 0 {
+        let log = (0..=index)
+            .map(|k| shared.logs[i].get(&k).cloned())
+            .collect();
+        let snapshot = TesterSnapshot {
+            last_included_index: index,
+            log,
+        };
+        let bytes = postcard::to_allocvec(&snapshot).map_err(|e| e.to_string())?;
+        return Ok(Some((index, bytes)));
+    }
+    Ok(None)
+}
+
+/// Replace server `i`'s applied log with a snapshot's (checking its index matches `expected`).
+fn ingest_snapshot(
+    shared: &mut Shared,
+    i: usize,
+    data: &[u8],
+    expected: Option<u64>,
+) -> Result<(), String> {
+    let snapshot: TesterSnapshot = postcard::from_bytes(data)
+        .map_err(|e| format!("server {i} delivered a snapshot the tester cannot decode: {e}"))?;
+    if let Some(expected) = expected {
+        if expected != snapshot.last_included_index {
+            return Err(format!(
+                "server {i} delivered a snapshot for index {expected}, but it covers index {}",
+                snapshot.last_included_index
+            ));
+        }
+    }
+    let log = &mut shared.logs[i];
+    log.clear();
+    for (k, cmd) in snapshot.log.into_iter().enumerate() {
+        if let Some(cmd) = cmd {
+            log.insert(k as u64, cmd);
+        }
+    }
+    shared.last_applied[i] = snapshot.last_included_index;
+    shared.max_index = shared.max_index.max(snapshot.last_included_index);
+    Ok(())
+}
