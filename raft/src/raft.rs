@@ -313,7 +313,7 @@ impl Raft {
             }
             (Request::InstallSnapshot(args), Reply::InstallSnapshot(reply)) => {
                 if self.is_current(args.term, reply.term, out) {
-                    self.snapshot_reply(from, args);
+                    self.snapshot_reply(from, args, out);
                 }
             }
             (request, _) => {
@@ -341,9 +341,17 @@ impl Raft {
             command,
         });
         self.persist(out);
-        self.broadcast_append(out);
+        // Send the new entry at once to the peers that are up to date. A peer still catching up
+        // gets it with the next batch, when its previous one is acknowledged: sending every
+        // start's whole backlog to a lagging peer would cost quadratic bytes.
+        let index = self.log.last_index();
+        for peer in self.others() {
+            if self.progress[peer].next_index == index {
+                self.send_append(peer, out);
+            }
+        }
         self.advance_commit(out); // commits at once in a one-server cluster
-        Some((self.log.last_index(), self.term))
+        Some((index, self.term))
         // STUB
         // todo!("2B: append to the log as leader and replicate")
         // END SOLUTION
@@ -586,8 +594,13 @@ impl Raft {
         if reply.success {
             // Replies can arrive out of order: never move backwards.
             let matched = args.prev_log_index + args.entries.len() as u64;
+            let advanced = matched > p.match_index;
             p.match_index = p.match_index.max(matched);
             p.next_index = p.next_index.max(matched + 1);
+            // Pipeline the catch-up: send the rest now rather than at the next heartbeat.
+            if advanced && p.next_index <= self.log.last_index() {
+                self.send_append(from, out);
+            }
             self.advance_commit(out);
         } else {
             // Fast backup: if we have entries of the follower's conflicting term, resume after our
@@ -605,13 +618,17 @@ impl Raft {
         }
     }
 
-    fn snapshot_reply(&mut self, from: PeerId, args: InstallSnapshotArgs) {
+    fn snapshot_reply(&mut self, from: PeerId, args: InstallSnapshotArgs, out: &mut Effects) {
         if self.role != Role::Leader || from == self.me {
             return;
         }
         if let Some(p) = self.progress.get_mut(from) {
+            let advanced = args.last_included_index > p.match_index;
             p.match_index = p.match_index.max(args.last_included_index);
             p.next_index = p.next_index.max(p.match_index + 1);
+            if advanced && p.next_index <= self.log.last_index() {
+                self.send_append(from, out);
+            }
         }
     }
 

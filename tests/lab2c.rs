@@ -1,0 +1,375 @@
+//! Lab 2C: persistence. `cargo test --release --test lab2c`
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use harness::raft::{Applier, Cluster, Net, RAFT_ELECTION_TIMEOUT, raft_test};
+
+const LAB: &str = "lab2c";
+
+#[test]
+fn persist1() {
+    raft_test(
+        LAB,
+        "persist1",
+        3,
+        Net::Reliable,
+        Applier::Plain,
+        |cfg| async move {
+            let servers = cfg.servers();
+            cfg.one(11u64, servers, true).await;
+
+            // Crash and restart everyone.
+            for i in 0..servers {
+                cfg.start1(i);
+            }
+            for i in 0..servers {
+                cfg.disconnect(i);
+                cfg.connect(i);
+            }
+            cfg.one(12u64, servers, true).await;
+
+            // Restart the leader.
+            let leader1 = cfg.check_one_leader().await;
+            cfg.disconnect(leader1);
+            cfg.start1(leader1);
+            cfg.connect(leader1);
+            cfg.one(13u64, servers, true).await;
+
+            // The leader is cut off; the others commit; then it restarts and rejoins.
+            let leader2 = cfg.check_one_leader().await;
+            cfg.disconnect(leader2);
+            cfg.one(14u64, servers - 1, true).await;
+            cfg.start1(leader2);
+            cfg.connect(leader2);
+            // Wait for leader2 to catch up before cutting another server.
+            cfg.wait(4, servers, None).await;
+
+            let i3 = (cfg.check_one_leader().await + 1) % servers;
+            cfg.disconnect(i3);
+            cfg.one(15u64, servers - 1, true).await;
+            cfg.start1(i3);
+            cfg.connect(i3);
+            cfg.one(16u64, servers, true).await;
+        },
+    );
+}
+
+#[test]
+fn persist2() {
+    raft_test(
+        LAB,
+        "persist2",
+        5,
+        Net::Reliable,
+        Applier::Plain,
+        |cfg| async move {
+            let servers = cfg.servers();
+            let mut index = 1u64;
+            for _ in 0..5 {
+                cfg.one(10 + index, servers, true).await;
+                index += 1;
+
+                let leader1 = cfg.check_one_leader().await;
+                cfg.disconnect((leader1 + 1) % servers);
+                cfg.disconnect((leader1 + 2) % servers);
+                cfg.one(10 + index, servers - 2, true).await;
+                index += 1;
+
+                // Three servers down, two restarted: they know nothing of the last entry...
+                cfg.disconnect(leader1 % servers);
+                cfg.disconnect((leader1 + 3) % servers);
+                cfg.disconnect((leader1 + 4) % servers);
+                cfg.start1((leader1 + 1) % servers);
+                cfg.start1((leader1 + 2) % servers);
+                cfg.connect((leader1 + 1) % servers);
+                cfg.connect((leader1 + 2) % servers);
+                cfg.sleep(RAFT_ELECTION_TIMEOUT).await;
+
+                // ...so only with a restarted server that does can they make progress.
+                cfg.start1((leader1 + 3) % servers);
+                cfg.connect((leader1 + 3) % servers);
+                cfg.one(10 + index, servers - 2, true).await;
+                index += 1;
+
+                cfg.connect((leader1 + 4) % servers);
+                cfg.connect(leader1 % servers);
+            }
+            cfg.one(1000u64, servers, true).await;
+        },
+    );
+}
+
+#[test]
+fn persist3() {
+    raft_test(
+        LAB,
+        "persist3",
+        3,
+        Net::Reliable,
+        Applier::Plain,
+        |cfg| async move {
+            let servers = cfg.servers();
+            cfg.one(101u64, 3, true).await;
+
+            let leader = cfg.check_one_leader().await;
+            cfg.disconnect((leader + 2) % servers);
+            cfg.one(102u64, 2, true).await;
+
+            cfg.crash1(leader % servers);
+            cfg.crash1((leader + 1) % servers);
+            cfg.connect((leader + 2) % servers);
+            cfg.start1(leader % servers);
+            cfg.connect(leader % servers);
+            cfg.one(103u64, 2, true).await;
+
+            cfg.start1((leader + 1) % servers);
+            cfg.connect((leader + 1) % servers);
+            cfg.one(104u64, servers, true).await;
+        },
+    );
+}
+
+/// Random leader crashes and short or long pauses (the scenario of the paper's Figure 8).
+#[test]
+fn figure8() {
+    raft_test(
+        LAB,
+        "figure8",
+        5,
+        Net::Reliable,
+        Applier::Plain,
+        |cfg| async move {
+            let servers = cfg.servers();
+            cfg.one(cfg.rand(0..u64::MAX), 1, true).await;
+            let mut nup = servers;
+            for _ in 0..1000 {
+                let mut leader = None;
+                for i in 0..servers {
+                    if cfg.start(i, cfg.rand(0..u64::MAX)).is_some() {
+                        leader = Some(i);
+                    }
+                }
+                let ms = if cfg.rand(0..1000) < 100 {
+                    cfg.rand(0..RAFT_ELECTION_TIMEOUT.as_millis() as u64 / 2)
+                } else {
+                    cfg.rand(0..13)
+                };
+                cfg.sleep(Duration::from_millis(ms)).await;
+                if let Some(leader) = leader {
+                    cfg.crash1(leader);
+                    nup -= 1;
+                }
+                if nup < 3 {
+                    let s = cfg.rand(0..servers as u64) as usize;
+                    if cfg.state(s).is_none() {
+                        cfg.start1(s);
+                        cfg.connect(s);
+                        nup += 1;
+                    }
+                }
+            }
+            for i in 0..servers {
+                if cfg.state(i).is_none() {
+                    cfg.start1(i);
+                    cfg.connect(i);
+                }
+            }
+            cfg.one(cfg.rand(0..u64::MAX), servers, true).await;
+        },
+    );
+}
+
+#[test]
+fn unreliable_agree() {
+    raft_test(
+        LAB,
+        "unreliable_agree",
+        5,
+        Net::Unreliable,
+        Applier::Plain,
+        |cfg| async move {
+            let servers = cfg.servers();
+            let mut clients = Vec::new();
+            for iters in 1..50u64 {
+                for j in 0..4u64 {
+                    let cfg = cfg.clone();
+                    clients.push(cfg.sim().clone().spawn(async move {
+                        cfg.one(100 * iters + j, 1, true).await;
+                    }));
+                }
+                cfg.one(iters, 1, true).await;
+            }
+            cfg.set_reliable(false);
+            for client in clients {
+                client.await.expect("client task");
+            }
+            cfg.set_reliable(true);
+            cfg.one(100u64, servers, true).await;
+        },
+    );
+}
+
+#[test]
+fn figure8_unreliable() {
+    raft_test(
+        LAB,
+        "figure8_unreliable",
+        5,
+        Net::Unreliable,
+        Applier::Plain,
+        |cfg| async move {
+            let servers = cfg.servers();
+            cfg.one(cfg.rand(0..10_000), 1, true).await;
+            let mut nup = servers;
+            for iters in 0..1000 {
+                if iters == 200 {
+                    cfg.set_long_reordering(true);
+                }
+                let mut leader = None;
+                for i in 0..servers {
+                    if cfg.start(i, cfg.rand(0..10_000)).is_some() && cfg.is_connected(i) {
+                        leader = Some(i);
+                    }
+                }
+                let ms = if cfg.rand(0..1000) < 100 {
+                    cfg.rand(0..RAFT_ELECTION_TIMEOUT.as_millis() as u64 / 2)
+                } else {
+                    cfg.rand(0..13)
+                };
+                cfg.sleep(Duration::from_millis(ms)).await;
+                if let Some(leader) = leader {
+                    if cfg.rand(0..1000) < RAFT_ELECTION_TIMEOUT.as_millis() as u64 / 2 {
+                        cfg.disconnect(leader);
+                        nup -= 1;
+                    }
+                }
+                if nup < 3 {
+                    let s = cfg.rand(0..servers as u64) as usize;
+                    if !cfg.is_connected(s) {
+                        cfg.connect(s);
+                        nup += 1;
+                    }
+                }
+            }
+            for i in 0..servers {
+                if !cfg.is_connected(i) {
+                    cfg.connect(i);
+                }
+            }
+            cfg.one(cfg.rand(0..10_000), servers, true).await;
+        },
+    );
+}
+
+/// Clients submit commands to whoever accepts them while servers are cut, restarted and crashed;
+/// every value a client saw committed must be in the final log.
+async fn churn(cfg: Rc<Cluster>) {
+    let servers = cfg.servers();
+    let stop = Rc::new(Cell::new(false));
+    let seen: Rc<RefCell<Vec<u64>>> = Rc::default();
+    let mut clients = Vec::new();
+    for me in 0..3u64 {
+        let (cfg, stop, seen) = (cfg.clone(), stop.clone(), seen.clone());
+        clients.push(cfg.sim().clone().spawn(async move {
+            while !stop.get() {
+                let x = cfg.rand(0..u64::MAX);
+                let mut index = None;
+                for i in 0..servers {
+                    if let Some((index1, _)) = cfg.start(i, x) {
+                        index = Some(index1);
+                    }
+                }
+                let Some(index) = index else {
+                    cfg.sleep(Duration::from_millis(79 + me * 17)).await;
+                    continue;
+                };
+                // The leader may commit our value, or not; don't wait forever.
+                for to in [10, 20, 50, 100, 200] {
+                    let (nd, cmd) = cfg.n_committed(index);
+                    if nd > 0 {
+                        if cmd == Some(x.to_le_bytes().to_vec()) {
+                            seen.borrow_mut().push(x);
+                        }
+                        break;
+                    }
+                    cfg.sleep(Duration::from_millis(to)).await;
+                }
+            }
+        }));
+    }
+
+    for _ in 0..20 {
+        if cfg.rand(0..1000) < 200 {
+            cfg.disconnect(cfg.rand(0..servers as u64) as usize);
+        }
+        if cfg.rand(0..1000) < 500 {
+            let i = cfg.rand(0..servers as u64) as usize;
+            if cfg.state(i).is_none() {
+                cfg.start1(i);
+            }
+            cfg.connect(i);
+        }
+        if cfg.rand(0..1000) < 200 {
+            let i = cfg.rand(0..servers as u64) as usize;
+            if cfg.state(i).is_some() {
+                cfg.crash1(i);
+            }
+        }
+        // Often enough that peers rarely settle, rarely enough that they can keep up.
+        cfg.sleep(RAFT_ELECTION_TIMEOUT * 7 / 10).await;
+    }
+
+    cfg.sleep(RAFT_ELECTION_TIMEOUT).await;
+    cfg.set_reliable(true);
+    for i in 0..servers {
+        if cfg.state(i).is_none() {
+            cfg.start1(i);
+        }
+        cfg.connect(i);
+    }
+    stop.set(true);
+    for client in clients {
+        client.await.expect("client task");
+    }
+
+    cfg.sleep(RAFT_ELECTION_TIMEOUT).await;
+    let last_index = cfg.one(cfg.rand(0..u64::MAX), servers, true).await;
+    let mut really = Vec::new();
+    for index in 1..=last_index {
+        if let Some(cmd) = cfg.wait(index, servers, None).await {
+            really.push(cmd);
+        }
+    }
+    for v in seen.borrow().iter() {
+        assert!(
+            really.contains(&v.to_le_bytes().to_vec()),
+            "expected value {v}, which a client saw committed, in the final log; it is missing"
+        );
+    }
+}
+
+#[test]
+fn reliable_churn() {
+    raft_test(
+        LAB,
+        "reliable_churn",
+        5,
+        Net::Reliable,
+        Applier::Plain,
+        churn,
+    );
+}
+
+#[test]
+fn unreliable_churn() {
+    raft_test(
+        LAB,
+        "unreliable_churn",
+        5,
+        Net::Unreliable,
+        Applier::Plain,
+        churn,
+    );
+}
