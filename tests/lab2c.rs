@@ -239,11 +239,11 @@ fn figure8_unreliable() {
                     cfg.rand(0..13)
                 };
                 cfg.sleep(Duration::from_millis(ms)).await;
-                if let Some(leader) = leader {
-                    if cfg.rand(0..1000) < RAFT_ELECTION_TIMEOUT.as_millis() as u64 / 2 {
-                        cfg.disconnect(leader);
-                        nup -= 1;
-                    }
+                if let Some(leader) = leader
+                    && cfg.rand(0..1000) < RAFT_ELECTION_TIMEOUT.as_millis() as u64 / 2
+                {
+                    cfg.disconnect(leader);
+                    nup -= 1;
                 }
                 if nup < 3 {
                     let s = cfg.rand(0..servers as u64) as usize;

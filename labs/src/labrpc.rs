@@ -92,9 +92,12 @@ pub enum RpcError {
 
 type ReplyFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, RpcError>>>>;
 
+type SyncHandler = Box<dyn Fn(&[u8]) -> Result<Vec<u8>, RpcError>>;
+type AsyncHandler = Box<dyn Fn(&[u8]) -> ReplyFuture>;
+
 enum Handler {
-    Sync(Box<dyn Fn(&[u8]) -> Result<Vec<u8>, RpcError>>),
-    Async(Box<dyn Fn(&[u8]) -> ReplyFuture>),
+    Sync(SyncHandler),
+    Async(AsyncHandler),
 }
 
 struct Method {

@@ -227,7 +227,8 @@ impl Sim {
                 at: now - s.start,
             });
         }
-        if events % REAL_TIME_CHECK_EVERY == 0 && s.real_start.elapsed() > s.config.real_time_budget
+        if events.is_multiple_of(REAL_TIME_CHECK_EVERY)
+            && s.real_start.elapsed() > s.config.real_time_budget
         {
             self.fail(RunError::RealTimeBudget {
                 budget: s.config.real_time_budget,

@@ -250,10 +250,10 @@ impl Cluster {
             let mut shared = self.shared.borrow_mut();
             shared.last_applied[i] = 0;
             let snapshot = persister.read_snapshot();
-            if !snapshot.is_empty() {
-                if let Err(e) = ingest_snapshot(&mut shared, i, &snapshot, None) {
-                    fail(e);
-                }
+            if !snapshot.is_empty()
+                && let Err(e) = ingest_snapshot(&mut shared, i, &snapshot, None)
+            {
+                fail(e);
             }
         }
         let (tx, rx) = mpsc::unbounded_channel();
@@ -395,10 +395,10 @@ impl Cluster {
             self.sleep(Duration::from_millis(ms)).await;
             let mut leaders: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
             for i in 0..self.n {
-                if self.is_connected(i) {
-                    if let Some((term, true)) = self.state(i) {
-                        leaders.entry(term).or_default().push(i);
-                    }
+                if self.is_connected(i)
+                    && let Some((term, true)) = self.state(i)
+                {
+                    leaders.entry(term).or_default().push(i);
                 }
             }
             for (term, ls) in &leaders {
@@ -458,14 +458,14 @@ impl Cluster {
         let mut cmd: Option<&Command> = None;
         for (i, log) in shared.logs.iter().enumerate() {
             if let Some(c) = log.get(&index) {
-                if let Some(prev) = cmd {
-                    if prev != c {
-                        fail(format!(
-                            "committed values differ at index {index}: {} vs {} (server {i})",
-                            show(prev),
-                            show(c)
-                        ));
-                    }
+                if let Some(prev) = cmd
+                    && prev != c
+                {
+                    fail(format!(
+                        "committed values differ at index {index}: {} vs {} (server {i})",
+                        show(prev),
+                        show(c)
+                    ));
                 }
                 count += 1;
                 cmd = Some(c);
@@ -515,11 +515,11 @@ impl Cluster {
             let mut index = None;
             for _ in 0..self.n {
                 starts = (starts + 1) % self.n;
-                if self.is_connected(starts) {
-                    if let Some((i, _)) = self.start(starts, cmd.clone()) {
-                        index = Some(i);
-                        break;
-                    }
+                if self.is_connected(starts)
+                    && let Some((i, _)) = self.start(starts, cmd.clone())
+                {
+                    index = Some(i);
+                    break;
                 }
             }
             if let Some(index) = index {
@@ -622,20 +622,20 @@ fn apply_command(
         ));
     }
     for (j, log) in shared.logs.iter().enumerate() {
-        if let Some(other) = log.get(&index) {
-            if *other != command {
-                return Err(format!(
-                    "servers disagree at index {index}: server {i} applied {}, server {j} applied {}",
-                    show(&command),
-                    show(other)
-                ));
-            }
+        if let Some(other) = log.get(&index)
+            && *other != command
+        {
+            return Err(format!(
+                "servers disagree at index {index}: server {i} applied {}, server {j} applied {}",
+                show(&command),
+                show(other)
+            ));
         }
     }
     shared.logs[i].insert(index, command);
     shared.last_applied[i] = index;
     shared.max_index = shared.max_index.max(index);
-    if applier == Applier::Snapshot && (index + 1) % SNAPSHOT_INTERVAL == 0 {
+    if applier == Applier::Snapshot && (index + 1).is_multiple_of(SNAPSHOT_INTERVAL) {
         let log = (0..=index)
             .map(|k| shared.logs[i].get(&k).cloned())
             .collect();
@@ -658,13 +658,13 @@ fn ingest_snapshot(
 ) -> Result<(), String> {
     let snapshot: TesterSnapshot = postcard::from_bytes(data)
         .map_err(|e| format!("server {i} delivered a snapshot the tester cannot decode: {e}"))?;
-    if let Some(expected) = expected {
-        if expected != snapshot.last_included_index {
-            return Err(format!(
-                "server {i} delivered a snapshot for index {expected}, but it covers index {}",
-                snapshot.last_included_index
-            ));
-        }
+    if let Some(expected) = expected
+        && expected != snapshot.last_included_index
+    {
+        return Err(format!(
+            "server {i} delivered a snapshot for index {expected}, but it covers index {}",
+            snapshot.last_included_index
+        ));
     }
     let log = &mut shared.logs[i];
     log.clear();
