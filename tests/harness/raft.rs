@@ -102,7 +102,13 @@ struct Shared {
     /// Per server: the last index it applied.
     last_applied: Vec<u64>,
     max_index: u64,
+    /// Every index some server applied: its command, and a term by which it was surely committed
+    /// (`u64::MAX` until the leader-completeness check has bounded it).
+    committed: BTreeMap<u64, (Command, u64)>,
 }
+
+/// How often the tester checks leader completeness.
+const COMPLETENESS_CHECK_INTERVAL: Duration = Duration::from_millis(20);
 
 /// A cluster of `n` Raft servers under test.
 pub struct Cluster {
@@ -171,6 +177,7 @@ impl Cluster {
                 logs: vec![BTreeMap::new(); n],
                 last_applied: vec![0; n],
                 max_index: 0,
+                committed: BTreeMap::new(),
             })),
             started_at: sim.now(),
             rpcs0: Cell::new(0),
@@ -183,7 +190,78 @@ impl Cluster {
         for i in 0..n {
             cluster.connect(i);
         }
+        cluster.spawn_completeness_checker();
         cluster
+    }
+
+    /// Leader Completeness, checked all through the test: a leader of a term later than the one
+    /// in which an entry was committed holds that entry. This catches a Raft that elects a leader
+    /// missing a committed entry (no up-to-date check in RequestVote, old-term entries committed
+    /// by counting, ...) as soon as that leader exists, not only in the rare runs where the entry
+    /// is then overwritten and applied differently.
+    fn spawn_completeness_checker(self: &Rc<Self>) {
+        let cluster = Rc::downgrade(self);
+        let sim = self.sim.clone();
+        self.sim.spawn(async move {
+            let mut max_term = 0;
+            loop {
+                sim.sleep(COMPLETENESS_CHECK_INTERVAL).await;
+                let Some(cluster) = cluster.upgrade() else {
+                    return;
+                };
+                if let Err(message) = cluster.check_leader_completeness(&mut max_term) {
+                    sim.fail(RunError::Panicked { message });
+                    return;
+                }
+            }
+        });
+    }
+
+    fn check_leader_completeness(&self, max_term: &mut u64) -> Result<(), String> {
+        let nodes = self.nodes.borrow();
+        let running: Vec<&RaftNode> = nodes.iter().flatten().collect();
+        // Every entry applied so far was committed in a term no later than the largest term any
+        // server has had until now.
+        *max_term = running
+            .iter()
+            .map(|n| n.state().0)
+            .fold(*max_term, u64::max);
+        let mut shared = self.shared.borrow_mut();
+        for (_, bound) in shared.committed.values_mut() {
+            if *bound == u64::MAX {
+                *bound = *max_term;
+            }
+        }
+        for node in running {
+            let (term, leader) = node.state();
+            if !leader {
+                continue;
+            }
+            node.inspect(|rf| {
+                let view = rf.observe();
+                let after_snapshot = shared.committed.range(view.snapshot_index + 1..);
+                for (&index, (command, bound)) in after_snapshot {
+                    if *bound >= term {
+                        continue;
+                    }
+                    let have = view
+                        .entries
+                        .get((index - view.snapshot_index - 1) as usize)
+                        .map(|e| &e.command);
+                    if have != Some(command) {
+                        return Err(format!(
+                            "leader completeness violated: server {} leads term {term} but its log {} \
+                             at index {index}, which was committed (applied as {}) by term {bound}",
+                            node.id(),
+                            have.map_or("ends before".to_string(), |c| format!("has {}", show(c))),
+                            show(command)
+                        ));
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     pub fn sim(&self) -> &Sim {
@@ -632,6 +710,10 @@ fn apply_command(
             ));
         }
     }
+    shared
+        .committed
+        .entry(index)
+        .or_insert_with(|| (command.clone(), u64::MAX));
     shared.logs[i].insert(index, command);
     shared.last_applied[i] = index;
     shared.max_index = shared.max_index.max(index);
@@ -670,6 +752,10 @@ fn ingest_snapshot(
     log.clear();
     for (k, cmd) in snapshot.log.into_iter().enumerate() {
         if let Some(cmd) = cmd {
+            shared
+                .committed
+                .entry(k as u64)
+                .or_insert_with(|| (cmd.clone(), u64::MAX));
             log.insert(k as u64, cmd);
         }
     }
