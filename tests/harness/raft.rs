@@ -194,7 +194,7 @@ impl Cluster {
         cluster
     }
 
-    /// Leader Completeness, checked all through the test: a leader of a term later than the one
+    /// Election safety and Leader Completeness, checked all through the test. Completeness: a leader of a term later than the one
     /// in which an entry was committed holds that entry. This catches a Raft that elects a leader
     /// missing a committed entry (no up-to-date check in RequestVote, old-term entries committed
     /// by counting, ...) as soon as that leader exists, not only in the rare runs where the entry
@@ -215,6 +215,22 @@ impl Cluster {
                 }
             }
         });
+    }
+
+    /// Election safety over the whole test: no two servers lead the same term, ever.
+    fn check_election_safety(&self, leaders: &mut BTreeMap<u64, usize>) -> Result<(), String> {
+        for node in self.nodes.borrow().iter().flatten() {
+            if let (term, true) = node.state() {
+                let first = *leaders.entry(term).or_insert(node.id());
+                if first != node.id() {
+                    return Err(format!(
+                        "election safety violated: servers {first} and {} both led term {term}",
+                        node.id()
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn check_leader_completeness(&self, max_term: &mut u64) -> Result<(), String> {
