@@ -16,7 +16,7 @@ use std::future::Future;
 use std::io::Write;
 use std::time::Duration;
 
-use crate::sim::{RunConfig, RunError, RunStats, Sim, run};
+use crate::sim::{RunConfig, RunError, Sim, run_with_stats};
 
 /// Environment variable: run each selected test once with exactly this seed.
 pub const SEED_VAR: &str = "LAB_SEED";
@@ -179,19 +179,10 @@ where
             spec.test,
             replay_command(spec.lab, spec.test, seed)
         ));
-    let started = std::time::Instant::now();
-    let (fields, stats, error) = match run(config, body) {
-        Ok((fields, stats)) => (fields, stats, None),
-        Err(error) => {
-            let stats = RunStats {
-                seed,
-                virtual_elapsed: Duration::ZERO,
-                wall: started.elapsed(),
-                events: 0,
-                trace: 0,
-            };
-            (Vec::new(), stats, Some(error))
-        }
+    let (result, stats) = run_with_stats(config, body);
+    let (fields, error) = match result {
+        Ok(fields) => (fields, None),
+        Err(error) => (Vec::new(), Some(error)),
     };
     let summary = Summary {
         lab: spec.lab.to_string(),

@@ -343,11 +343,34 @@ where
     F: FnOnce(Sim) -> Fut,
     Fut: Future<Output = T>,
 {
+    let (result, stats) = run_with_stats(config, body);
+    result.map(|value| (value, stats))
+}
+
+/// Like [`run`], but the run's statistics (virtual time, trace) come back even when it fails, for
+/// the summary line of a failing run.
+pub fn run_with_stats<F, Fut, T>(config: RunConfig, body: F) -> (Result<T, RunError>, RunStats)
+where
+    F: FnOnce(Sim) -> Fut,
+    Fut: Future<Output = T>,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
-        .build()
-        .map_err(|e| RunError::Runtime(e.to_string()))?;
+        .build();
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let stats = RunStats {
+                seed: config.seed,
+                virtual_elapsed: Duration::ZERO,
+                wall: Duration::ZERO,
+                events: 0,
+                trace: 0,
+            };
+            return (Err(RunError::Runtime(e.to_string())), stats);
+        }
+    };
     let watchdog = Watchdog::start(&config);
     let local = tokio::task::LocalSet::new();
     let real_start = std::time::Instant::now();
@@ -380,7 +403,7 @@ where
             trace: sim.trace(),
         };
         CURRENT_START.with(|s| s.set(None));
-        result.map(|value| (value, stats))
+        (result, stats)
     });
     // Drop the tasks before the runtime so that their destructors still see a runtime context.
     drop(local);
