@@ -204,12 +204,16 @@ impl Cluster {
         let sim = self.sim.clone();
         self.sim.spawn(async move {
             let mut max_term = 0;
+            let mut leaders = BTreeMap::new();
             loop {
                 sim.sleep(COMPLETENESS_CHECK_INTERVAL).await;
                 let Some(cluster) = cluster.upgrade() else {
                     return;
                 };
-                if let Err(message) = cluster.check_leader_completeness(&mut max_term) {
+                let checked = cluster
+                    .check_election_safety(&mut leaders)
+                    .and_then(|()| cluster.check_leader_completeness(&mut max_term));
+                if let Err(message) = checked {
                     sim.fail(RunError::Panicked { message });
                     return;
                 }
