@@ -441,3 +441,40 @@ fn figure8_scripted() {
         },
     );
 }
+
+/// A vote must survive a crash. Scripted eight times: X leads a term with Y's vote; X is cut off;
+/// Y crashes and restarts together with the server L that led before X, whose term is one behind.
+/// If L's election timer fires first, it campaigns for X's term: a Y that forgot its vote elects a
+/// second leader of that term (caught by the harness's election-safety check). Each round gives L
+/// even odds, so a Raft that does not persist votes fails this test on almost every seed. (An extra
+/// test beyond the course's.)
+#[test]
+fn persist_vote_scripted() {
+    raft_test(
+        LAB,
+        "persist_vote_scripted",
+        3,
+        Net::Reliable,
+        Applier::Plain,
+        |cfg| async move {
+            let servers = cfg.servers();
+            for round in 0..8u64 {
+                let l = cfg.check_one_leader().await;
+                cfg.crash1(l);
+                let x = cfg.check_one_leader().await;
+                let y = (0..servers)
+                    .find(|&s| s != l && s != x)
+                    .expect("three servers");
+                cfg.disconnect(x);
+                cfg.crash1(y);
+                cfg.start1(y);
+                cfg.start1(l);
+                cfg.connect(y);
+                cfg.connect(l);
+                cfg.sleep(2 * RAFT_ELECTION_TIMEOUT).await;
+                cfg.connect(x);
+                cfg.one(100 + round, servers, true).await;
+            }
+        },
+    );
+}
