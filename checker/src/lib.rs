@@ -8,3 +8,9 @@
 //! - a linearizability checker for the key/value histories the KV labs record (and Jepsen-style files).
 //!
 //! Status: being built; see the project's issue tracker.
+//!
+//! Modules: [`linearizability`] checks recorded KV histories (library API and the
+//! `checker linearizability FILE` command).
+
+pub mod linearizability;
+pub mod model;

@@ -77,7 +77,7 @@ pub enum Timer {
 }
 
 /// An RPC request, as sent by [`Effects::send`] and received by `Raft::on_request`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Request {
     RequestVote(RequestVoteArgs),
     AppendEntries(AppendEntriesArgs),
@@ -86,7 +86,7 @@ pub enum Request {
 
 /// The reply to a [`Request`], returned by `Raft::on_request` and passed to `Raft::on_reply`.
 /// The variant must match the request's: a mismatched pair is a bug the drivers report.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Reply {
     RequestVote(RequestVoteReply),
     AppendEntries(AppendEntriesReply),

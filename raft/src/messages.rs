@@ -1,21 +1,22 @@
 //! The RPC arguments and replies of Raft, and the log entry. **Student code**: you may add fields
 //! (they travel through the simulated network serialized, and their bytes are counted), but keep the
 //! type names, which the framework's [`Request`](crate::contract::Request) and
-//! [`Reply`](crate::contract::Reply) enums use.
+//! [`Reply`](crate::contract::Reply) enums use, and keep the derives: the model checker stores,
+//! orders and fingerprints messages.
 
 use serde::{Deserialize, Serialize};
 
 use crate::contract::{Command, PeerId};
 
 /// One log entry. Its index is implicit: its position in the log.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Entry {
     pub term: u64,
     pub command: Command,
 }
 
 /// RequestVote RPC arguments (Figure 2).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RequestVoteArgs {
     // BEGIN SOLUTION
     pub term: u64,
@@ -26,7 +27,7 @@ pub struct RequestVoteArgs {
 }
 
 /// RequestVote RPC reply (Figure 2).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RequestVoteReply {
     // BEGIN SOLUTION
     pub term: u64,
@@ -35,7 +36,7 @@ pub struct RequestVoteReply {
 }
 
 /// AppendEntries RPC arguments (Figure 2).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AppendEntriesArgs {
     // BEGIN SOLUTION
     pub term: u64,
@@ -48,7 +49,7 @@ pub struct AppendEntriesArgs {
 }
 
 /// AppendEntries RPC reply (Figure 2), plus the hints for fast nextIndex backup.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AppendEntriesReply {
     // BEGIN SOLUTION
     pub term: u64,
@@ -61,7 +62,7 @@ pub struct AppendEntriesReply {
 }
 
 /// InstallSnapshot RPC arguments (Figure 13, sent whole: no `offset`/`done` chunking).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct InstallSnapshotArgs {
     // BEGIN SOLUTION
     pub term: u64,
@@ -73,7 +74,7 @@ pub struct InstallSnapshotArgs {
 }
 
 /// InstallSnapshot RPC reply (Figure 13).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct InstallSnapshotReply {
     // BEGIN SOLUTION
     pub term: u64,

@@ -47,6 +47,7 @@ impl fmt::Display for KvOp {
 pub struct KvInput {
     pub op: KvOp,
     pub key: String,
+    /// The put or append argument (absent in JSON means `""`).
     #[serde(default)]
     pub value: String,
 }
@@ -55,6 +56,7 @@ pub struct KvInput {
 /// or an append.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct KvOutput {
+    /// The value a get read (absent in JSON means `""`).
     #[serde(default)]
     pub value: String,
 }
@@ -65,10 +67,13 @@ pub struct KvOutput {
 /// real time only if one returned strictly before the other was called; equal times overlap.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Operation {
+    /// Which client (clerk) ran it; only used to draw the picture.
     pub client: u64,
     pub input: KvInput,
+    /// When the client called it.
     pub call: u64,
     pub output: KvOutput,
+    /// When it returned to the client, or `UNKNOWN_RETURN`.
     pub ret: u64,
 }
 

@@ -1,0 +1,10 @@
+//! # raft-mutants: broken copies of the reference Raft
+//!
+//! Each module is `raft/src/raft.rs` with one patch of the mutant catalog (`labs/mutants/`)
+//! applied at build time, and implements the model checker's `RaftNode`, so tests can show that
+//! the checker finds each classic mistake. Instructor-only: not part of the student handout.
+
+// The patched files refer to `crate::contract` and `crate::messages`, as in the raft crate.
+pub use raft::{contract, messages};
+
+include!(concat!(env!("OUT_DIR"), "/mutants.rs"));

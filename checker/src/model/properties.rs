@@ -1,0 +1,198 @@
+//! Raft's safety properties (Figure 3 of the paper), plus two reachability properties so that a
+//! model that explores nothing cannot pass. A crashed server's state is stale: its Raft state is
+//! ignored, but its ghost history (terms it led, what it applied) still counts.
+
+use stateright::Expectation;
+use stateright::actor::{ActorModel, ActorModelState};
+
+use super::{Bounds, RaftActor, RaftNode};
+
+type State<R> = ActorModelState<RaftActor<R>, ()>;
+
+/// The property names, as printed and as used to look up discoveries.
+pub const ELECTION_SAFETY: &str = "election safety";
+pub const LOG_MATCHING: &str = "log matching";
+pub const LEADER_COMPLETENESS: &str = "leader completeness";
+pub const STATE_MACHINE_SAFETY: &str = "state machine safety";
+pub const LEADER_APPEND_ONLY: &str = "leader append-only";
+pub const RESTARTS: &str = "restart from persisted state";
+pub const LEADER_ELECTED: &str = "a leader is elected";
+pub const COMMAND_COMMITS: &str = "a command commits";
+
+/// Safety properties, in the order they are printed.
+pub const SAFETY: [&str; 6] = [
+    ELECTION_SAFETY,
+    LOG_MATCHING,
+    LEADER_COMPLETENESS,
+    STATE_MACHINE_SAFETY,
+    LEADER_APPEND_ONLY,
+    RESTARTS,
+];
+/// Reachability properties.
+pub const REACHABILITY: [&str; 2] = [LEADER_ELECTED, COMMAND_COMMITS];
+
+pub(super) fn add<R: RaftNode>(
+    model: ActorModel<RaftActor<R>, Bounds, ()>,
+) -> ActorModel<RaftActor<R>, Bounds, ()> {
+    model
+        .property(Expectation::Always, ELECTION_SAFETY, |_, s| {
+            election_safety(s).is_none()
+        })
+        .property(Expectation::Always, LOG_MATCHING, |_, s| {
+            log_matching(s).is_none()
+        })
+        .property(Expectation::Always, LEADER_COMPLETENESS, |_, s| {
+            leader_completeness(s).is_none()
+        })
+        .property(Expectation::Always, STATE_MACHINE_SAFETY, |_, s| {
+            state_machine_safety(s).is_none()
+        })
+        .property(Expectation::Always, LEADER_APPEND_ONLY, |_, s| {
+            leader_append_only(s).is_none()
+        })
+        .property(Expectation::Always, RESTARTS, |_, s| restarts(s).is_none())
+        .property(Expectation::Sometimes, LEADER_ELECTED, |_, s| {
+            live(s).any(|(_, rf)| rf.state().1)
+        })
+        .property(Expectation::Sometimes, COMMAND_COMMITS, |_, s| {
+            s.actor_states
+                .iter()
+                .any(|srv| !srv.ghost.applied.is_empty())
+        })
+}
+
+/// The running servers' Raft states.
+fn live<R: RaftNode>(s: &State<R>) -> impl Iterator<Item = (usize, &R)> {
+    s.actor_states
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !s.crashed.get(*i).copied().unwrap_or(false))
+        .filter_map(|(i, srv)| srv.raft.as_ref().map(|r| (i, r)))
+}
+
+/// At most one leader per term, over the whole history.
+pub fn election_safety<R: RaftNode>(s: &State<R>) -> Option<String> {
+    for (i, a) in s.actor_states.iter().enumerate() {
+        for (j, b) in s.actor_states.iter().enumerate().skip(i + 1) {
+            if let Some(term) = a.ghost.led_terms.intersection(&b.ghost.led_terms).next() {
+                return Some(format!("servers {i} and {j} both led term {term}"));
+            }
+        }
+    }
+    None
+}
+
+/// If two logs have an entry with the same index and term, they are identical up to it.
+pub fn log_matching<R: RaftNode>(s: &State<R>) -> Option<String> {
+    /// A server, its snapshot index, and (term, command) of each entry after it.
+    type Log<'a> = (usize, u64, Vec<(u64, &'a [u8])>);
+    let logs: Vec<Log> = live(s)
+        .map(|(i, rf)| {
+            let view = rf.observe();
+            let entries = view
+                .entries
+                .iter()
+                .map(|e| (e.term, e.command.as_slice()))
+                .collect();
+            (i, view.snapshot_index, entries)
+        })
+        .collect();
+    for (a, (i, snap_a, log_a)) in logs.iter().enumerate() {
+        for (j, snap_b, log_b) in &logs[a + 1..] {
+            // Compare over the indices both still hold; entries inside a snapshot are committed.
+            let first = snap_a.max(snap_b) + 1;
+            let last = (snap_a + log_a.len() as u64).min(snap_b + log_b.len() as u64);
+            fn at<'a>(snap: u64, log: &[(u64, &'a [u8])], k: u64) -> (u64, &'a [u8]) {
+                log[(k - snap - 1) as usize]
+            }
+            // The highest index where the terms agree: everything from `first` up to it must match.
+            if let Some(top) = (first..=last)
+                .rev()
+                .find(|&k| at(*snap_a, log_a, k).0 == at(*snap_b, log_b, k).0)
+            {
+                for k in first..=top {
+                    if at(*snap_a, log_a, k) != at(*snap_b, log_b, k) {
+                        return Some(format!(
+                            "servers {i} and {j} agree on the term at index {top} but differ at index {k}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A leader holds every entry committed in an earlier term. An entry some server applied in its
+/// term `t` was committed by term `t`, so every leader of a later term must hold it.
+pub fn leader_completeness<R: RaftNode>(s: &State<R>) -> Option<String> {
+    for (l, rf) in live(s) {
+        let (term, leads) = rf.state();
+        if !leads {
+            continue;
+        }
+        let view = rf.observe();
+        for (i, srv) in s.actor_states.iter().enumerate() {
+            for (&index, (command, applied_in)) in
+                srv.ghost.applied.range(view.snapshot_index + 1..)
+            {
+                if *applied_in >= term {
+                    continue;
+                }
+                let have = view.entries.get((index - view.snapshot_index - 1) as usize);
+                if have.map(|e| &e.command) != Some(command) {
+                    return Some(format!(
+                        "server {l} leads term {term} but lacks {command:?} at index {index}, \
+                         which server {i} applied in term {applied_in}"
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// No two servers apply different commands at one index.
+pub fn state_machine_safety<R: RaftNode>(s: &State<R>) -> Option<String> {
+    for (i, a) in s.actor_states.iter().enumerate() {
+        for (j, b) in s.actor_states.iter().enumerate().skip(i + 1) {
+            for (index, (ca, _)) in &a.ghost.applied {
+                if let Some((cb, _)) = b.ghost.applied.get(index)
+                    && ca != cb
+                {
+                    return Some(format!(
+                        "servers {i} and {j} applied {ca:?} and {cb:?} at index {index}"
+                    ));
+                }
+            }
+        }
+    }
+    s.actor_states
+        .iter()
+        .find_map(|srv| srv.ghost.apply_violation.clone())
+}
+
+/// A leader never overwrites or deletes entries in its own log (checked around every step).
+pub fn leader_append_only<R: RaftNode>(s: &State<R>) -> Option<String> {
+    s.actor_states
+        .iter()
+        .find_map(|srv| srv.ghost.append_only_violation.clone())
+}
+
+/// Every server restarts from the bytes it persisted.
+pub fn restarts<R: RaftNode>(s: &State<R>) -> Option<String> {
+    s.actor_states
+        .iter()
+        .find_map(|srv| srv.ghost.restart_failure.clone())
+}
+
+/// The first violated safety property and why, if any.
+pub fn first_violation<R: RaftNode>(s: &State<R>) -> Option<(&'static str, String)> {
+    election_safety(s)
+        .map(|w| (ELECTION_SAFETY, w))
+        .or_else(|| log_matching(s).map(|w| (LOG_MATCHING, w)))
+        .or_else(|| leader_completeness(s).map(|w| (LEADER_COMPLETENESS, w)))
+        .or_else(|| state_machine_safety(s).map(|w| (STATE_MACHINE_SAFETY, w)))
+        .or_else(|| leader_append_only(s).map(|w| (LEADER_APPEND_ONLY, w)))
+        .or_else(|| restarts(s).map(|w| (RESTARTS, w)))
+}
