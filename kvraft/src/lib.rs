@@ -6,5 +6,22 @@
 //! detects duplicate requests by client id and sequence number, and snapshots its state when Raft's
 //! persisted state grows past `maxraftstate`; the clerk finds the leader and retries.
 //!
-//! Status: not written yet. Labs 3A/3B (the KV server, clerk, their driver and tests) come after the
-//! Raft labs; see the project's issue tracker.
+//! The crate has two kinds of files, as `raft` does:
+//!
+//! - **framework** (do not edit): [`contract`], the events the server and the clerk handle and the
+//!   effects and steps they return. The lab driver (`labs::kv_driver`) speaks only this contract.
+//! - **yours**: [`common`] (the RPC arguments and replies), `src/server.rs` ([`KvServer`]) and
+//!   `src/client.rs` ([`Clerk`]). The reference solution sits between `// BEGIN SOLUTION` and
+//!   `// END SOLUTION` markers; the handout replaces each region with a stub.
+//!
+//! The rule is Raft's: no threads, clocks, randomness or I/O in here. The server owns its
+//! [`raft::Raft`] and forwards Raft's events to it; the driver owns the network, the timers and the
+//! disk, and carries out what the handlers ask for.
+
+mod client;
+pub mod common;
+pub mod contract;
+mod server;
+
+pub use crate::client::Clerk;
+pub use crate::server::KvServer;

@@ -8,6 +8,8 @@
 //! - [`labrpc`]: the simulated RPC network with every knob of the course's (unreliable delivery, long
 //!   delays, long reordering, enable/disable, add/delete server, counts and bytes).
 //! - [`persister`]: each server's "disk", copied on crash.
+//! - [`raft_driver`]: runs a Raft (or any [`raft_driver::Machine`] built on one) as a server on
+//!   the network; [`kv_driver`] runs a KV server on it and pumps clerks' operations.
 //! - [`lab`]: running a lab test over seeds (`LAB_SEED`, `LAB_SEEDS`), its summary line and its replay
 //!   command.
 //! - [`logging`]: `tracing` output with virtual timestamps, filtered by `RUST_LOG`.
@@ -15,6 +17,7 @@
 //! The `labs` binary (`cargo run --release -p labs -- --help`) runs the lab suites with a progress
 //! display and a summary table.
 
+pub mod kv_driver;
 pub mod lab;
 pub mod labrpc;
 pub mod logging;

@@ -1,17 +1,21 @@
 //! The lab driver for Raft: runs one [`raft::Raft`] state machine as a server on the simulated
-//! network.
+//! network; or, generally, any [`Machine`] that speaks Raft's RPCs and timers (the KV server, which
+//! owns a Raft, runs on the same driver: see [`crate::kv_driver`]).
 //!
 //! The driver owns everything the state machine may not touch: it turns labrpc requests into
 //! `on_request` calls and replies, sends the requests a handler asks for and feeds their replies to
 //! `on_reply`, keeps the two timers (durations drawn from the run's seeded RNG), writes the persister,
-//! and forwards applies to the tester's channel. Effects are carried out in the contract's order:
-//! persist, then reply and sends, then timers, then applies.
+//! and hands what goes up (Raft's applies to the tester's channel; a KV server's answers to its
+//! clerks). Effects are carried out in the contract's order: persist, then reply and sends, then
+//! timers, then what goes up.
 //!
 //! Killing a node (a crash) stops all of that at once: its timers, the replies to its in-flight
 //! requests and its applies are dropped. The tester restarts a server by starting a new node from a
 //! copy of the persister.
 
 use std::cell::{Cell, RefCell};
+use std::convert::Infallible;
+use std::fmt::Display;
 use std::rc::Rc;
 
 use raft::Raft;
@@ -28,7 +32,7 @@ use tokio::time::Instant;
 
 use crate::labrpc::{ClientEnd, Rpc, Server, Service};
 use crate::persister::Persister;
-use crate::sim::Sim;
+use crate::sim::{RunError, Sim};
 
 /// A Raft request on the wire, with the sender's id (the contract's `from`).
 #[derive(Serialize, Deserialize)]
@@ -61,17 +65,88 @@ fn timer_slot(timer: Timer) -> usize {
     }
 }
 
-/// One running incarnation of a Raft server. Cheap to clone.
-#[derive(Clone)]
-pub struct RaftNode(Rc<NodeState>);
+/// A deterministic state machine the driver runs as a server: it speaks Raft's RPCs and timers.
+/// A [`Raft`] itself, or a service that owns a Raft and forwards these events to it.
+pub trait Machine: 'static {
+    /// Everything one handler asks for: Raft's effects and the machine's own.
+    type Effects: Default;
+    /// What leaves upwards once Raft's effects are carried out (Raft: applies to the tester).
+    type Up;
+    /// A reason the machine cannot go on (e.g. a snapshot that does not decode): fails the run.
+    type Error: Display;
+    /// Separate Raft's effects (persist, sends, timers) from what goes up.
+    fn split(effects: Self::Effects) -> (Effects, Vec<Self::Up>);
+    fn on_request(
+        &mut self,
+        from: PeerId,
+        request: Request,
+        out: &mut Self::Effects,
+    ) -> Result<Reply, Self::Error>;
+    fn on_reply(
+        &mut self,
+        from: PeerId,
+        request: Request,
+        reply: Reply,
+        out: &mut Self::Effects,
+    ) -> Result<(), Self::Error>;
+    fn on_timer(&mut self, timer: Timer, out: &mut Self::Effects) -> Result<(), Self::Error>;
+}
 
-struct NodeState {
+impl Machine for Raft {
+    type Effects = Effects;
+    type Up = ApplyMsg;
+    type Error = Infallible;
+
+    fn split(mut effects: Effects) -> (Effects, Vec<ApplyMsg>) {
+        let applies = std::mem::take(&mut effects.applies);
+        (effects, applies)
+    }
+
+    fn on_request(
+        &mut self,
+        from: PeerId,
+        request: Request,
+        out: &mut Effects,
+    ) -> Result<Reply, Infallible> {
+        Ok(Raft::on_request(self, from, request, out))
+    }
+
+    fn on_reply(
+        &mut self,
+        from: PeerId,
+        request: Request,
+        reply: Reply,
+        out: &mut Effects,
+    ) -> Result<(), Infallible> {
+        Raft::on_reply(self, from, request, reply, out);
+        Ok(())
+    }
+
+    fn on_timer(&mut self, timer: Timer, out: &mut Effects) -> Result<(), Infallible> {
+        Raft::on_timer(self, timer, out);
+        Ok(())
+    }
+}
+
+/// One running incarnation of a server running machine `M`. Cheap to clone.
+pub struct Node<M: Machine>(Rc<NodeState<M>>);
+
+impl<M: Machine> Clone for Node<M> {
+    fn clone(&self) -> Self {
+        Node(self.0.clone())
+    }
+}
+
+/// A node running a bare Raft, for the Raft labs.
+pub type RaftNode = Node<Raft>;
+
+struct NodeState<M: Machine> {
     me: PeerId,
     sim: Sim,
-    raft: RefCell<Raft>,
+    machine: RefCell<M>,
     peers: Vec<ClientEnd>,
     persister: Persister,
-    applies: mpsc::UnboundedSender<ApplyMsg>,
+    up: Box<dyn Fn(M::Up)>,
     alive: Cell<bool>,
     deadlines: [Cell<Option<Instant>>; 2],
     timer_changed: [Rc<Notify>; 2],
@@ -91,19 +166,62 @@ impl RaftNode {
         applies: mpsc::UnboundedSender<ApplyMsg>,
     ) -> Result<(RaftNode, Server), CorruptState> {
         let span = tracing::span!(target: "raft", tracing::Level::ERROR, "server", id = me);
+        let n = peers.len();
+        let up = move |msg| {
+            // The tester may have stopped listening (test over); that is not an error here.
+            let _ = applies.send(msg);
+        };
+        Node::boot(sim, me, peers, persister, span, up, |persisted, out| {
+            Raft::new(me, n, persisted, out)
+        })
+    }
+
+    /// `(term, is_leader)`.
+    pub fn state(&self) -> (u64, bool) {
+        self.0.machine.borrow().state()
+    }
+
+    /// Submit a command; `Some((index, term))` if this server is the leader.
+    pub fn start_command(&self, command: Command) -> Option<(u64, u64)> {
+        self.handle(|rf, out| Ok::<_, Infallible>(rf.start(command, out)))
+            .flatten()
+    }
+
+    /// Tell Raft the service has a snapshot of everything up to `index`.
+    pub fn snapshot(&self, index: u64, snapshot: Vec<u8>) {
+        self.handle(|rf, out| {
+            rf.snapshot(index, snapshot, out);
+            Ok::<_, Infallible>(())
+        });
+    }
+}
+
+impl<M: Machine> Node<M> {
+    /// Boot server `me` with the machine `init` builds from what `persister` holds, logging in
+    /// `span`; what goes up is handed to `up`. Returns the node and the labrpc server (with the
+    /// "Raft" service) to register under this server's name.
+    pub fn boot<E>(
+        sim: &Sim,
+        me: PeerId,
+        peers: Vec<ClientEnd>,
+        persister: Persister,
+        span: tracing::Span,
+        up: impl Fn(M::Up) + 'static,
+        init: impl FnOnce(&Persisted, &mut M::Effects) -> Result<M, E>,
+    ) -> Result<(Node<M>, Server), E> {
         let persisted = Persisted {
             state: persister.read_raft_state(),
             snapshot: persister.read_snapshot(),
         };
-        let mut out = Effects::default();
-        let raft = span.in_scope(|| Raft::new(me, peers.len(), &persisted, &mut out))?;
-        let node = RaftNode(Rc::new(NodeState {
+        let mut out = M::Effects::default();
+        let machine = span.in_scope(|| init(&persisted, &mut out))?;
+        let node = Node(Rc::new(NodeState {
             me,
             sim: sim.clone(),
-            raft: RefCell::new(raft),
+            machine: RefCell::new(machine),
             peers,
             persister,
-            applies,
+            up: Box::new(up),
             alive: Cell::new(true),
             deadlines: Default::default(),
             timer_changed: Default::default(),
@@ -156,40 +274,34 @@ impl RaftNode {
         self.0.me
     }
 
-    /// `(term, is_leader)`.
-    pub fn state(&self) -> (u64, bool) {
-        self.0.raft.borrow().state()
-    }
-
     /// Look at the state machine (for the tester's checks), without copying it.
-    pub fn inspect<T>(&self, f: impl FnOnce(&Raft) -> T) -> T {
-        f(&self.0.raft.borrow())
+    pub fn inspect<T>(&self, f: impl FnOnce(&M) -> T) -> T {
+        f(&self.0.machine.borrow())
     }
 
-    /// Submit a command; `Some((index, term))` if this server is the leader.
-    pub fn start_command(&self, command: Command) -> Option<(u64, u64)> {
+    /// Run an event handler `f` on the machine and carry out its effects. `None` if the node is
+    /// dead (or the handler failed, which fails the run).
+    pub fn handle<T>(
+        &self,
+        f: impl FnOnce(&mut M, &mut M::Effects) -> Result<T, M::Error>,
+    ) -> Option<T> {
         if !self.0.alive.get() {
             return None;
         }
-        let mut out = Effects::default();
+        let mut out = M::Effects::default();
         let result = self
             .0
             .span
-            .in_scope(|| self.0.raft.borrow_mut().start(command, &mut out));
+            .in_scope(|| f(&mut self.0.machine.borrow_mut(), &mut out));
+        // Whatever the handler asked for before it failed still happens, like a crash after it.
         self.execute(out);
-        result
-    }
-
-    /// Tell Raft the service has a snapshot of everything up to `index`.
-    pub fn snapshot(&self, index: u64, snapshot: Vec<u8>) {
-        if !self.0.alive.get() {
-            return;
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.fail(error);
+                None
+            }
         }
-        let mut out = Effects::default();
-        self.0
-            .span
-            .in_scope(|| self.0.raft.borrow_mut().snapshot(index, snapshot, &mut out));
-        self.execute(out);
     }
 
     /// Crash: stop timers, ignore replies and requests, deliver nothing more.
@@ -204,6 +316,14 @@ impl RaftNode {
         self.0.alive.get()
     }
 
+    /// The machine cannot go on: stop the node and fail the run with the reason.
+    fn fail(&self, error: M::Error) {
+        let message = format!("server {} failed: {error}", self.0.me);
+        tracing::error!(target: "raft", parent: &self.0.span, "{message}");
+        self.kill();
+        self.0.sim.fail(RunError::Panicked { message });
+    }
+
     /// A reply of the wrong kind is a bug in the Raft code: say so, and send nothing back.
     fn mismatched<T>(&self, request: &str, reply: &Reply) -> Option<T> {
         tracing::error!(target: "raft", parent: &self.0.span, ?reply, "on_request answered a {request} request with the wrong kind of reply; dropped");
@@ -211,32 +331,13 @@ impl RaftNode {
     }
 
     /// `None` when the node is dead: the request is dropped and the caller sees a failed call.
+    /// The reply leaves when this returns: after the persist in `execute`.
     fn handle_request(&self, from: PeerId, request: Request) -> Option<Reply> {
-        if !self.0.alive.get() {
-            return None;
-        }
-        let mut out = Effects::default();
-        let reply = self
-            .0
-            .span
-            .in_scope(|| self.0.raft.borrow_mut().on_request(from, request, &mut out));
-        // The reply leaves when this returns: after the persist in `execute`.
-        self.execute(out);
-        Some(reply)
+        self.handle(|m, out| m.on_request(from, request, out))
     }
 
     fn handle_reply(&self, from: PeerId, request: Request, reply: Reply) {
-        if !self.0.alive.get() {
-            return;
-        }
-        let mut out = Effects::default();
-        self.0.span.in_scope(|| {
-            self.0
-                .raft
-                .borrow_mut()
-                .on_reply(from, request, reply, &mut out)
-        });
-        self.execute(out);
+        self.handle(|m, out| m.on_reply(from, request, reply, out));
     }
 
     fn fire(&self, timer: Timer) {
@@ -244,21 +345,18 @@ impl RaftNode {
             return;
         }
         self.0.sim.record(("timer", self.0.me, timer_slot(timer)));
-        let mut out = Effects::default();
-        self.0
-            .span
-            .in_scope(|| self.0.raft.borrow_mut().on_timer(timer, &mut out));
-        self.execute(out);
+        self.handle(|m, out| m.on_timer(timer, out));
     }
 
     /// Carry out a handler's effects in the contract's order.
-    fn execute(&self, out: Effects) {
+    fn execute(&self, out: M::Effects) {
+        let (raft, up) = M::split(out);
         let Effects {
             sends,
             timers,
             persist,
-            applies,
-        } = out;
+            applies: _, // a service applies Raft's applies itself; `split` took a Raft's
+        } = raft;
         if !self.0.alive.get() {
             return;
         }
@@ -279,9 +377,8 @@ impl RaftNode {
             self.0.deadlines[slot].set(deadline);
             self.0.timer_changed[slot].notify_one();
         }
-        for msg in applies {
-            // The tester may have stopped listening (test over); that is not an error here.
-            let _ = self.0.applies.send(msg);
+        for msg in up {
+            (self.0.up)(msg);
         }
     }
 
@@ -344,7 +441,7 @@ impl RaftNode {
                                 let Some(state) = node.upgrade() else { return };
                                 if state.deadlines[slot].get() == Some(deadline) {
                                     state.deadlines[slot].set(None);
-                                    RaftNode(state).fire(timer);
+                                    Node(state).fire(timer);
                                 }
                             }
                         }

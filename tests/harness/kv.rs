@@ -1,0 +1,817 @@
+//! The KV lab tester (labs 3A/3B), after the course's kvraft `config.go` and `test_test.go`: a
+//! cluster of KV servers on the simulated network, clerks connected to some of them, crashes and
+//! partitions, a recorded history of every logged operation with its virtual call and return
+//! times, and the checks the tests are written with. A failing check panics with what was expected
+//! and what happened; the run turns that into a FAIL summary line with the seed and replay command.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use checker::linearizability::{
+    CheckOptions, History, Operation, PartitionStatus, Verdict, check_history, write_html,
+};
+use kvraft::Clerk;
+use kvraft::contract::{ClientId, Op};
+use labs::kv_driver::{KvNode, run_op};
+use labs::lab::{TestSpec, run_test};
+use labs::labrpc::{ClientEnd, Network};
+use labs::persister::Persister;
+use labs::sim::Sim;
+
+/// The course's election timeout, used by tests as "long enough for a new election".
+pub const ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
+/// How long the linearizability checker may search (real time); past it the history passes.
+pub const LINEARIZABILITY_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+/// The speed tests' bound: a heartbeat is 100 ms, and at least 3 operations must fit in one.
+pub const MAX_TIME_PER_OP: Duration = Duration::from_nanos(100_000_000 / 3);
+
+fn fail(message: String) -> ! {
+    panic!("{message}")
+}
+
+/// A clerk of the test, with its ends to the servers (in the clerk's own, shuffled order).
+pub struct Client {
+    id: ClientId,
+    clerk: RefCell<Clerk>,
+    ends: Vec<ClientEnd>,
+    /// `by_server[j]`: the name of this client's end to server `j`.
+    by_server: Vec<String>,
+}
+
+impl Client {
+    pub fn id(&self) -> ClientId {
+        self.id
+    }
+}
+
+/// A cluster of KV servers under test.
+pub struct KvCluster {
+    sim: Sim,
+    net: Network,
+    lab: &'static str,
+    test: &'static str,
+    n: usize,
+    maxraftstate: Option<usize>,
+    nodes: RefCell<Vec<Option<KvNode>>>,
+    persisters: RefCell<Vec<Persister>>,
+    /// `ends[i][j]`: the name of server i's end to server j in i's current incarnation.
+    ends: RefCell<Vec<Vec<String>>>,
+    incarnation: Cell<u64>,
+    next_client: Cell<ClientId>,
+    /// Operations completed by clerks (logged or not).
+    ops: Cell<u64>,
+    history: RefCell<Vec<Operation>>,
+    /// Test-specific fields for the summary line.
+    extra: RefCell<Vec<(String, String)>>,
+}
+
+/// Run a KV lab test over the seeds from the environment, with a fresh cluster of `servers` per
+/// seed (`unreliable` network; snapshots at `maxraftstate` bytes of Raft state, `None`: never),
+/// and print its summary line.
+pub fn kv_test<F, Fut>(
+    lab: &'static str,
+    test: &'static str,
+    servers: usize,
+    unreliable: bool,
+    maxraftstate: Option<usize>,
+    body: F,
+) where
+    F: Fn(Rc<KvCluster>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    run_test(TestSpec::new(lab, test), |sim| {
+        let cluster = KvCluster::new(&sim, lab, test, servers, unreliable, maxraftstate);
+        let fut = body(cluster.clone());
+        async move {
+            fut.await;
+            cluster.summary_fields()
+        }
+    });
+}
+
+impl KvCluster {
+    /// `n` servers, all started and connected (no long delays, as in the course's KV tests).
+    pub fn new(
+        sim: &Sim,
+        lab: &'static str,
+        test: &'static str,
+        n: usize,
+        unreliable: bool,
+        maxraftstate: Option<usize>,
+    ) -> Rc<KvCluster> {
+        let cluster = Rc::new(KvCluster {
+            sim: sim.clone(),
+            net: Network::new(sim),
+            lab,
+            test,
+            n,
+            maxraftstate,
+            nodes: RefCell::new(vec![None; n]),
+            persisters: RefCell::new((0..n).map(|_| Persister::new()).collect()),
+            ends: RefCell::new(vec![Vec::new(); n]),
+            incarnation: Cell::new(0),
+            next_client: Cell::new(n as ClientId + 1000),
+            ops: Cell::new(0),
+            history: RefCell::default(),
+            extra: RefCell::default(),
+        });
+        for i in 0..n {
+            cluster.start_server(i);
+        }
+        cluster.connect_all();
+        cluster.net.set_reliable(!unreliable);
+        cluster
+    }
+
+    pub fn sim(&self) -> &Sim {
+        &self.sim
+    }
+
+    pub fn servers(&self) -> usize {
+        self.n
+    }
+
+    /// Every server: `[0, 1, ..., n-1]`.
+    pub fn all(&self) -> Vec<usize> {
+        (0..self.n).collect()
+    }
+
+    /// Virtual time since the start of the run.
+    pub fn now(&self) -> Duration {
+        self.sim.now()
+    }
+
+    pub async fn sleep(&self, d: Duration) {
+        self.sim.sleep(d).await;
+    }
+
+    /// A random number from the run's RNG.
+    pub fn rand(&self, range: std::ops::Range<u64>) -> u64 {
+        self.sim.random_range(range)
+    }
+
+    /// Add `key=value` to the summary line.
+    pub fn note(&self, key: &str, value: String) {
+        self.extra.borrow_mut().push((key.to_string(), value));
+    }
+
+    fn server_name(i: usize) -> String {
+        format!("server{i}")
+    }
+
+    // ----- Servers: start, shut down, connect. -----
+
+    /// Crash server `i`: cut it off, delete its labrpc server (calls to it fail), keep a copy of
+    /// its persisted state that its dead incarnation can no longer write to.
+    pub fn shutdown_server(&self, i: usize) {
+        self.disconnect(i, &self.all());
+        self.net.delete_server(&Self::server_name(i));
+        {
+            let mut persisters = self.persisters.borrow_mut();
+            persisters[i] = persisters[i].copy();
+        }
+        if let Some(node) = self.nodes.borrow_mut()[i].take() {
+            node.kill();
+        }
+    }
+
+    /// Start (or restart) server `i` from its persisted state. Its links stay cut until a
+    /// `connect`, as in the course.
+    pub fn start_server(&self, i: usize) {
+        if self.nodes.borrow()[i].is_some() {
+            self.shutdown_server(i);
+        }
+        // Fresh end names, so the old incarnation's ends cannot reach anyone.
+        self.incarnation.set(self.incarnation.get() + 1);
+        let names: Vec<String> = (0..self.n)
+            .map(|j| format!("kv-{i}-{j}-{}", self.incarnation.get()))
+            .collect();
+        let ends: Vec<ClientEnd> = names
+            .iter()
+            .enumerate()
+            .map(|(j, name)| {
+                let end = self.net.make_end(name.clone());
+                self.net.connect(name, &Self::server_name(j));
+                end
+            })
+            .collect();
+        self.ends.borrow_mut()[i] = names;
+        let persister = self.persisters.borrow()[i].clone();
+        let (node, server) = match KvNode::start(&self.sim, i, ends, persister, self.maxraftstate) {
+            Ok(started) => started,
+            Err(e) => fail(format!("expected server {i} to restart; it failed: {e}")),
+        };
+        self.nodes.borrow_mut()[i] = Some(node);
+        self.net.add_server(&Self::server_name(i), server);
+    }
+
+    /// Enable the links between server `i` and each server in `to`, both ways.
+    pub fn connect(&self, i: usize, to: &[usize]) {
+        self.set_links(i, to, true);
+    }
+
+    /// Cut the links between server `i` and each server in `from`, both ways.
+    pub fn disconnect(&self, i: usize, from: &[usize]) {
+        self.set_links(i, from, false);
+    }
+
+    fn set_links(&self, i: usize, others: &[usize], on: bool) {
+        let ends = self.ends.borrow();
+        for &j in others {
+            if let Some(name) = ends[i].get(j) {
+                self.net.enable(name, on);
+            }
+            if let Some(name) = ends[j].get(i) {
+                self.net.enable(name, on);
+            }
+        }
+    }
+
+    pub fn connect_all(&self) {
+        for i in 0..self.n {
+            self.connect(i, &self.all());
+        }
+    }
+
+    /// Two groups that hear only each other. Clerks keep their links.
+    pub fn partition(&self, p1: &[usize], p2: &[usize]) {
+        for &i in p1 {
+            self.disconnect(i, p2);
+            self.connect(i, p1);
+        }
+        for &i in p2 {
+            self.disconnect(i, p1);
+            self.connect(i, p2);
+        }
+    }
+
+    /// A server that believes it leads, if any (the first one, as in the course).
+    pub fn leader(&self) -> Option<usize> {
+        let nodes = self.nodes.borrow();
+        (0..self.n).find(|&i| nodes[i].as_ref().is_some_and(|node| node.state().1))
+    }
+
+    /// The course's standard partition: a majority `p1` without the leader, and a minority `p2`
+    /// that holds it.
+    pub fn make_partition(&self) -> (Vec<usize>, Vec<usize>) {
+        let leader = self.leader().unwrap_or(0);
+        let others: Vec<usize> = (0..self.n).filter(|&i| i != leader).collect();
+        let (p1, rest) = others.split_at(self.n / 2 + 1);
+        let mut p2 = rest.to_vec();
+        p2.push(leader);
+        (p1.to_vec(), p2)
+    }
+
+    /// Server `i`'s Raft log as `(snapshot_index, last_index)`, if it is running.
+    pub fn log_bounds(&self, i: usize) -> Option<(u64, u64)> {
+        let nodes = self.nodes.borrow();
+        let node = nodes[i].as_ref()?;
+        Some(node.inspect(|kv| {
+            let view = kv.raft().observe();
+            let last = view.snapshot_index + view.entries.len() as u64;
+            (view.snapshot_index, last)
+        }))
+    }
+
+    /// The largest persisted Raft state of any server.
+    pub fn log_size(&self) -> usize {
+        let persisters = self.persisters.borrow();
+        persisters
+            .iter()
+            .map(Persister::raft_state_size)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The largest snapshot of any server.
+    pub fn snapshot_size(&self) -> usize {
+        let persisters = self.persisters.borrow();
+        persisters
+            .iter()
+            .map(Persister::snapshot_size)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Check that the persisted Raft state is at most 8 x maxraftstate (snapshots trim the log),
+    /// or that no server took a snapshot when snapshots are off.
+    pub fn check_sizes(&self) {
+        match self.maxraftstate {
+            Some(max) => {
+                let size = self.log_size();
+                if size > 8 * max {
+                    fail(format!(
+                        "expected the logs to be trimmed to at most 8 x maxraftstate = {} bytes \
+                         of Raft state; a server has {size}",
+                        8 * max
+                    ));
+                }
+            }
+            None => {
+                let size = self.snapshot_size();
+                if size > 0 {
+                    fail(format!(
+                        "expected no snapshots when maxraftstate is off; a server saved one of {size} bytes"
+                    ));
+                }
+            }
+        }
+    }
+
+    // ----- Clerks. -----
+
+    /// A new clerk with ends to every server, enabled to the servers in `to`. The clerk sees the
+    /// servers in a random order, so it cannot assume its server `i` is Raft peer `i`.
+    pub fn make_client(&self, to: &[usize]) -> Rc<Client> {
+        let id = self.next_client.get();
+        self.next_client.set(id + 1);
+        let by_server: Vec<String> = (0..self.n).map(|j| format!("client{id}-{j}")).collect();
+        let mut ends: Vec<ClientEnd> = by_server
+            .iter()
+            .enumerate()
+            .map(|(j, name)| {
+                let end = self.net.make_end(name.clone());
+                self.net.connect(name, &Self::server_name(j));
+                end
+            })
+            .collect();
+        for k in (1..ends.len()).rev() {
+            let other = self.sim.random_range(0..=k);
+            ends.swap(k, other);
+        }
+        let client = Rc::new(Client {
+            id,
+            clerk: RefCell::new(Clerk::new(self.n, id)),
+            ends,
+            by_server,
+        });
+        self.connect_client(&client, to);
+        client
+    }
+
+    /// Let `client` reach exactly the servers in `to`.
+    pub fn connect_client(&self, client: &Client, to: &[usize]) {
+        for (j, name) in client.by_server.iter().enumerate() {
+            self.net.enable(name, to.contains(&j));
+        }
+    }
+
+    /// Run `op` with `client`'s clerk. With `log = Some(label)`, record it in the history
+    /// (labelled as that test client) with its virtual call and return times.
+    pub async fn op(&self, client: &Client, op: Op, log: Option<u64>) -> String {
+        let call = self.now().as_nanos() as u64;
+        let value = run_op(&self.sim, &client.clerk, &client.ends, op.clone()).await;
+        let ret = self.now().as_nanos() as u64;
+        self.ops.set(self.ops.get() + 1);
+        if let Some(label) = log {
+            let operation = match op {
+                Op::Get { key } => Operation::get(label, &key, call, ret, &value),
+                Op::Put { key, value } => Operation::put(label, &key, &value, call, ret),
+                Op::Append { key, value } => Operation::append(label, &key, &value, call, ret),
+            };
+            self.history.borrow_mut().push(operation);
+        }
+        value
+    }
+
+    pub async fn get(&self, client: &Client, key: &str, log: Option<u64>) -> String {
+        let key = key.to_string();
+        self.op(client, Op::Get { key }, log).await
+    }
+
+    pub async fn put(&self, client: &Client, key: &str, value: &str, log: Option<u64>) {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.op(client, Op::Put { key, value }, log).await;
+    }
+
+    pub async fn append(&self, client: &Client, key: &str, value: &str, log: Option<u64>) {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.op(client, Op::Append { key, value }, log).await;
+    }
+
+    /// Check that a Get of `key` by `client` returns `expected`.
+    pub async fn check(&self, client: &Client, key: &str, expected: &str) {
+        let got = self.get(client, key, None).await;
+        if got != expected {
+            fail(format!(
+                "expected Get({key:?}) to return {}; {}",
+                abbreviate(expected),
+                difference(expected, &got)
+            ));
+        }
+    }
+
+    // ----- The history. -----
+
+    /// Check that the recorded history is linearizable. If it is not, write its picture (and the
+    /// history as JSON, for `checker linearizability FILE`) and fail with their paths. A search
+    /// that runs out of time passes, as in the course.
+    pub fn check_linearizable(&self) {
+        let history = History::new(self.history.borrow().clone());
+        let options = CheckOptions::default().timeout(LINEARIZABILITY_CHECK_TIMEOUT);
+        let report = match check_history(&history, &options) {
+            Ok(report) => report,
+            Err(e) => fail(format!("expected a valid recorded history; {e}")),
+        };
+        match report.verdict {
+            Verdict::Ok => {}
+            Verdict::Unknown => {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stdout().lock(),
+                    "  info: {} {} seed={}: the linearizability check of {} operations timed out \
+                     after {LINEARIZABILITY_CHECK_TIMEOUT:?}; assuming the history is linearizable",
+                    self.lab,
+                    self.test,
+                    self.sim.seed(),
+                    history.operations.len()
+                );
+            }
+            Verdict::Illegal => {
+                let stuck: Vec<String> = report
+                    .info
+                    .partitions
+                    .iter()
+                    .filter(|p| p.status == PartitionStatus::Illegal)
+                    .flat_map(|p| p.stuck.iter().map(|s| abbreviate_reason(&s.reason)))
+                    .take(3)
+                    .collect();
+                let picture = self.write_history(&history, &report.info);
+                fail(format!(
+                    "expected a linearizable history; the {} operations recorded are NOT \
+                     linearizable (e.g. {}). {picture}",
+                    history.operations.len(),
+                    stuck.join("; ")
+                ))
+            }
+        }
+    }
+
+    /// Write the picture and the JSON of a bad history; say where they are.
+    fn write_history(
+        &self,
+        history: &History,
+        info: &checker::linearizability::LinearizationInfo,
+    ) -> String {
+        let dir = history_dir();
+        let name = format!("{}-{}-seed{}", self.lab, self.test, self.sim.seed());
+        let html = dir.join(format!("{name}.html"));
+        let json = dir.join(format!("{name}.json"));
+        let written = std::fs::create_dir_all(&dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| write_html(history, info, &html).map_err(|e| e.to_string()))
+            .and_then(|()| history.write_json(&json).map_err(|e| e.to_string()));
+        match written {
+            Ok(()) => format!("Picture: {} (history: {})", html.display(), json.display()),
+            Err(e) => format!("(could not write the picture to {}: {e})", dir.display()),
+        }
+    }
+
+    fn summary_fields(&self) -> Vec<(String, String)> {
+        let mut fields = vec![
+            ("peers".to_string(), self.n.to_string()),
+            ("rpcs".to_string(), self.net.total_count().to_string()),
+            ("bytes".to_string(), self.net.total_bytes().to_string()),
+            ("ops".to_string(), self.ops.get().to_string()),
+        ];
+        fields.extend(self.extra.borrow().iter().cloned());
+        fields
+    }
+}
+
+/// Where pictures of bad histories go: `target/<profile>/lab-histories/` beside the test binary
+/// (which lives in `target/<profile>/deps/`), else the system's temporary directory.
+fn history_dir() -> PathBuf {
+    let beside_exe = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("lab-histories")));
+    beside_exe.unwrap_or_else(|| std::env::temp_dir().join("raftlab-histories"))
+}
+
+/// A checker's reason, cut to a readable length (the picture has it all).
+fn abbreviate_reason(reason: &str) -> String {
+    const MAX: usize = 200;
+    match reason.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &reason[..cut]),
+        None => reason.to_string(),
+    }
+}
+
+/// A long value as a person can read it in a failure message.
+pub fn abbreviate(s: &str) -> String {
+    const MAX: usize = 120;
+    if s.len() <= MAX {
+        return format!("{s:?}");
+    }
+    let head: String = s.chars().take(MAX / 2).collect();
+    let tail: String = {
+        let chars: Vec<char> = s.chars().collect();
+        chars[chars.len().saturating_sub(MAX / 2)..]
+            .iter()
+            .collect()
+    };
+    format!("{head:?}...{tail:?} ({} bytes)", s.len())
+}
+
+/// What a value that should have been `expected` looks like where it first differs.
+pub fn difference(expected: &str, got: &str) -> String {
+    let (e, g): (Vec<char>, Vec<char>) = (expected.chars().collect(), got.chars().collect());
+    let at = (e.iter().zip(&g))
+        .position(|(a, b)| a != b)
+        .unwrap_or(e.len().min(g.len()));
+    let from = at.saturating_sub(24);
+    let window = |v: &[char]| {
+        let part: String = v[from.min(v.len())..v.len().min(at + 24)].iter().collect();
+        format!("{}{part:?}", if from > 0 { "..." } else { "" })
+    };
+    format!(
+        "got {} characters instead of {}, first differing at character {at}: {} where {} was expected",
+        g.len(),
+        e.len(),
+        window(&g),
+        window(&e)
+    )
+}
+
+// ----- The course's checks and stories. -----
+
+/// The value of a test append: client `client`'s `j`-th.
+pub fn append_value(client: u64, j: u64) -> String {
+    format!("x {client} {j} y")
+}
+
+/// Check that `value` holds appends `0..count` of each `(client, count)` exactly once each, in
+/// order per client (the course's checkClntAppends / checkConcurrentAppends).
+pub fn check_appends(value: &str, counts: &[(u64, u64)]) {
+    // Where each element "x C J y" sits in the value (by element position).
+    let mut positions: BTreeMap<(u64, u64), Vec<usize>> = BTreeMap::new();
+    for (pos, piece) in value.split_inclusive(" y").enumerate() {
+        let mut words = piece.split(' ');
+        if let (Some("x"), Some(c), Some(j), Some("y"), None) = (
+            words.next(),
+            words.next(),
+            words.next(),
+            words.next(),
+            words.next(),
+        ) && let (Ok(c), Ok(j)) = (c.parse(), j.parse())
+        {
+            positions.entry((c, j)).or_default().push(pos);
+        }
+    }
+    for &(client, count) in counts {
+        let mut last = None;
+        for j in 0..count {
+            let wanted = append_value(client, j);
+            match positions.get(&(client, j)).map(Vec::as_slice) {
+                None | Some([]) => fail(format!(
+                    "expected client {client}'s append {wanted:?} in the value; it is missing \
+                     from {}",
+                    abbreviate(value)
+                )),
+                Some([pos]) => {
+                    if last.is_some_and(|last| *pos <= last) {
+                        fail(format!(
+                            "expected client {client}'s appends in order; {wanted:?} comes before \
+                             the one it follows, in {}",
+                            abbreviate(value)
+                        ));
+                    }
+                    last = Some(*pos);
+                }
+                Some(many) => fail(format!(
+                    "expected client {client}'s append {wanted:?} once in the value; it is there \
+                     {} times (a retried append applied twice?), in {}",
+                    many.len(),
+                    abbreviate(value)
+                )),
+            }
+        }
+    }
+}
+
+/// The shape of one of the course's generic tests (GenericTest).
+#[derive(Clone, Copy, Debug)]
+pub struct Generic {
+    pub clients: usize,
+    pub servers: usize,
+    /// Lose and delay RPCs.
+    pub unreliable: bool,
+    /// Crash and restart every server after each round.
+    pub crash: bool,
+    /// Repartition the servers every 1.0-1.2 s during each round.
+    pub partitions: bool,
+    /// Snapshot at this much Raft state; `None`: never, and check that no snapshot is taken.
+    pub maxraftstate: Option<usize>,
+    /// Clients use random keys (and Puts); then only linearizability is checked.
+    pub random_keys: bool,
+}
+
+impl Generic {
+    /// `clients` clients, `servers` servers, everything else off.
+    pub fn new(clients: usize, servers: usize) -> Generic {
+        Generic {
+            clients,
+            servers,
+            unreliable: false,
+            crash: false,
+            partitions: false,
+            maxraftstate: None,
+            random_keys: false,
+        }
+    }
+    pub fn unreliable(self) -> Self {
+        Generic {
+            unreliable: true,
+            ..self
+        }
+    }
+    pub fn crash(self) -> Self {
+        Generic {
+            crash: true,
+            ..self
+        }
+    }
+    pub fn partitions(self) -> Self {
+        Generic {
+            partitions: true,
+            ..self
+        }
+    }
+    pub fn snapshots(self, maxraftstate: usize) -> Self {
+        Generic {
+            maxraftstate: Some(maxraftstate),
+            ..self
+        }
+    }
+    pub fn random_keys(self) -> Self {
+        Generic {
+            random_keys: true,
+            ..self
+        }
+    }
+}
+
+/// The course's GenericTest: 3 rounds of 5 s in which clients append to and read their own key
+/// (or random keys), with the network unreliable, partitioned, and all servers crashed between
+/// rounds, as `g` says. After each round every client's appends must be in its key once and in
+/// order, and the Raft state small enough; at the end the history must be linearizable.
+pub fn generic_test(lab: &'static str, test: &'static str, g: Generic) {
+    kv_test(
+        lab,
+        test,
+        g.servers,
+        g.unreliable,
+        g.maxraftstate,
+        move |cfg| async move {
+            let ck = cfg.make_client(&cfg.all());
+            let done_clients = Rc::new(Cell::new(false));
+            let done_partitioner = Rc::new(Cell::new(false));
+            for _round in 0..3 {
+                done_clients.set(false);
+                done_partitioner.set(false);
+                let counts: Vec<Rc<Cell<u64>>> = (0..g.clients).map(|_| Rc::default()).collect();
+                let clients: Vec<_> = (0..g.clients as u64)
+                    .map(|cli| {
+                        let run = client_loop(
+                            cfg.clone(),
+                            cli,
+                            g,
+                            done_clients.clone(),
+                            counts[cli as usize].clone(),
+                        );
+                        cfg.sim().spawn(run)
+                    })
+                    .collect();
+                let partitioner = if g.partitions {
+                    // Let the clients make some progress first.
+                    cfg.sleep(Duration::from_secs(1)).await;
+                    Some(
+                        cfg.sim()
+                            .spawn(partitioner(cfg.clone(), done_partitioner.clone())),
+                    )
+                } else {
+                    None
+                };
+                cfg.sleep(Duration::from_secs(5)).await;
+                done_clients.set(true);
+                done_partitioner.set(true);
+
+                if let Some(partitioner) = partitioner {
+                    let _ = partitioner.await;
+                    // A client may wait on a leader stranded in a minority: it learns of the new
+                    // term once the network heals.
+                    cfg.connect_all();
+                    cfg.sleep(ELECTION_TIMEOUT).await;
+                }
+                if g.crash {
+                    for i in 0..g.servers {
+                        cfg.shutdown_server(i);
+                    }
+                    cfg.sleep(ELECTION_TIMEOUT).await;
+                    for i in 0..g.servers {
+                        cfg.start_server(i);
+                    }
+                    cfg.connect_all();
+                }
+
+                for (cli, client) in clients.into_iter().enumerate() {
+                    let _ = client.await;
+                    let value = cfg.get(&ck, &cli.to_string(), Some(0)).await;
+                    if !g.random_keys {
+                        check_appends(&value, &[(cli as u64, counts[cli].get())]);
+                    }
+                }
+                // After the servers have processed every request and had time to snapshot.
+                cfg.check_sizes();
+            }
+            cfg.check_linearizable();
+        },
+    );
+}
+
+/// One client of a generic test round: appends, gets (and with random keys puts) until `done`;
+/// leaves the number of its appends and puts in `count`.
+async fn client_loop(
+    cfg: Rc<KvCluster>,
+    cli: u64,
+    g: Generic,
+    done: Rc<Cell<bool>>,
+    count: Rc<Cell<u64>>,
+) {
+    let ck = cfg.make_client(&cfg.all());
+    let mut j = 0;
+    let mut last = String::new(); // what our key must hold (without random keys)
+    if !g.random_keys {
+        cfg.put(&ck, &cli.to_string(), &last, Some(cli)).await;
+    }
+    while !done.get() {
+        let key = if g.random_keys {
+            cfg.rand(0..g.clients as u64).to_string()
+        } else {
+            cli.to_string()
+        };
+        let value = append_value(cli, j);
+        if cfg.rand(0..1000) < 500 {
+            cfg.append(&ck, &key, &value, Some(cli)).await;
+            if !g.random_keys {
+                last.push_str(&value);
+            }
+            j += 1;
+        } else if g.random_keys && cfg.rand(0..1000) < 100 {
+            // Only with random keys: a put would break the value check below.
+            cfg.put(&ck, &key, &value, Some(cli)).await;
+            j += 1;
+        } else {
+            let got = cfg.get(&ck, &key, Some(cli)).await;
+            if !g.random_keys && got != last {
+                fail(format!(
+                    "expected client {cli}'s Get({key:?}) to return what it appended, {}; {}",
+                    abbreviate(&last),
+                    difference(&last, &got)
+                ));
+            }
+        }
+    }
+    count.set(j);
+}
+
+/// Repartition the servers at random every 1.0-1.2 s until `done`.
+async fn partitioner(cfg: Rc<KvCluster>, done: Rc<Cell<bool>>) {
+    while !done.get() {
+        let side: Vec<u64> = (0..cfg.servers()).map(|_| cfg.rand(0..2)).collect();
+        let group = |s| -> Vec<usize> { (0..cfg.servers()).filter(|&i| side[i] == s).collect() };
+        cfg.partition(&group(0), &group(1));
+        let ms = cfg.rand(0..200);
+        cfg.sleep(ELECTION_TIMEOUT + Duration::from_millis(ms))
+            .await;
+    }
+}
+
+/// The course's GenericTestSpeed: 1000 appends by one clerk, each well within a heartbeat.
+pub fn speed_test(lab: &'static str, test: &'static str, maxraftstate: Option<usize>) {
+    const OPS: u64 = 1000;
+    kv_test(lab, test, 3, false, maxraftstate, |cfg| async move {
+        let ck = cfg.make_client(&cfg.all());
+        // The first operation completes once a leader is elected and the servers are ready.
+        cfg.get(&ck, "x", None).await;
+        let start = cfg.now();
+        for i in 0..OPS {
+            cfg.append(&ck, "x", &append_value(0, i), None).await;
+        }
+        let elapsed = cfg.now() - start;
+        let value = cfg.get(&ck, "x", None).await;
+        check_appends(&value, &[(0, OPS)]);
+        let per_op = elapsed / OPS as u32;
+        cfg.note("ms_per_op", format!("{:.1}", per_op.as_secs_f64() * 1000.0));
+        if per_op > MAX_TIME_PER_OP {
+            fail(format!(
+                "expected operations to complete in at most {MAX_TIME_PER_OP:?} each; \
+                 {OPS} appends took {per_op:?} each"
+            ));
+        }
+    });
+}

@@ -1,0 +1,185 @@
+//! Lab 3B: the key/value service with snapshots (maxraftstate = 1000 bytes).
+//! `cargo test --release --test lab3b`
+
+use harness::kv::{ELECTION_TIMEOUT, Generic, generic_test, kv_test, speed_test};
+
+const LAB: &str = "lab3b";
+const MAXRAFTSTATE: usize = 1000;
+/// A generous bound for the snapshots of `snapshot_size`'s tiny store.
+const MAX_SNAPSHOT_STATE: usize = 500;
+
+/// A server that falls behind and rejoins must catch up by InstallSnapshot; the majority must
+/// trim its log even while the minority does not answer.
+#[test]
+fn snapshot_rpc() {
+    // The course puts 50 keys; its entries are gob encoded, several times larger than ours, and
+    // 50 of ours do not reach maxraftstate. 200 do, so the majority must snapshot.
+    const PUTS: u64 = 200;
+    kv_test(
+        LAB,
+        "snapshot_rpc",
+        3,
+        false,
+        Some(MAXRAFTSTATE),
+        |cfg| async move {
+            let ck = cfg.make_client(&cfg.all());
+            cfg.put(&ck, "a", "A", None).await;
+            cfg.check(&ck, "a", "A").await;
+
+            // A bunch of puts into the majority partition.
+            cfg.partition(&[0, 1], &[2]);
+            let (_, lagging_end) = cfg.log_bounds(2).unwrap_or_default();
+            {
+                let ck1 = cfg.make_client(&[0, 1]);
+                for i in 0..PUTS {
+                    cfg.put(&ck1, &i.to_string(), &i.to_string(), None).await;
+                }
+                cfg.sleep(ELECTION_TIMEOUT).await;
+                cfg.put(&ck1, "b", "B", None).await;
+            }
+            // The majority must have thrown away most of its log, including what server 2 lacks: it
+            // can only catch up by InstallSnapshot.
+            cfg.check_sizes();
+            for i in [0, 1] {
+                let (snapshot_index, _) = cfg.log_bounds(i).unwrap_or_default();
+                assert!(
+                    snapshot_index > lagging_end,
+                    "expected server {i} to snapshot past index {lagging_end}, where the cut-off \
+                 server's log ends; its snapshot ends at {snapshot_index}"
+                );
+            }
+
+            // A majority that needs the lagging server, so that it has to catch up.
+            cfg.partition(&[0, 2], &[1]);
+            {
+                let ck1 = cfg.make_client(&[0, 2]);
+                cfg.put(&ck1, "c", "C", None).await;
+                cfg.put(&ck1, "d", "D", None).await;
+                cfg.check(&ck1, "a", "A").await;
+                cfg.check(&ck1, "b", "B").await;
+                cfg.check(&ck1, "1", "1").await;
+                cfg.check(&ck1, "49", "49").await;
+                let last = (PUTS - 1).to_string();
+                cfg.check(&ck1, &last, &last).await;
+            }
+            let (installed, _) = cfg.log_bounds(2).unwrap_or_default();
+            assert!(
+                installed > lagging_end,
+                "expected server 2 to catch up by installing a snapshot; its log still starts after \
+             index {installed}"
+            );
+
+            // Now everybody.
+            cfg.partition(&[0, 1, 2], &[]);
+            cfg.put(&ck, "e", "E", None).await;
+            cfg.check(&ck, "c", "C").await;
+            cfg.check(&ck, "e", "E").await;
+            cfg.check(&ck, "1", "1").await;
+        },
+    );
+}
+
+/// Snapshots of a tiny store must be tiny, and the log must be trimmed.
+#[test]
+fn snapshot_size() {
+    kv_test(
+        LAB,
+        "snapshot_size",
+        3,
+        false,
+        Some(MAXRAFTSTATE),
+        |cfg| async move {
+            let ck = cfg.make_client(&cfg.all());
+            for _ in 0..200 {
+                cfg.put(&ck, "x", "0", None).await;
+                cfg.check(&ck, "x", "0").await;
+                cfg.put(&ck, "x", "1", None).await;
+                cfg.check(&ck, "x", "1").await;
+            }
+            cfg.check_sizes();
+            let size = cfg.snapshot_size();
+            // 800 of our entries come close to 8 x maxraftstate: make sure the log was trimmed
+            // by snapshots, not merely small.
+            assert!(
+                size > 0,
+                "expected the servers to snapshot at {MAXRAFTSTATE} bytes of Raft state; none did"
+            );
+            assert!(
+                size <= MAX_SNAPSHOT_STATE,
+                "expected snapshots of at most {MAX_SNAPSHOT_STATE} bytes; a server saved one of {size}"
+            );
+            cfg.note("snapshot_bytes", size.to_string());
+        },
+    );
+}
+
+#[test]
+fn speed() {
+    speed_test(LAB, "speed", Some(MAXRAFTSTATE));
+}
+
+#[test]
+fn snapshot_recover() {
+    generic_test(
+        LAB,
+        "snapshot_recover",
+        Generic::new(1, 5).crash().snapshots(MAXRAFTSTATE),
+    );
+}
+
+#[test]
+fn snapshot_recover_many_clients() {
+    generic_test(
+        LAB,
+        "snapshot_recover_many_clients",
+        Generic::new(20, 5).crash().snapshots(MAXRAFTSTATE),
+    );
+}
+
+#[test]
+fn snapshot_unreliable() {
+    generic_test(
+        LAB,
+        "snapshot_unreliable",
+        Generic::new(5, 5).unreliable().snapshots(MAXRAFTSTATE),
+    );
+}
+
+#[test]
+fn snapshot_unreliable_recover() {
+    generic_test(
+        LAB,
+        "snapshot_unreliable_recover",
+        Generic::new(5, 5)
+            .unreliable()
+            .crash()
+            .snapshots(MAXRAFTSTATE),
+    );
+}
+
+#[test]
+fn snapshot_unreliable_recover_concurrent_partition() {
+    generic_test(
+        LAB,
+        "snapshot_unreliable_recover_concurrent_partition",
+        Generic::new(5, 5)
+            .unreliable()
+            .crash()
+            .partitions()
+            .snapshots(MAXRAFTSTATE),
+    );
+}
+
+#[test]
+fn snapshot_unreliable_recover_concurrent_partition_linearizable() {
+    generic_test(
+        LAB,
+        "snapshot_unreliable_recover_concurrent_partition_linearizable",
+        Generic::new(15, 7)
+            .unreliable()
+            .crash()
+            .partitions()
+            .snapshots(MAXRAFTSTATE)
+            .random_keys(),
+    );
+}
