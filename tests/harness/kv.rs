@@ -160,7 +160,7 @@ impl KvCluster {
     }
 
     fn server_name(i: usize) -> String {
-        format!("server{i}")
+        crate::server_name(i)
     }
 
     // ----- Servers: start, shut down, connect. -----
@@ -187,18 +187,7 @@ impl KvCluster {
         }
         // Fresh end names, so the old incarnation's ends cannot reach anyone.
         self.incarnation.set(self.incarnation.get() + 1);
-        let names: Vec<String> = (0..self.n)
-            .map(|j| format!("kv-{i}-{j}-{}", self.incarnation.get()))
-            .collect();
-        let ends: Vec<ClientEnd> = names
-            .iter()
-            .enumerate()
-            .map(|(j, name)| {
-                let end = self.net.make_end(name.clone());
-                self.net.connect(name, &Self::server_name(j));
-                end
-            })
-            .collect();
+        let (names, ends) = crate::fresh_ends(&self.net, "kv", i, self.n, self.incarnation.get());
         self.ends.borrow_mut()[i] = names;
         let persister = self.persisters.borrow()[i].clone();
         let (node, server) = match KvNode::start(&self.sim, i, ends, persister, self.maxraftstate) {

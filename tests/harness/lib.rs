@@ -13,3 +13,35 @@
 
 pub mod kv;
 pub mod raft;
+
+use labs::labrpc::{ClientEnd, Network};
+
+/// The labrpc name of server `i`.
+pub fn server_name(i: usize) -> String {
+    format!("server{i}")
+}
+
+/// Fresh client ends from server `i` (incarnation `incarnation`) to each of `n` servers, so that
+/// an old incarnation's ends can never reach anyone. Returns their names and the ends; they start
+/// disabled, as in the course.
+pub fn fresh_ends(
+    net: &Network,
+    prefix: &str,
+    i: usize,
+    n: usize,
+    incarnation: u64,
+) -> (Vec<String>, Vec<ClientEnd>) {
+    let names: Vec<String> = (0..n)
+        .map(|j| format!("{prefix}-{i}-{j}-{incarnation}"))
+        .collect();
+    let ends = names
+        .iter()
+        .enumerate()
+        .map(|(j, name)| {
+            let end = net.make_end(name.clone());
+            net.connect(name, &server_name(j));
+            end
+        })
+        .collect();
+    (names, ends)
+}

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use labs::lab::{TestSpec, run_test};
-use labs::labrpc::{ClientEnd, Network};
+use labs::labrpc::Network;
 use labs::persister::Persister;
 use labs::raft_driver::RaftNode;
 use labs::sim::{RunError, Sim};
@@ -307,7 +307,7 @@ impl Cluster {
     }
 
     fn server_name(i: usize) -> String {
-        format!("server{i}")
+        crate::server_name(i)
     }
 
     /// Crash server `i`: cut it off, delete its labrpc server, keep a copy of its persisted state
@@ -329,18 +329,7 @@ impl Cluster {
         self.crash1(i);
         // Fresh end names, so the old incarnation's ends cannot reach anyone.
         self.incarnation.set(self.incarnation.get() + 1);
-        let names: Vec<String> = (0..self.n)
-            .map(|j| format!("end-{i}-{j}-{}", self.incarnation.get()))
-            .collect();
-        let ends: Vec<ClientEnd> = names
-            .iter()
-            .enumerate()
-            .map(|(j, name)| {
-                let end = self.net.make_end(name.clone());
-                self.net.connect(name, &Self::server_name(j));
-                end
-            })
-            .collect();
+        let (names, ends) = crate::fresh_ends(&self.net, "end", i, self.n, self.incarnation.get());
         self.ends.borrow_mut()[i] = names;
 
         let persister = self.persisters.borrow()[i].clone();

@@ -4,20 +4,11 @@
 //! change in the checker's output shows in review.
 
 use checker::model::trace::{render_path, shortest_violation};
-use checker::model::{Bounds, NetworkSemantics, RaftNode};
+use checker::model::{Bounds, RaftNode};
 
-/// 3 servers, terms up to 2, one command, no crashes, unordered network.
+/// The default bound: 3 servers, terms up to 2, one command, no crashes, unordered network.
 fn small() -> Bounds {
-    Bounds {
-        servers: 3,
-        max_term: 2,
-        commands: 1,
-        crashes: 0,
-        network: NetworkSemantics::Unordered,
-        lossy: false,
-        snapshots: false,
-        max_in_flight: 6,
-    }
+    Bounds::default()
 }
 
 fn with_crash() -> Bounds {
