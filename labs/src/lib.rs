@@ -17,6 +17,7 @@
 //! The `labs` binary (`cargo run --release -p labs -- --help`) runs the lab suites with a progress
 //! display and a summary table.
 
+pub mod handout;
 pub mod kv_driver;
 pub mod lab;
 pub mod labrpc;

@@ -114,7 +114,10 @@ pub fn check<R: RaftNode>(bounds: &Bounds, exploration: &Exploration) -> Report<
     }
     let discoveries = checker.discoveries();
     let max_depth = checker.max_depth();
+    // stateright's own timeout also ends its workers (between jobs), so "done" alone is not
+    // "complete".
     let complete = checker.is_done()
+        && exploration.timeout.is_none_or(|t| started.elapsed() < t)
         && exploration.strategy != Strategy::Simulation
         && exploration.max_depth.is_none_or(|d| max_depth < d);
     let mut verdicts = Vec::new();

@@ -3,6 +3,8 @@
 //! - `labs run [--lab 2a ...] [--seeds N] [--jobs J]`: build and run every lab suite that exists
 //!   (`tests/lab2a.rs` ... `tests/lab3b.rs`) against the code in this tree, with a progress display
 //!   and a summary table; exits non-zero if any run failed.
+//! - `labs handout --out DIR`: write the student repository (solutions replaced by stubs,
+//!   instructor-only files left out).
 
 use std::process::ExitCode;
 
@@ -33,11 +35,18 @@ enum Commands {
         #[arg(long)]
         jobs: Option<usize>,
     },
+    /// Write the student handout: this repository without solutions or instructor-only files.
+    Handout {
+        /// Where to write it (must not exist, or be empty).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Commands::Handout { out } => handout(&out),
         Commands::Run { labs, seeds, jobs } => match run(&labs, seeds, jobs) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::FAILURE,
@@ -46,6 +55,29 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+fn handout(out: &std::path::Path) -> ExitCode {
+    let result = workspace_root()
+        .map_err(|e| e.to_string())
+        .and_then(|root| labs::handout::generate(&root, out).map_err(|e| e.to_string()));
+    match result {
+        Ok(report) => {
+            println!(
+                "wrote {} files to {} ({} with solutions replaced by stubs: {}); left out: {}",
+                report.files,
+                out.display(),
+                report.stubbed.len(),
+                report.stubbed.join(", "),
+                report.left_out.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("labs: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -1,0 +1,271 @@
+//! The student handout, generated from the reference solution.
+//!
+//! Student code in `raft/` and `kvraft/` sits between marker lines:
+//!
+//! ```text
+//!     // BEGIN SOLUTION
+//!     ...the reference...
+//!     // STUB
+//!     // todo!("2A: ...")
+//!     // END SOLUTION
+//! ```
+//!
+//! The handout keeps everything outside the regions, drops the reference, and uncomments the
+//! optional stub (the `// `-prefixed lines after `// STUB`). Instructor-only files (the mutant
+//! catalog, its compiled copies, the grading guide) are left out, and the workspace manifest is
+//! adjusted to match.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Paths (relative to the repository root) that never go into a handout.
+pub const INSTRUCTOR_ONLY: &[&str] = &[
+    "labs/mutants/",
+    "checker/mutants/",
+    "GRADING.md",
+    "BENCHMARKS.md",
+    ".ci/",
+];
+
+/// Marker lines (compared after trimming).
+const BEGIN: &str = "// BEGIN SOLUTION";
+const STUB: &str = "// STUB";
+const END: &str = "// END SOLUTION";
+
+/// Lint allowances added to a file whose regions were replaced by stubs: a `todo!()` body leaves
+/// parameters and imports unused until the student writes the code.
+const STUB_ALLOWANCES: &str = "#![allow(unused_imports, unused_variables, dead_code, unused_mut)] // remove as you implement\n";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandoutError {
+    #[error("{file}:{line}: {message}")]
+    Markers {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("could not list the repository's files with git: {0}")]
+    Git(String),
+    #[error("{0} already exists and is not empty; choose a new directory")]
+    OutputExists(PathBuf),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HandoutError + '_ {
+    move |source| HandoutError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Replace every solution region of `source` (named `file` in errors) by its stub. Returns `None`
+/// if the file has no regions.
+pub fn strip_solutions(file: &str, source: &str) -> Result<Option<String>, HandoutError> {
+    let error = |line: usize, message: &str| HandoutError::Markers {
+        file: file.to_string(),
+        line,
+        message: message.to_string(),
+    };
+    #[derive(PartialEq)]
+    enum State {
+        Outside,
+        Solution,
+        Stub,
+    }
+    let mut state = State::Outside;
+    let mut out = String::with_capacity(source.len());
+    let mut regions = 0;
+    let mut begin_line = 0;
+    for (n, line) in source.lines().enumerate() {
+        let lineno = n + 1;
+        let marker = line.trim();
+        match (&state, marker) {
+            (State::Outside, BEGIN) => {
+                state = State::Solution;
+                begin_line = lineno;
+                regions += 1;
+            }
+            (State::Outside, STUB | END) => {
+                return Err(error(lineno, "marker outside a solution region"));
+            }
+            (State::Outside, _) => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            (_, BEGIN) => return Err(error(lineno, "nested BEGIN SOLUTION")),
+            (State::Solution, STUB) => state = State::Stub,
+            (State::Stub, STUB) => return Err(error(lineno, "a second STUB in one region")),
+            (_, END) => state = State::Outside,
+            (State::Solution, _) => {}
+            (State::Stub, _) => {
+                // Uncomment: keep the indentation, drop the first `// ` (or a lone `//`).
+                let indent = &line[..line.len() - line.trim_start().len()];
+                let body = line.trim_start();
+                let Some(code) = body.strip_prefix("// ").or_else(|| body.strip_prefix("//"))
+                else {
+                    return Err(error(lineno, "stub lines must start with `// `"));
+                };
+                out.push_str(indent);
+                out.push_str(code);
+                out.push('\n');
+            }
+        }
+    }
+    if state != State::Outside {
+        return Err(error(begin_line, "BEGIN SOLUTION without END SOLUTION"));
+    }
+    if regions == 0 {
+        return Ok(None);
+    }
+    Ok(Some(add_allowances(&out)))
+}
+
+/// Put the lint allowances after the file's leading inner doc comments (inner attributes must
+/// come before any item).
+fn add_allowances(source: &str) -> String {
+    let mut out = String::with_capacity(source.len() + STUB_ALLOWANCES.len());
+    let mut inserted = false;
+    for line in source.lines() {
+        if !inserted && !line.starts_with("//!") {
+            out.push_str(STUB_ALLOWANCES);
+            inserted = true;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !inserted {
+        out.push_str(STUB_ALLOWANCES);
+    }
+    out
+}
+
+fn is_instructor_only(path: &str) -> bool {
+    INSTRUCTOR_ONLY.iter().any(|p| {
+        if p.ends_with('/') {
+            path.starts_with(p)
+        } else {
+            path == *p
+        }
+    })
+}
+
+/// The workspace manifest without instructor-only members.
+fn handout_manifest(manifest: &str) -> String {
+    manifest.replace(", \"checker/mutants\"", "")
+}
+
+/// What a generated handout contains.
+#[derive(Debug, Default)]
+pub struct HandoutReport {
+    pub files: usize,
+    /// Files whose solution regions were replaced by stubs.
+    pub stubbed: Vec<String>,
+    /// Instructor-only files that were left out.
+    pub left_out: Vec<String>,
+}
+
+/// Write the handout of the repository at `root` into `out` (which must not exist or be empty).
+pub fn generate(root: &Path, out: &Path) -> Result<HandoutReport, HandoutError> {
+    if out.exists() && std::fs::read_dir(out).map_err(io(out))?.next().is_some() {
+        return Err(HandoutError::OutputExists(out.to_path_buf()));
+    }
+    let listing = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["ls-files", "-z"])
+        .output()
+        .map_err(|e| HandoutError::Git(e.to_string()))?;
+    if !listing.status.success() {
+        return Err(HandoutError::Git(
+            String::from_utf8_lossy(&listing.stderr).into_owned(),
+        ));
+    }
+    let mut report = HandoutReport::default();
+    for file in listing.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+        let rel = String::from_utf8_lossy(file).into_owned();
+        let src = root.join(&rel);
+        if is_instructor_only(&rel) {
+            report.left_out.push(rel);
+            continue;
+        }
+        if !src.is_file() {
+            continue; // deleted in the working tree
+        }
+        let dst = out.join(&rel);
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        if rel.ends_with(".rs") {
+            let text = std::fs::read_to_string(&src).map_err(io(&src))?;
+            if let Some(stripped) = strip_solutions(&rel, &text)? {
+                std::fs::write(&dst, stripped).map_err(io(&dst))?;
+                report.stubbed.push(rel);
+                report.files += 1;
+                continue;
+            }
+        } else if rel == "Cargo.toml" {
+            let text = std::fs::read_to_string(&src).map_err(io(&src))?;
+            std::fs::write(&dst, handout_manifest(&text)).map_err(io(&dst))?;
+            report.files += 1;
+            continue;
+        }
+        std::fs::copy(&src, &dst).map_err(io(&src))?;
+        report.files += 1;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_become_their_stubs() {
+        let src = "//! Docs.\nfn a() -> u32 {\n    // BEGIN SOLUTION\n    42\n    // STUB\n    // todo!(\"2A: a\")\n    // END SOLUTION\n}\n// BEGIN SOLUTION\nfn helper() {}\n// END SOLUTION\n";
+        let out = strip_solutions("x.rs", src).unwrap().unwrap();
+        assert_eq!(
+            out,
+            format!("//! Docs.\n{STUB_ALLOWANCES}fn a() -> u32 {{\n    todo!(\"2A: a\")\n}}\n")
+        );
+    }
+
+    #[test]
+    fn files_without_regions_are_untouched_and_markers_in_docs_do_not_count() {
+        let src =
+            "//! Code between `// BEGIN SOLUTION` and `// END SOLUTION` markers.\nfn f() {}\n";
+        assert!(strip_solutions("x.rs", src).unwrap().is_none());
+    }
+
+    #[test]
+    fn malformed_markers_are_errors_with_a_line_number() {
+        for (src, line) in [
+            ("// BEGIN SOLUTION\nx\n", 1),
+            ("x\n// END SOLUTION\n", 2),
+            ("// BEGIN SOLUTION\n// BEGIN SOLUTION\n", 2),
+            (
+                "// BEGIN SOLUTION\n// STUB\nnot a comment\n// END SOLUTION\n",
+                3,
+            ),
+        ] {
+            match strip_solutions("f.rs", src) {
+                Err(HandoutError::Markers { line: l, .. }) => assert_eq!(l, line, "{src:?}"),
+                other => panic!("{src:?}: expected a marker error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn instructor_only_paths_are_recognised() {
+        assert!(is_instructor_only("labs/mutants/vote-twice.patch"));
+        assert!(is_instructor_only("GRADING.md"));
+        assert!(!is_instructor_only("labs/src/lab.rs"));
+        assert_eq!(
+            handout_manifest("members = [\"labs\", \"checker\", \"checker/mutants\"]"),
+            "members = [\"labs\", \"checker\"]"
+        );
+    }
+}
