@@ -20,6 +20,9 @@ use std::process::Command;
 
 /// Paths (relative to the repository root) that never go into a handout.
 pub const INSTRUCTOR_ONLY: &[&str] = &[
+    // Tests of the reference's internals (they name its private fields and helpers).
+    "raft/tests/",
+    "kvraft/tests/",
     "labs/mutants/",
     "checker/mutants/",
     "GRADING.md",

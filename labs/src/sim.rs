@@ -380,7 +380,10 @@ where
     let outcome = local.block_on(&runtime, async move {
         let sim = Sim::new(config);
         CURRENT_START.with(|s| s.set(Some(sim.0.start)));
-        let body = AssertUnwindSafe(body(sim.clone())).catch_unwind();
+        // Call `body` inside the future, so a panic while building the test (a student's
+        // `todo!()` in a constructor, say) is caught like any other.
+        let body_sim = sim.clone();
+        let body = AssertUnwindSafe(async move { body(body_sim).await }).catch_unwind();
         let result = tokio::select! {
             biased;
             error = sim.failure() => Err(error),

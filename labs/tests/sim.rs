@@ -118,6 +118,16 @@ fn a_panicking_task_fails_the_run_with_its_message() {
 }
 
 #[test]
+fn a_panic_while_building_the_body_fails_the_run_too() {
+    let result = run(RunConfig::new(1), |_sim| -> std::future::Ready<()> {
+        panic!("2A: not implemented yet");
+    });
+    assert!(
+        matches!(result, Err(RunError::Panicked { message }) if message == "2A: not implemented yet")
+    );
+}
+
+#[test]
 fn an_explicit_failure_ends_the_run() {
     let result = run(RunConfig::new(1), |sim| async move {
         sim.fail(RunError::Panicked {

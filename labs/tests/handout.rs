@@ -1,0 +1,53 @@
+//! `labs handout`: the student repository has no solutions and no instructor-only files, its stubs
+//! name the lab to implement, and it builds without warnings.
+
+use std::path::Path;
+use std::process::Command;
+
+fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("labs/ is in the workspace")
+}
+
+#[test]
+fn the_handout_has_stubs_instead_of_solutions_and_builds_without_warnings() {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("handout");
+    let _ = std::fs::remove_dir_all(&out);
+    let report = labs::handout::generate(workspace_root(), &out).expect("handout");
+    for student_file in [
+        "raft/src/raft.rs",
+        "raft/src/messages.rs",
+        "kvraft/src/server.rs",
+    ] {
+        assert!(
+            report.stubbed.iter().any(|f| f == student_file),
+            "{report:?}"
+        );
+    }
+    for gone in [
+        "labs/mutants",
+        "checker/mutants",
+        "GRADING.md",
+        "raft/tests",
+    ] {
+        assert!(
+            !out.join(gone).exists(),
+            "{gone} must not be in the handout"
+        );
+    }
+    let raft = std::fs::read_to_string(out.join("raft/src/raft.rs")).expect("raft.rs");
+    assert!(!raft.contains("BEGIN SOLUTION") && !raft.contains("become_leader"));
+    insta::assert_snapshot!("handout_raft_rs", raft);
+
+    // It compiles, tests included, without a single warning. (A separate target directory: the
+    // handout is a different workspace.)
+    let status = Command::new(env!("CARGO"))
+        .current_dir(&out)
+        .args(["check", "--workspace", "--tests", "--quiet"])
+        .env("CARGO_TARGET_DIR", out.with_file_name("handout-target"))
+        .env("RUSTFLAGS", "-D warnings")
+        .status()
+        .expect("run cargo check on the handout");
+    assert!(status.success(), "the handout does not build cleanly");
+}
