@@ -161,6 +161,27 @@ fn handout_manifest(manifest: &str) -> String {
     manifest.replace(", \"checker/mutants\"", "")
 }
 
+/// The files git tracks under `root` (repository-relative).
+pub fn tracked_files(root: &Path) -> Result<Vec<String>, HandoutError> {
+    let listing = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["ls-files", "-z"])
+        .output()
+        .map_err(|e| HandoutError::Git(e.to_string()))?;
+    if !listing.status.success() {
+        return Err(HandoutError::Git(
+            String::from_utf8_lossy(&listing.stderr).into_owned(),
+        ));
+    }
+    Ok(listing
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|f| !f.is_empty())
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect())
+}
+
 /// What a generated handout contains.
 #[derive(Debug, Default)]
 pub struct HandoutReport {
@@ -176,20 +197,9 @@ pub fn generate(root: &Path, out: &Path) -> Result<HandoutReport, HandoutError> 
     if out.exists() && std::fs::read_dir(out).map_err(io(out))?.next().is_some() {
         return Err(HandoutError::OutputExists(out.to_path_buf()));
     }
-    let listing = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["ls-files", "-z"])
-        .output()
-        .map_err(|e| HandoutError::Git(e.to_string()))?;
-    if !listing.status.success() {
-        return Err(HandoutError::Git(
-            String::from_utf8_lossy(&listing.stderr).into_owned(),
-        ));
-    }
+    let files = tracked_files(root)?;
     let mut report = HandoutReport::default();
-    for file in listing.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
-        let rel = String::from_utf8_lossy(file).into_owned();
+    for rel in files {
         let src = root.join(&rel);
         if is_instructor_only(&rel) {
             report.left_out.push(rel);

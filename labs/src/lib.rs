@@ -22,6 +22,7 @@ pub mod kv_driver;
 pub mod lab;
 pub mod labrpc;
 pub mod logging;
+pub mod mutants;
 pub mod persister;
 pub mod raft_driver;
 pub mod sim;

@@ -94,10 +94,22 @@ pub fn build_suites(
     root: &Path,
     labs: &[&'static str],
 ) -> Result<Vec<(&'static str, PathBuf)>, SuiteError> {
+    build_suites_with(root, labs, None)
+}
+
+/// [`build_suites`] with a given target directory.
+pub fn build_suites_with(
+    root: &Path,
+    labs: &[&'static str],
+    target_dir: Option<&Path>,
+) -> Result<Vec<(&'static str, PathBuf)>, SuiteError> {
     let mut command = Command::new("cargo");
     command
         .current_dir(root)
         .args(["test", "--release", "--no-run", "--message-format=json"]);
+    if let Some(dir) = target_dir {
+        command.env("CARGO_TARGET_DIR", dir);
+    }
     for lab in labs {
         command.args(["--test", lab]);
     }

@@ -5,6 +5,8 @@
 //!   and a summary table; exits non-zero if any run failed.
 //! - `labs handout --out DIR`: write the student repository (solutions replaced by stubs,
 //!   instructor-only files left out).
+//! - `labs mutants [--only NAME] [--lab LAB] [--seeds N]`: run the suites against every mutant in
+//!   `labs/mutants/` and print which tests catch each; exits non-zero if one is not caught.
 
 use std::process::ExitCode;
 
@@ -35,6 +37,21 @@ enum Commands {
         #[arg(long)]
         jobs: Option<usize>,
     },
+    /// Run the lab suites against every mutant of the catalog and show what catches each.
+    Mutants {
+        /// Only these mutants (by name; repeatable).
+        #[arg(long = "only", value_name = "NAME")]
+        only: Vec<String>,
+        /// Which labs to run (default: 2a 2b 2c 2d, the labs the catalog patches).
+        #[arg(long = "lab", value_name = "LAB")]
+        labs: Vec<String>,
+        /// Seeds per test.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        seeds: u64,
+        /// Tests run in parallel within a suite (default: number of CPUs).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
     /// Write the student handout: this repository without solutions or instructor-only files.
     Handout {
         /// Where to write it (must not exist, or be empty).
@@ -47,6 +64,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Commands::Handout { out } => handout(&out),
+        Commands::Mutants {
+            only,
+            labs,
+            seeds,
+            jobs,
+        } => match mutants(&only, &labs, seeds, jobs) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("labs: {e}");
+                ExitCode::from(2)
+            }
+        },
         Commands::Run { labs, seeds, jobs } => match run(&labs, seeds, jobs) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::FAILURE,
@@ -56,6 +86,55 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn mutants(
+    only: &[String],
+    labs: &[String],
+    seeds: u64,
+    jobs: Option<usize>,
+) -> Result<bool, Box<dyn std::error::Error>> {
+    use labs::mutants::{MutantRun, catalog, prepare_scratch, render_table, run_mutant};
+    let root = workspace_root()?;
+    let wanted = if labs.is_empty() {
+        select_labs(&["2a".into(), "2b".into(), "2c".into(), "2d".into()])?
+    } else {
+        select_labs(labs)?
+    };
+    let present = existing_suites(&root, &wanted);
+    let mut mutants = catalog(&root)?;
+    if !only.is_empty() {
+        mutants.retain(|m| only.contains(&m.name));
+    }
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let work = root.join("target/mutants");
+    let scratch = work.join("tree");
+    let _ = std::fs::remove_dir_all(&scratch);
+    eprintln!("copying the repository to {} ...", scratch.display());
+    prepare_scratch(&root, &scratch)?;
+    let target_dir = work.join("target");
+    let run = MutantRun {
+        root: &root,
+        scratch: &scratch,
+        target_dir: &target_dir,
+        labs: &present,
+        seeds,
+        jobs,
+    };
+    // The unpatched copy must build (and the build warms the shared target directory): otherwise
+    // every mutant would "fail to build" for reasons of its own.
+    eprintln!("building the unpatched copy ...");
+    labs::suites::build_suites_with(&scratch, &present, Some(&target_dir))?;
+    let progress = progress_bar(mutants.len() as u64);
+    let mut results = Vec::new();
+    for mutant in &mutants {
+        progress.set_message(format!("{}: building and running the suites", mutant.name));
+        results.push(run_mutant(&run, mutant)?);
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    print!("{}", render_table(&results));
+    Ok(results.iter().all(|r| r.caught()))
 }
 
 fn handout(out: &std::path::Path) -> ExitCode {
