@@ -23,34 +23,38 @@ struct Cli {
     command: Commands,
 }
 
+/// Which suites to run and how, shared by `run` and `mutants`.
+#[derive(clap::Args)]
+struct SuiteArgs {
+    /// Which labs: 2a 2b 2c 2d 3a 3b, or all (default: all that exist; for `mutants`, 2a-2d).
+    #[arg(long = "lab", value_name = "LAB")]
+    labs: Vec<String>,
+    /// Seeds per test (LAB_SEEDS).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: u64,
+    /// Tests run in parallel within a suite (default: number of CPUs).
+    #[arg(long)]
+    jobs: Option<usize>,
+}
+
+impl SuiteArgs {
+    fn jobs(&self) -> usize {
+        self.jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
 #[derive(Subcommand)]
 enum Commands {
     /// Run the lab suites against the code in this tree and print a summary table.
-    Run {
-        /// Which labs: 2a 2b 2c 2d 3a 3b, or all (default: all that exist).
-        #[arg(long = "lab", value_name = "LAB")]
-        labs: Vec<String>,
-        /// Seeds per test (LAB_SEEDS).
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-        seeds: u64,
-        /// Tests run in parallel within a suite (default: number of CPUs).
-        #[arg(long)]
-        jobs: Option<usize>,
-    },
+    Run(SuiteArgs),
     /// Run the lab suites against every mutant of the catalog and show what catches each.
     Mutants {
         /// Only these mutants (by name; repeatable).
         #[arg(long = "only", value_name = "NAME")]
         only: Vec<String>,
-        /// Which labs to run (default: 2a 2b 2c 2d, the labs the catalog patches).
-        #[arg(long = "lab", value_name = "LAB")]
-        labs: Vec<String>,
-        /// Seeds per test.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-        seeds: u64,
-        /// Tests run in parallel within a suite (default: number of CPUs).
-        #[arg(long)]
-        jobs: Option<usize>,
+        #[command(flatten)]
+        suites: SuiteArgs,
     },
     /// Write the student handout: this repository without solutions or instructor-only files.
     Handout {
@@ -64,36 +68,25 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Commands::Handout { out } => handout(&out),
-        Commands::Mutants {
-            only,
-            labs,
-            seeds,
-            jobs,
-        } => match mutants(&only, &labs, seeds, jobs) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::FAILURE,
-            Err(e) => {
-                eprintln!("labs: {e}");
-                ExitCode::from(2)
-            }
-        },
-        Commands::Run { labs, seeds, jobs } => match run(&labs, seeds, jobs) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::FAILURE,
-            Err(e) => {
-                eprintln!("labs: {e}");
-                ExitCode::from(2)
-            }
-        },
+        Commands::Mutants { only, suites } => verdict(mutants(&only, &suites)),
+        Commands::Run(suites) => verdict(run(&suites)),
     }
 }
 
-fn mutants(
-    only: &[String],
-    labs: &[String],
-    seeds: u64,
-    jobs: Option<usize>,
-) -> Result<bool, Box<dyn std::error::Error>> {
+/// Exit 0 if everything passed, 1 if something failed, 2 if the command itself could not run.
+fn verdict(result: Result<bool, Box<dyn std::error::Error>>) -> ExitCode {
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("labs: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn mutants(only: &[String], suites: &SuiteArgs) -> Result<bool, Box<dyn std::error::Error>> {
+    let (labs, seeds, jobs) = (&suites.labs, suites.seeds, suites.jobs());
     use labs::mutants::{MutantRun, catalog, prepare_scratch, render_table, run_mutant};
     let root = workspace_root()?;
     let wanted = if labs.is_empty() {
@@ -106,7 +99,6 @@ fn mutants(
     if !only.is_empty() {
         mutants.retain(|m| only.contains(&m.name));
     }
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let work = root.join("target/mutants");
     let scratch = work.join("tree");
     let _ = std::fs::remove_dir_all(&scratch);
@@ -160,8 +152,9 @@ fn handout(out: &std::path::Path) -> ExitCode {
     }
 }
 
-fn run(labs: &[String], seeds: u64, jobs: Option<usize>) -> Result<bool, labs::suites::SuiteError> {
-    let wanted = select_labs(labs)?;
+fn run(suites: &SuiteArgs) -> Result<bool, Box<dyn std::error::Error>> {
+    let (seeds, jobs) = (suites.seeds, suites.jobs());
+    let wanted = select_labs(&suites.labs)?;
     let root = workspace_root()?;
     let present = existing_suites(&root, &wanted);
     if present.is_empty() {
@@ -171,7 +164,6 @@ fn run(labs: &[String], seeds: u64, jobs: Option<usize>) -> Result<bool, labs::s
         );
         return Ok(true);
     }
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     eprintln!("building {} ...", present.join(", "));
     let executables = build_suites(&root, &present)?;
     let mut planned = Vec::new();
