@@ -18,7 +18,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Paths (relative to the repository root) that never go into a handout.
+/// Paths (relative to the repository root) that never go into a handout: every path that starts
+/// with one of these.
 pub const INSTRUCTOR_ONLY: &[&str] = &[
     // Tests of the reference's internals (they name its private fields and helpers).
     "raft/tests/",
@@ -28,12 +29,26 @@ pub const INSTRUCTOR_ONLY: &[&str] = &[
     "GRADING.md",
     "BENCHMARKS.md",
     ".ci/",
+    // The grader and the mutant runner, their rubric and their tests.
+    "labs/src/grade/",
+    "labs/src/mutants.rs",
+    "labs/src/bin/labs/instructor.rs",
+    "labs/rubric.toml",
+    "labs/gradescope/",
+    "labs/tests/grade",
+    "labs/tests/snapshots/grade__",
+    "labs/tests/mutants",
+    "labs/tests/snapshots/mutants",
 ];
 
 /// Marker lines (compared after trimming).
 const BEGIN: &str = "// BEGIN SOLUTION";
 const STUB: &str = "// STUB";
 const END: &str = "// END SOLUTION";
+/// Framework code that only instructors get (the grader's subcommands, say) sits between these;
+/// the handout drops it, stub-free.
+const BEGIN_INSTRUCTOR: &str = "// BEGIN INSTRUCTOR ONLY";
+const END_INSTRUCTOR: &str = "// END INSTRUCTOR ONLY";
 
 /// Lint allowances added to a file whose regions were replaced by stubs: a `todo!()` body leaves
 /// parameters and imports unused until the student writes the code.
@@ -78,10 +93,12 @@ pub fn strip_solutions(file: &str, source: &str) -> Result<Option<String>, Hando
         Outside,
         Solution,
         Stub,
+        Instructor,
     }
     let mut state = State::Outside;
     let mut out = String::with_capacity(source.len());
     let mut regions = 0;
+    let mut instructor_regions = 0;
     let mut begin_line = 0;
     for (n, line) in source.lines().enumerate() {
         let lineno = n + 1;
@@ -92,8 +109,21 @@ pub fn strip_solutions(file: &str, source: &str) -> Result<Option<String>, Hando
                 begin_line = lineno;
                 regions += 1;
             }
-            (State::Outside, STUB | END) => {
-                return Err(error(lineno, "marker outside a solution region"));
+            (State::Outside, BEGIN_INSTRUCTOR) => {
+                state = State::Instructor;
+                begin_line = lineno;
+                instructor_regions += 1;
+            }
+            (State::Instructor, END_INSTRUCTOR) => state = State::Outside,
+            (State::Instructor, BEGIN | STUB | END | BEGIN_INSTRUCTOR) => {
+                return Err(error(
+                    lineno,
+                    "solution markers inside an instructor-only region",
+                ));
+            }
+            (State::Instructor, _) => {}
+            (State::Outside, STUB | END | END_INSTRUCTOR) => {
+                return Err(error(lineno, "marker outside its region"));
             }
             (State::Outside, _) => {
                 out.push_str(line);
@@ -118,13 +148,21 @@ pub fn strip_solutions(file: &str, source: &str) -> Result<Option<String>, Hando
             }
         }
     }
-    if state != State::Outside {
-        return Err(error(begin_line, "BEGIN SOLUTION without END SOLUTION"));
+    match state {
+        State::Outside => {}
+        State::Instructor => {
+            return Err(error(
+                begin_line,
+                "BEGIN INSTRUCTOR ONLY without END INSTRUCTOR ONLY",
+            ));
+        }
+        _ => return Err(error(begin_line, "BEGIN SOLUTION without END SOLUTION")),
     }
-    if regions == 0 {
-        return Ok(None);
+    match (regions, instructor_regions) {
+        (0, 0) => Ok(None),
+        (0, _) => Ok(Some(out)),
+        _ => Ok(Some(add_allowances(&out))),
     }
-    Ok(Some(add_allowances(&out)))
 }
 
 /// Put the lint allowances after the file's leading inner doc comments (inner attributes must
@@ -147,13 +185,7 @@ fn add_allowances(source: &str) -> String {
 }
 
 fn is_instructor_only(path: &str) -> bool {
-    INSTRUCTOR_ONLY.iter().any(|p| {
-        if p.ends_with('/') {
-            path.starts_with(p)
-        } else {
-            path == *p
-        }
-    })
+    INSTRUCTOR_ONLY.iter().any(|p| path.starts_with(p))
 }
 
 /// The workspace manifest without instructor-only members.
@@ -247,6 +279,24 @@ mod tests {
     }
 
     #[test]
+    fn instructor_only_regions_are_dropped_without_allowances() {
+        let src =
+            "mod a;\n// BEGIN INSTRUCTOR ONLY\nmod grader;\n// END INSTRUCTOR ONLY\nfn f() {}\n";
+        assert_eq!(
+            strip_solutions("x.rs", src).unwrap().unwrap(),
+            "mod a;\nfn f() {}\n"
+        );
+        assert!(matches!(
+            strip_solutions("x.rs", "// BEGIN INSTRUCTOR ONLY\n// BEGIN SOLUTION\n"),
+            Err(HandoutError::Markers { line: 2, .. })
+        ));
+        assert!(matches!(
+            strip_solutions("x.rs", "// BEGIN INSTRUCTOR ONLY\nx\n"),
+            Err(HandoutError::Markers { line: 1, .. })
+        ));
+    }
+
+    #[test]
     fn files_without_regions_are_untouched_and_markers_in_docs_do_not_count() {
         let src =
             "//! Code between `// BEGIN SOLUTION` and `// END SOLUTION` markers.\nfn f() {}\n";
@@ -275,6 +325,10 @@ mod tests {
     fn instructor_only_paths_are_recognised() {
         assert!(is_instructor_only("labs/mutants/vote-twice.patch"));
         assert!(is_instructor_only("GRADING.md"));
+        assert!(is_instructor_only("labs/src/grade/mod.rs"));
+        assert!(is_instructor_only(
+            "labs/tests/snapshots/grade__reference.snap"
+        ));
         assert!(!is_instructor_only("labs/src/lab.rs"));
         assert_eq!(
             handout_manifest("members = [\"labs\", \"checker\", \"checker/mutants\"]"),

@@ -15,14 +15,20 @@
 //! - [`logging`]: `tracing` output with virtual timestamps, filtered by `RUST_LOG`.
 //!
 //! The `labs` binary (`cargo run --release -p labs -- --help`) runs the lab suites with a progress
-//! display and a summary table.
+//! display and a summary table, and writes the student handout. Instructors also get `labs grade`
+//! and `labs mutants`, which the handout leaves out.
 
+// BEGIN INSTRUCTOR ONLY
+pub mod grade;
+// END INSTRUCTOR ONLY
 pub mod handout;
 pub mod kv_driver;
 pub mod lab;
 pub mod labrpc;
 pub mod logging;
+// BEGIN INSTRUCTOR ONLY
 pub mod mutants;
+// END INSTRUCTOR ONLY
 pub mod persister;
 pub mod raft_driver;
 pub mod sim;

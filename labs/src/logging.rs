@@ -20,11 +20,15 @@ impl FormatTime for VirtualTime {
 }
 
 /// Install the subscriber once per process; later calls do nothing. Without `RUST_LOG` only
-/// warnings and errors are shown.
+/// warnings and errors are shown. Colours only on a terminal (and never with `NO_COLOR` set), so a
+/// log piped into a file or `grep` stays plain text.
 pub fn init() {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_timer(VirtualTime)
         .with_target(true)
         .with_test_writer()

@@ -1,18 +1,20 @@
 //! `labs mutants`: run the lab suites against every classic mistake in the mutant catalog
 //! (`labs/mutants/*.patch`) and show which tests catch each one.
 //!
-//! A scratch copy of the repository's tracked files is made once (under the target directory);
-//! for each mutant the patched files are restored from the repository, the patch is applied with
-//! `git apply`, and the suites are built (sharing one target directory, so only the patched crate
-//! and its dependents recompile) and run like `labs run` does.
+//! Each mutant is graded exactly like a student submission ([`crate::grade`]): the reference's
+//! student-owned files with the patch applied (by `git apply`) go through the grader, whose shared
+//! target directory means only the patched crate and its dependents recompile. A mutant is caught
+//! when it loses points.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use indicatif::ProgressBar;
 
-use crate::handout::tracked_files;
-use crate::suites::{SuiteError, build_suites_with, run_suite};
+use crate::grade::intake::STUDENT_FILES;
+use crate::grade::rubric::round2;
+use crate::grade::{GradeError, Grader};
+use crate::suites::SuiteError;
 
 /// One entry of the catalog.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,18 +30,21 @@ pub struct Mutant {
 }
 
 /// What running the suites against one mutant found.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MutantResult {
     pub mutant: Mutant,
     /// `labXY/test` of every test with a failing run.
     pub caught_by: Vec<String>,
     /// Set when the patched tree did not build (which also counts as caught).
     pub build_failure: Option<String>,
+    /// Points the mutant lost under the rubric.
+    pub lost: f64,
 }
 
 impl MutantResult {
+    /// A mutant is caught when it loses points.
     pub fn caught(&self) -> bool {
-        self.build_failure.is_some() || !self.caught_by.is_empty()
+        self.lost > 0.0
     }
 }
 
@@ -51,6 +56,8 @@ pub enum MutantError {
     Io(String),
     #[error(transparent)]
     Suite(#[from] SuiteError),
+    #[error(transparent)]
+    Grade(#[from] GradeError),
 }
 
 /// Parse a patch's header (`Mutant NAME (lab 2A): what it does.`) and the files it changes.
@@ -106,74 +113,45 @@ pub fn catalog(root: &Path) -> Result<Vec<Mutant>, MutantError> {
         .collect()
 }
 
-fn copy_file(from: &Path, to: &Path) -> Result<(), MutantError> {
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| MutantError::Io(format!("{}: {e}", parent.display())))?;
-    }
-    std::fs::copy(from, to)
-        .map(|_| ())
-        .map_err(|e| MutantError::Io(format!("{} -> {}: {e}", from.display(), to.display())))
-}
-
-fn read_all(dir: &Path, files: &[String]) -> Result<Vec<String>, MutantError> {
-    files
+/// Write `mutant` as a submission under `dir/<name>`: the reference's student-owned files with
+/// the patch applied. Returns the submission's folder.
+pub fn write_submission(root: &Path, mutant: &Mutant, dir: &Path) -> Result<PathBuf, MutantError> {
+    let io = |path: &Path, e: std::io::Error| MutantError::Io(format!("{}: {e}", path.display()));
+    if let Some(file) = mutant
+        .files
         .iter()
-        .map(|f| {
-            std::fs::read_to_string(dir.join(f)).map_err(|e| MutantError::Io(format!("{f}: {e}")))
-        })
-        .collect()
-}
-
-/// Copy the repository's tracked files into `scratch` (once per `labs mutants` run).
-pub fn prepare_scratch(root: &Path, scratch: &Path) -> Result<(), MutantError> {
-    let files = tracked_files(root).map_err(|e| MutantError::Io(e.to_string()))?;
-    for rel in files {
-        let src = root.join(&rel);
-        if src.is_file() {
-            copy_file(&src, &scratch.join(&rel))?;
-        }
+        .find(|f| !STUDENT_FILES.contains(&f.as_str()))
+    {
+        return Err(MutantError::Catalog {
+            path: mutant.patch.clone(),
+            message: format!("changes {file}, which is not a student-owned file"),
+        });
     }
-    Ok(())
-}
-
-/// Where and how to run the suites against mutants.
-pub struct MutantRun<'a> {
-    /// The repository (pristine files come from here).
-    pub root: &'a Path,
-    /// The scratch copy made by [`prepare_scratch`].
-    pub scratch: &'a Path,
-    /// The target directory shared by every mutant's build.
-    pub target_dir: &'a Path,
-    pub labs: &'a [&'static str],
-    pub seeds: u64,
-    pub jobs: usize,
-}
-
-/// Restore the files `mutant` touches, apply its patch in the scratch copy, build and run the
-/// suites there.
-pub fn run_mutant(run: &MutantRun<'_>, mutant: &Mutant) -> Result<MutantResult, MutantError> {
-    let (root, scratch) = (run.root, run.scratch);
-    for file in &mutant.files {
-        copy_file(&root.join(file), &scratch.join(file))?;
+    let submission = dir.join(&mutant.name);
+    if submission.exists() {
+        std::fs::remove_dir_all(&submission).map_err(|e| io(&submission, e))?;
     }
-    let before = read_all(scratch, &mutant.files)?;
-    // The scratch copy may sit inside the repository (under target/): stop git from finding the
+    for file in STUDENT_FILES {
+        let (from, to) = (root.join(file), submission.join(file));
+        std::fs::create_dir_all(to.parent().unwrap_or(&submission)).map_err(|e| io(&to, e))?;
+        std::fs::copy(&from, &to).map_err(|e| io(&from, e))?;
+    }
+    let read = |files: &[String]| -> Result<Vec<String>, MutantError> {
+        files
+            .iter()
+            .map(|f| std::fs::read_to_string(submission.join(f)).map_err(|e| io(Path::new(f), e)))
+            .collect()
+    };
+    let before = read(&mutant.files)?;
+    // The submission may sit inside the repository (under target/): stop git from finding the
     // enclosing repository, in which it would skip every path outside the current directory.
-    let ceiling = scratch.parent().unwrap_or(scratch);
     let applied = Command::new("git")
-        .current_dir(scratch)
-        .env("GIT_CEILING_DIRECTORIES", ceiling)
+        .current_dir(&submission)
+        .env("GIT_CEILING_DIRECTORIES", dir)
         .arg("apply")
         .arg(&mutant.patch)
         .output()
         .map_err(|e| MutantError::Io(format!("git apply: {e}")))?;
-    if applied.status.success() && read_all(scratch, &mutant.files)? == before {
-        return Err(MutantError::Catalog {
-            path: mutant.patch.clone(),
-            message: "git apply changed nothing".to_string(),
-        });
-    }
     if !applied.status.success() {
         return Err(MutantError::Catalog {
             path: mutant.patch.clone(),
@@ -183,41 +161,39 @@ pub fn run_mutant(run: &MutantRun<'_>, mutant: &Mutant) -> Result<MutantResult, 
             ),
         });
     }
-    let mut result = MutantResult {
-        mutant: mutant.clone(),
-        caught_by: Vec::new(),
-        build_failure: None,
-    };
-    let executables = match build_suites_with(scratch, run.labs, Some(run.target_dir)) {
-        Ok(executables) => executables,
-        Err(SuiteError::Command { output, .. }) => {
-            result.build_failure = Some(output.lines().take(20).collect::<Vec<_>>().join("\n"));
-            // Restore the pristine files for the next mutant.
-            for file in &mutant.files {
-                copy_file(&root.join(file), &scratch.join(file))?;
-            }
-            return Ok(result);
-        }
-        Err(e) => return Err(e.into()),
-    };
-    for (lab, exe) in executables {
-        let suite = run_suite(lab, &exe, run.seeds, run.jobs, &ProgressBar::hidden())?;
-        for (test, runs) in &suite.tests {
-            if runs.runs.iter().any(|r| !r.ok) {
-                result.caught_by.push(format!("{lab}/{test}"));
-            }
-        }
-        if let Some(crash) = suite.crashed {
-            result.caught_by.push(format!("{lab} ({crash})"));
-        }
+    if read(&mutant.files)? == before {
+        return Err(MutantError::Catalog {
+            path: mutant.patch.clone(),
+            message: "git apply changed nothing".to_string(),
+        });
     }
-    for file in &mutant.files {
-        copy_file(&root.join(file), &scratch.join(file))?;
-    }
-    Ok(result)
+    Ok(submission)
 }
 
-/// The table `labs mutants` prints: one row per mutant, the tests that catch it.
+/// Grade one mutant like a submission.
+pub fn grade_mutant(
+    grader: &Grader,
+    root: &Path,
+    mutant: &Mutant,
+    dir: &Path,
+) -> Result<MutantResult, MutantError> {
+    let submission = write_submission(root, mutant, dir)?;
+    let grade = grader.grade(&submission, &mutant.name, &ProgressBar::hidden())?;
+    Ok(MutantResult {
+        mutant: mutant.clone(),
+        caught_by: grade
+            .tests
+            .iter()
+            .filter(|t| !t.passed())
+            .map(|t| format!("{}/{}", t.lab, t.test))
+            .collect(),
+        build_failure: grade.build_failure.clone(),
+        lost: round2(grade.max_score() - grade.score()),
+    })
+}
+
+/// The table `labs mutants` prints: one row per mutant, the points it lost and the tests that
+/// catch it.
 pub fn render_table(results: &[MutantResult]) -> String {
     let width = results
         .iter()
@@ -225,9 +201,12 @@ pub fn render_table(results: &[MutantResult]) -> String {
         .max()
         .unwrap_or(6)
         .max(6);
-    let mut out = format!("{:<width$}  {:<3}  caught by\n", "mutant", "lab");
+    let mut out = format!(
+        "{:<width$}  {:<3}  {:>6}  caught by\n",
+        "mutant", "lab", "lost"
+    );
     for r in results {
-        let caught = if let Some(_failure) = &r.build_failure {
+        let caught = if r.build_failure.is_some() {
             "(does not build)".to_string()
         } else if r.caught_by.is_empty() {
             "NOT CAUGHT".to_string()
@@ -235,12 +214,17 @@ pub fn render_table(results: &[MutantResult]) -> String {
             r.caught_by.join(" ")
         };
         out.push_str(&format!(
-            "{:<width$}  {:<3}  {caught}\n",
-            r.mutant.name, r.mutant.lab
+            "{:<width$}  {:<3}  {:>6}  {caught}\n",
+            r.mutant.name,
+            r.mutant.lab,
+            crate::grade::report::points(r.lost)
         ));
     }
     let caught = results.iter().filter(|r| r.caught()).count();
-    out.push_str(&format!("{caught} of {} mutants caught\n", results.len()));
+    out.push_str(&format!(
+        "{caught} of {} mutants caught (lost points)\n",
+        results.len()
+    ));
     out
 }
 
@@ -269,7 +253,12 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let catalog = catalog(root).unwrap();
         assert!(catalog.len() >= 10, "{catalog:?}");
-        assert!(catalog.iter().all(|m| m.files == ["raft/src/raft.rs"]));
+        assert!(
+            catalog
+                .iter()
+                .all(|m| m.files.iter().all(|f| STUDENT_FILES.contains(&f.as_str()))),
+            "every mutant must change student-owned files only"
+        );
     }
 
     #[test]
@@ -279,6 +268,7 @@ mod tests {
             mutant: m.clone(),
             caught_by: vec!["lab2c/figure8".into()],
             build_failure: None,
+            lost: 12.5,
         };
         let missed = MutantResult {
             mutant: Mutant {
@@ -287,10 +277,11 @@ mod tests {
             },
             caught_by: vec![],
             build_failure: None,
+            lost: 0.0,
         };
         assert_eq!(
             render_table(&[caught, missed]),
-            "mutant        lab  caught by\nvote-twice    2A   lab2c/figure8\nno-step-down  2A   NOT CAUGHT\n1 of 2 mutants caught\n"
+            "mutant        lab    lost  caught by\nvote-twice    2A     12.5  lab2c/figure8\nno-step-down  2A        0  NOT CAUGHT\n1 of 2 mutants caught (lost points)\n"
         );
     }
 }

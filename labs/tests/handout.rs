@@ -30,6 +30,12 @@ fn the_handout_has_stubs_instead_of_solutions_and_builds_without_warnings() {
         "checker/mutants",
         "GRADING.md",
         "raft/tests",
+        "labs/src/grade",
+        "labs/src/mutants.rs",
+        "labs/src/bin/labs/instructor.rs",
+        "labs/rubric.toml",
+        "labs/gradescope",
+        "labs/tests/grade.rs",
     ] {
         assert!(
             !out.join(gone).exists(),
@@ -39,6 +45,18 @@ fn the_handout_has_stubs_instead_of_solutions_and_builds_without_warnings() {
     let raft = std::fs::read_to_string(out.join("raft/src/raft.rs")).expect("raft.rs");
     assert!(!raft.contains("BEGIN SOLUTION") && !raft.contains("become_leader"));
     insta::assert_snapshot!("handout_raft_rs", raft);
+    // The grader's subcommands are cut out of the CLI, not just their files.
+    let cli = std::fs::read_to_string(out.join("labs/src/bin/labs/main.rs")).expect("main.rs");
+    assert!(
+        !cli.contains("instructor") && !cli.contains("INSTRUCTOR"),
+        "{cli}"
+    );
+    for lab in ["2A", "2B", "2C", "2D", "3A", "3B"] {
+        assert!(
+            out.join(format!("labs/{lab}.md")).is_file(),
+            "labs/{lab}.md"
+        );
+    }
 
     // It compiles, tests included, without a single warning. (A separate target directory: the
     // handout is a different workspace.)

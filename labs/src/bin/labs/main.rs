@@ -5,8 +5,15 @@
 //!   and a summary table; exits non-zero if any run failed.
 //! - `labs handout --out DIR`: write the student repository (solutions replaced by stubs,
 //!   instructor-only files left out).
-//! - `labs mutants [--only NAME] [--lab LAB] [--seeds N]`: run the suites against every mutant in
-//!   `labs/mutants/` and print which tests catch each; exits non-zero if one is not caught.
+//! - `labs grade --submission DIR | --batch DIR [--lab LAB] [--seeds N] [--jobs J] [--out DIR]`:
+//!   grade a submission (or every sub-folder of a folder) against the pristine tests; writes
+//!   `results.json` (Gradescope) and `report.md`, and for a batch `grades.csv`.
+//! - `labs mutants [--only NAME] [--lab LAB] [--seeds N]`: grade every mutant in `labs/mutants/`
+//!   like a submission and print which tests catch each; exits non-zero if one loses no points.
+
+// BEGIN INSTRUCTOR ONLY
+mod instructor;
+// END INSTRUCTOR ONLY
 
 use std::process::ExitCode;
 
@@ -23,22 +30,22 @@ struct Cli {
     command: Commands,
 }
 
-/// Which suites to run and how, shared by `run` and `mutants`.
+/// Which suites to run and how, shared by `run`, `grade` and `mutants`.
 #[derive(clap::Args)]
-struct SuiteArgs {
-    /// Which labs: 2a 2b 2c 2d 3a 3b, or all (default: all that exist; for `mutants`, 2a-2d).
+pub struct SuiteArgs {
+    /// Which labs: 2a 2b 2c 2d 3a 3b, or all (default: all).
     #[arg(long = "lab", value_name = "LAB")]
-    labs: Vec<String>,
+    pub labs: Vec<String>,
     /// Seeds per test (LAB_SEEDS).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    seeds: u64,
-    /// Tests run in parallel within a suite (default: number of CPUs).
+    pub seeds: u64,
+    /// Tests run in parallel (default: number of CPUs).
     #[arg(long)]
-    jobs: Option<usize>,
+    pub jobs: Option<usize>,
 }
 
 impl SuiteArgs {
-    fn jobs(&self) -> usize {
+    pub fn jobs(&self) -> usize {
         self.jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
@@ -48,14 +55,12 @@ impl SuiteArgs {
 enum Commands {
     /// Run the lab suites against the code in this tree and print a summary table.
     Run(SuiteArgs),
-    /// Run the lab suites against every mutant of the catalog and show what catches each.
-    Mutants {
-        /// Only these mutants (by name; repeatable).
-        #[arg(long = "only", value_name = "NAME")]
-        only: Vec<String>,
-        #[command(flatten)]
-        suites: SuiteArgs,
-    },
+    // BEGIN INSTRUCTOR ONLY
+    /// Grade a submission (or a folder of submissions) and write results.json and report.md.
+    Grade(instructor::GradeArgs),
+    /// Grade every mutant of the catalog like a submission and show what catches each.
+    Mutants(instructor::MutantsArgs),
+    // END INSTRUCTOR ONLY
     /// Write the student handout: this repository without solutions or instructor-only files.
     Handout {
         /// Where to write it (must not exist, or be empty).
@@ -68,13 +73,23 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Commands::Handout { out } => handout(&out),
-        Commands::Mutants { only, suites } => verdict(mutants(&only, &suites)),
+        // BEGIN INSTRUCTOR ONLY
+        Commands::Grade(args) => match instructor::grade(&args) {
+            // A grade is a result whatever the score: only the grader's own failure is an error.
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("labs grade: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Commands::Mutants(args) => verdict(instructor::mutants(&args)),
+        // END INSTRUCTOR ONLY
         Commands::Run(suites) => verdict(run(&suites)),
     }
 }
 
 /// Exit 0 if everything passed, 1 if something failed, 2 if the command itself could not run.
-fn verdict(result: Result<bool, Box<dyn std::error::Error>>) -> ExitCode {
+pub fn verdict(result: Result<bool, Box<dyn std::error::Error>>) -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -83,50 +98,6 @@ fn verdict(result: Result<bool, Box<dyn std::error::Error>>) -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn mutants(only: &[String], suites: &SuiteArgs) -> Result<bool, Box<dyn std::error::Error>> {
-    let (labs, seeds, jobs) = (&suites.labs, suites.seeds, suites.jobs());
-    use labs::mutants::{MutantRun, catalog, prepare_scratch, render_table, run_mutant};
-    let root = workspace_root()?;
-    let wanted = if labs.is_empty() {
-        select_labs(&["2a".into(), "2b".into(), "2c".into(), "2d".into()])?
-    } else {
-        select_labs(labs)?
-    };
-    let present = existing_suites(&root, &wanted);
-    let mut mutants = catalog(&root)?;
-    if !only.is_empty() {
-        mutants.retain(|m| only.contains(&m.name));
-    }
-    let work = root.join("target/mutants");
-    let scratch = work.join("tree");
-    let _ = std::fs::remove_dir_all(&scratch);
-    eprintln!("copying the repository to {} ...", scratch.display());
-    prepare_scratch(&root, &scratch)?;
-    let target_dir = work.join("target");
-    let run = MutantRun {
-        root: &root,
-        scratch: &scratch,
-        target_dir: &target_dir,
-        labs: &present,
-        seeds,
-        jobs,
-    };
-    // The unpatched copy must build (and the build warms the shared target directory): otherwise
-    // every mutant would "fail to build" for reasons of its own.
-    eprintln!("building the unpatched copy ...");
-    labs::suites::build_suites_with(&scratch, &present, Some(&target_dir))?;
-    let progress = progress_bar(mutants.len() as u64);
-    let mut results = Vec::new();
-    for mutant in &mutants {
-        progress.set_message(format!("{}: building and running the suites", mutant.name));
-        results.push(run_mutant(&run, mutant)?);
-        progress.inc(1);
-    }
-    progress.finish_and_clear();
-    print!("{}", render_table(&results));
-    Ok(results.iter().all(|r| r.caught()))
 }
 
 fn handout(out: &std::path::Path) -> ExitCode {

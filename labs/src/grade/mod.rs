@@ -1,0 +1,370 @@
+//! `labs grade`: grade a student submission (or a folder of them) against the pristine tests.
+//!
+//! 1. The pristine copy is this repository's handout (solutions stubbed, instructor-only files left
+//!    out), written once under the scratch folder; a work tree next to it is kept identical to it.
+//! 2. For each submission, only the student-owned files ([`intake::STUDENT_FILES`]) are copied into
+//!    the work tree; every other difference is reported and ignored.
+//! 3. The suites are built with cargo (one target directory shared by all submissions, so only the
+//!    student crates rebuild); a build failure scores 0 and reports the compiler's messages.
+//! 4. Every test runs once per seed in its own process with a real-time limit ([`runner`]), so a
+//!    panic, hang or crash costs only that run.
+//! 5. Points come from the rubric ([`rubric`]); the results are written as a Markdown report and a
+//!    Gradescope `results.json` ([`report`]), and a batch adds one CSV row per submission.
+
+pub mod intake;
+pub mod report;
+pub mod rubric;
+pub mod runner;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use wait_timeout::ChildExt;
+
+use crate::handout::HandoutError;
+use crate::suites::{SuiteError, existing_suites, list_tests};
+pub use report::{Grade, TestGrade};
+pub use rubric::{Rubric, RubricError};
+use runner::{RunSettings, RunTask, Verdict};
+
+/// Keep at most this many lines of compiler messages in a report.
+const MAX_BUILD_MESSAGE_LINES: usize = 120;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GradeError {
+    #[error(transparent)]
+    Rubric(#[from] RubricError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("could not write the pristine copy: {0}")]
+    Handout(#[from] HandoutError),
+    #[error(transparent)]
+    Suite(#[from] SuiteError),
+    #[error("the submission {0} is not a directory")]
+    NotADirectory(PathBuf),
+    #[error("the pristine copy has no suite {0} (tests/{0}.rs)")]
+    NoSuite(&'static str),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GradeError + '_ {
+    move |source| GradeError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A build's outcome: each suite's test executable, or the compiler's error messages.
+type BuildOutcome = Result<Vec<(&'static str, PathBuf)>, String>;
+
+/// How to grade.
+#[derive(Clone, Debug)]
+pub struct GradeOptions {
+    /// The suites to grade (`lab2a` ...).
+    pub labs: Vec<&'static str>,
+    /// Seeds 1..=`seeds` for every test.
+    pub seeds: u64,
+    /// Test processes run at once.
+    pub jobs: usize,
+    /// Real-time limit of one test run (one test, one seed).
+    pub time_limit: Duration,
+    /// Real-time limit of building one submission.
+    pub build_time_limit: Duration,
+}
+
+impl Default for GradeOptions {
+    fn default() -> Self {
+        GradeOptions {
+            labs: crate::suites::LABS.to_vec(),
+            seeds: 1,
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            time_limit: Duration::from_secs(120),
+            build_time_limit: Duration::from_secs(900),
+        }
+    }
+}
+
+/// A grader: the pristine copy, the work tree and the shared target directory, under one scratch
+/// folder.
+pub struct Grader {
+    pristine: PathBuf,
+    work: PathBuf,
+    target_dir: PathBuf,
+    logs: PathBuf,
+    rubric: Rubric,
+    options: GradeOptions,
+}
+
+impl Grader {
+    /// Write the handout of the repository at `root` under `scratch` as the pristine copy.
+    pub fn new(
+        root: &Path,
+        scratch: &Path,
+        rubric: Rubric,
+        options: GradeOptions,
+    ) -> Result<Grader, GradeError> {
+        let pristine = scratch.join("pristine");
+        if pristine.exists() {
+            std::fs::remove_dir_all(&pristine).map_err(io(&pristine))?;
+        }
+        crate::handout::generate(root, &pristine)?;
+        let present = existing_suites(&pristine, &options.labs);
+        if let Some(missing) = options.labs.iter().find(|l| !present.contains(l)) {
+            return Err(GradeError::NoSuite(missing));
+        }
+        Ok(Grader {
+            pristine,
+            work: scratch.join("work"),
+            // Its own target directory: cargo names a workspace's artifacts by paths relative to
+            // the workspace, so the work tree and this repository would overwrite each other's
+            // builds (and cargo would take one's stale artifacts for the other's) in a shared one.
+            target_dir: scratch.join("target"),
+            logs: scratch.join("logs"),
+            rubric,
+            options,
+        })
+    }
+
+    pub fn options(&self) -> &GradeOptions {
+        &self.options
+    }
+
+    /// Grade the submission in `submission`, named `name` in the report.
+    pub fn grade(
+        &self,
+        submission: &Path,
+        name: &str,
+        progress: &ProgressBar,
+    ) -> Result<Grade, GradeError> {
+        let started = Instant::now();
+        let intake = intake::intake(submission, &self.pristine, &self.work)?;
+        let mut grade = Grade {
+            submission: name.to_string(),
+            labs: self.options.labs.clone(),
+            seeds: self.options.seeds,
+            mode: self.rubric.mode,
+            intake,
+            build_failure: None,
+            tests: Vec::new(),
+            execution_time: Duration::ZERO,
+        };
+        progress.set_message(format!("{name}: building"));
+        let executables = match self.build()? {
+            Ok(executables) => executables,
+            Err(messages) => {
+                grade.build_failure = Some(messages);
+                for lab in &self.options.labs {
+                    for test in self.rubric.tests(lab) {
+                        grade.tests.push(self.test_grade(lab, test, |_| {
+                            Verdict::Failed("the submission does not compile".into())
+                        }));
+                    }
+                }
+                grade.execution_time = started.elapsed();
+                return Ok(grade);
+            }
+        };
+        let mut tasks = Vec::new();
+        let mut tests_by_lab = Vec::new();
+        for (lab, exe) in &executables {
+            let tests = list_tests(exe)?;
+            self.rubric.check_suite(lab, &tests)?;
+            for test in &tests {
+                for seed in 1..=self.options.seeds {
+                    tasks.push(RunTask {
+                        lab,
+                        test: test.clone(),
+                        seed,
+                        exe: exe.clone(),
+                    });
+                }
+            }
+            tests_by_lab.push((*lab, tests));
+        }
+        progress.set_message(format!("{name}: running {} test runs", tasks.len()));
+        let logs = self.logs.join(name);
+        let settings = RunSettings {
+            cwd: &self.work,
+            log_dir: &logs,
+            time_limit: self.options.time_limit,
+        };
+        let verdicts = runner::run_all(&tasks, &settings, self.options.jobs, progress)
+            .map_err(io(&self.logs))?;
+        let mut by_test: BTreeMap<(&str, String), Vec<(u64, Verdict)>> = BTreeMap::new();
+        for (task, verdict) in tasks.iter().zip(verdicts) {
+            by_test
+                .entry((task.lab, task.test.clone()))
+                .or_default()
+                .push((task.seed, verdict));
+        }
+        for (lab, tests) in tests_by_lab {
+            for test in tests {
+                let runs = by_test.remove(&(lab, test.clone())).unwrap_or_default();
+                let mut runs = runs.into_iter();
+                grade.tests.push(self.test_grade(lab, test, |_| {
+                    runs.next().map(|(_, v)| v).expect("one verdict per seed")
+                }));
+            }
+        }
+        grade.execution_time = started.elapsed();
+        Ok(grade)
+    }
+
+    /// A test's grade, with `verdict(seed)` for each seed.
+    fn test_grade(
+        &self,
+        lab: &'static str,
+        test: String,
+        mut verdict: impl FnMut(u64) -> Verdict,
+    ) -> TestGrade {
+        let max_score = self.rubric.points(lab, &test).unwrap_or(0.0);
+        let runs: Vec<(u64, Verdict)> = (1..=self.options.seeds)
+            .map(|seed| (seed, verdict(seed)))
+            .collect();
+        let passed = runs.iter().filter(|(_, v)| v.passed()).count();
+        TestGrade {
+            lab,
+            score: self.rubric.score(max_score, passed, runs.len()),
+            max_score,
+            test,
+            runs,
+        }
+    }
+
+    /// Build the suites in the work tree: their executables, or the compiler's error messages.
+    fn build(&self) -> Result<BuildOutcome, GradeError> {
+        std::fs::create_dir_all(&self.logs).map_err(io(&self.logs))?;
+        let stdout_path = self.logs.join("build.json");
+        let stderr_path = self.logs.join("build.stderr");
+        let stdout = File::create(&stdout_path).map_err(io(&stdout_path))?;
+        let stderr = File::create(&stderr_path).map_err(io(&stderr_path))?;
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .current_dir(&self.work)
+            .args(["test", "--release", "--no-run", "--message-format=json"])
+            .env("CARGO_TARGET_DIR", &self.target_dir)
+            // The instructor's own flags (say `-D warnings`) must not fail a student's build.
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_BUILD_RUSTFLAGS")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        for lab in &self.options.labs {
+            command.args(["--test", lab]);
+        }
+        let mut child = command.spawn().map_err(io(&self.work))?;
+        let status = child
+            .wait_timeout(self.options.build_time_limit)
+            .map_err(io(&self.work))?;
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(Err(format!(
+                "the build did not finish within {}s of real time (killed)",
+                self.options.build_time_limit.as_secs()
+            )));
+        };
+        let json = std::fs::read_to_string(&stdout_path).map_err(io(&stdout_path))?;
+        let mut executables = BTreeMap::new();
+        let mut errors = Vec::new();
+        for line in json.lines() {
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            match message["reason"].as_str() {
+                Some("compiler-artifact") => {
+                    let name = message["target"]["name"].as_str().unwrap_or_default();
+                    if let (Some(lab), Some(exe)) = (
+                        self.options.labs.iter().find(|l| **l == name),
+                        message["executable"].as_str(),
+                    ) {
+                        executables.insert(*lab, PathBuf::from(exe));
+                    }
+                }
+                Some("compiler-message") if message["message"]["level"] == "error" => {
+                    if let Some(rendered) = message["message"]["rendered"].as_str() {
+                        errors.push(rendered.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !status.success() {
+            let mut text = errors.join("\n");
+            if text.trim().is_empty() {
+                text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+            }
+            // Paths inside the scratch folder mean nothing to the student: show them relative.
+            let text = text.replace(&format!("{}/", self.work.display()), "");
+            let lines: Vec<&str> = text.lines().collect();
+            let mut shown = lines[..lines.len().min(MAX_BUILD_MESSAGE_LINES)].join("\n");
+            if lines.len() > MAX_BUILD_MESSAGE_LINES {
+                shown.push_str(&format!(
+                    "\n... ({} more lines)",
+                    lines.len() - MAX_BUILD_MESSAGE_LINES
+                ));
+            }
+            return Ok(Err(shown));
+        }
+        self.options
+            .labs
+            .iter()
+            .map(|lab| {
+                executables
+                    .remove(lab)
+                    .map(|exe| (*lab, exe))
+                    .ok_or(GradeError::NoSuite(lab))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Ok)
+    }
+}
+
+/// Write `grade`'s `results.json` and `report.md` into `out`.
+pub fn write_results(grade: &Grade, out: &Path) -> Result<(), GradeError> {
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let json = serde_json::to_string_pretty(&grade.results_json())
+        .map_err(|e| GradeError::Other(e.to_string()))?;
+    let results = out.join("results.json");
+    std::fs::write(&results, json + "\n").map_err(io(&results))?;
+    let report = out.join("report.md");
+    std::fs::write(&report, grade.render_markdown()).map_err(io(&report))?;
+    Ok(())
+}
+
+/// The submissions of a batch: every sub-folder of `folder` whose name does not start with a dot,
+/// sorted by name.
+pub fn batch_submissions(folder: &Path) -> Result<Vec<(String, PathBuf)>, GradeError> {
+    let mut subs: Vec<(String, PathBuf)> = std::fs::read_dir(folder)
+        .map_err(io(folder))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .filter(|(name, _)| !name.starts_with('.'))
+        .collect();
+    subs.sort();
+    Ok(subs)
+}
+
+/// Write the batch CSV: one row per grade.
+pub fn write_csv(grades: &[Grade], labs: &[&'static str], path: &Path) -> Result<(), GradeError> {
+    let csv_error = |e: csv::Error| GradeError::Other(format!("{}: {e}", path.display()));
+    let mut writer = csv::Writer::from_path(path).map_err(csv_error)?;
+    writer
+        .write_record(Grade::csv_header(labs))
+        .map_err(csv_error)?;
+    for grade in grades {
+        writer.write_record(grade.csv_row()).map_err(csv_error)?;
+    }
+    writer.flush().map_err(io(path))?;
+    Ok(())
+}
