@@ -193,8 +193,13 @@ fn handout_manifest(manifest: &str) -> String {
     manifest.replace(", \"checker/mutants\"", "")
 }
 
-/// The files git tracks under `root` (repository-relative).
+/// The files of the repository at `root` (repository-relative): the files git tracks, or, when
+/// `root` is not a git checkout (an unpacked Gradescope autograder zip, say), every file outside
+/// `target/` and hidden folders.
 pub fn tracked_files(root: &Path) -> Result<Vec<String>, HandoutError> {
+    if !root.join(".git").exists() {
+        return all_files(root);
+    }
     let listing = Command::new("git")
         .arg("-C")
         .arg(root)
@@ -212,6 +217,32 @@ pub fn tracked_files(root: &Path) -> Result<Vec<String>, HandoutError> {
         .filter(|f| !f.is_empty())
         .map(|f| String::from_utf8_lossy(f).into_owned())
         .collect())
+}
+
+/// Every file under `root` except in `target/` and hidden folders, sorted.
+fn all_files(root: &Path) -> Result<Vec<String>, HandoutError> {
+    let mut files = Vec::new();
+    let walk = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            let name = e.file_name().to_string_lossy();
+            e.depth() == 0
+                || !(e.file_type().is_dir() && (name == "target" || name.starts_with('.')))
+        });
+    for entry in walk {
+        let entry = entry.map_err(|e| HandoutError::Io {
+            path: root.to_path_buf(),
+            source: e.into(),
+        })?;
+        if entry.file_type().is_file()
+            && let Ok(rel) = entry.path().strip_prefix(root)
+        {
+            files.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    Ok(files)
 }
 
 /// What a generated handout contains.
@@ -319,6 +350,26 @@ mod tests {
                 other => panic!("{src:?}: expected a marker error, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn outside_git_every_file_but_build_output_and_hidden_folders_counts() {
+        let dir = std::env::temp_dir().join(format!("raftlab-files-{}", std::process::id()));
+        for f in [
+            "Cargo.toml",
+            "raft/src/raft.rs",
+            "target/release/x",
+            ".cache/y",
+        ] {
+            let path = dir.join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+        assert_eq!(
+            tracked_files(&dir).unwrap(),
+            vec!["Cargo.toml".to_string(), "raft/src/raft.rs".to_string()]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
