@@ -107,3 +107,53 @@ fn many_elections() {
         },
     );
 }
+
+/// A server that learns of a newer term from a *reply* must step down (Figure 2, rules for all
+/// servers: "if RPC request or response contains term T > currentTerm: set currentTerm = T, convert
+/// to follower"). Scripted with a one-way partition: leader L is cut off and the others elect a
+/// leader of a later term; then L's links to the others come back while theirs to L stay cut, so no
+/// request of the new term reaches L, only the replies to its own heartbeats do. Those carry the
+/// new term: L must give up leading its old one. (An extra test beyond the course's: when whole
+/// servers are cut and healed, a stale leader also hears the new leader's heartbeats, so a Raft
+/// that ignores the term in replies passes every other test.)
+#[test]
+fn step_down_on_newer_term_in_reply() {
+    raft_test(
+        LAB,
+        "step_down_on_newer_term_in_reply",
+        3,
+        Net::Reliable,
+        Applier::Plain,
+        |cfg| async move {
+            let servers = cfg.servers();
+            let l1 = cfg.check_one_leader().await;
+            let (term1, _) = cfg.state(l1).expect("the leader is running");
+
+            // The other two elect a leader of a later term.
+            cfg.disconnect(l1);
+            let l2 = cfg.check_one_leader().await;
+            let (term2, _) = cfg.state(l2).expect("the leader is running");
+            assert!(
+                term2 > term1,
+                "expected the new leader's term to be after {term1}; it is {term2}"
+            );
+
+            // L's heartbeats reach the others again and their replies come back; nothing else does.
+            for j in (0..servers).filter(|&j| j != l1) {
+                cfg.set_link(l1, j, true);
+            }
+            cfg.sleep(RAFT_ELECTION_TIMEOUT / 2).await;
+            let (term, leader) = cfg.state(l1).expect("the old leader is running");
+            assert!(
+                term >= term2,
+                "expected server {l1}, leader of term {term1}, to adopt term {term2} from the \
+                 replies to its heartbeats and step down; it is in term {term}{}",
+                if leader { " and still leads" } else { "" }
+            );
+
+            // Healed, the cluster has a leader.
+            cfg.connect(l1);
+            cfg.check_one_leader().await;
+        },
+    );
+}

@@ -2,6 +2,7 @@
 //! `cargo test --release --test lab3b`
 
 use harness::kv::{ELECTION_TIMEOUT, Generic, generic_test, kv_test, speed_test};
+use kvraft::contract::Op;
 
 const LAB: &str = "lab3b";
 const MAXRAFTSTATE: usize = 1000;
@@ -109,6 +110,70 @@ fn snapshot_size() {
                 "expected snapshots of at most {MAX_SNAPSHOT_STATE} bytes; a server saved one of {size}"
             );
             cfg.note("snapshot_bytes", size.to_string());
+        },
+    );
+}
+
+/// A retried write must be recognised as a retry by servers restored from snapshots: the table
+/// that detects duplicates is part of the replicated state, so it belongs in the snapshot.
+/// Scripted: a clerk's Append is applied but its reply is lost; other writes push it into every
+/// server's snapshot; every server restarts; only then does the clerk retry. (An extra test beyond
+/// the course's: there, this needs a lost reply, a snapshot and a restart to meet by chance.)
+#[test]
+fn snapshot_keeps_duplicate_table() {
+    // Far more small Puts than it takes every server to snapshot past the Append.
+    const MAX_PUTS: u64 = 300;
+    kv_test(
+        LAB,
+        "snapshot_keeps_duplicate_table",
+        3,
+        false,
+        Some(MAXRAFTSTATE),
+        |cfg| async move {
+            let servers = cfg.servers();
+            let ck = cfg.make_client(&cfg.all());
+            let other = cfg.make_client(&cfg.all());
+            cfg.put(&ck, "k", "a", None).await;
+            let append = Op::Append {
+                key: "k".to_string(),
+                value: "b".to_string(),
+            };
+            cfg.op_losing_reply(&ck, append, async {
+                // The Append was applied before its reply left: its index is in some server's log.
+                let applied = (0..servers)
+                    .filter_map(|i| cfg.log_bounds(i))
+                    .map(|(_, last)| last)
+                    .max()
+                    .unwrap_or_default();
+                let covered = || {
+                    (0..servers).all(|i| {
+                        cfg.log_bounds(i)
+                            .is_some_and(|(snapshot, _)| snapshot >= applied)
+                    })
+                };
+                for i in 0..MAX_PUTS {
+                    if covered() {
+                        break;
+                    }
+                    cfg.put(&other, "filler", &i.to_string(), None).await;
+                }
+                assert!(
+                    covered(),
+                    "expected every server to snapshot past index {applied} after {MAX_PUTS} \
+                     more Puts; their logs (snapshot index, last index) are {:?}",
+                    (0..servers).map(|i| cfg.log_bounds(i)).collect::<Vec<_>>()
+                );
+                for i in 0..servers {
+                    cfg.shutdown_server(i);
+                }
+                cfg.sleep(ELECTION_TIMEOUT).await;
+                for i in 0..servers {
+                    cfg.start_server(i);
+                }
+                cfg.connect_all();
+            })
+            .await;
+            cfg.check(&ck, "k", "ab").await;
         },
     );
 }

@@ -1,5 +1,7 @@
-//! Builds one module per mutant: the reference `raft/src/raft.rs` with `labs/mutants/<name>.patch`
-//! applied. The patches are plain unified diffs; each hunk is applied by finding its old text.
+//! Builds one module per Raft mutant: the reference `raft/src/raft.rs` with
+//! `labs/mutants/<name>.patch` applied. The patches are plain unified diffs; each hunk is applied
+//! by finding its old text. Only the patches that change `raft/src/raft.rs` and nothing else are
+//! Raft mutants; the others (the KV service's, labs 3A/3B) are skipped.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -23,13 +25,16 @@ fn main() {
 
     let mut modules = String::new();
     let mut catalog = String::from(
-        "/// Every mutant: (name, lab, what it breaks).\npub const CATALOG: &[(&str, &str, &str)] = &[\n",
+        "/// Every Raft mutant: (name, lab, what it breaks).\npub const CATALOG: &[(&str, &str, &str)] = &[\n",
     );
     for patch in &patches {
         println!("cargo:rerun-if-changed={}", patch.display());
         let name = patch.file_stem().unwrap().to_string_lossy().into_owned();
         let module = name.replace('-', "_");
         let text = std::fs::read_to_string(patch).expect("read patch");
+        if changed_files(&text) != ["raft/src/raft.rs"] {
+            continue;
+        }
         let (lab, what) = header(&text);
         let patched = apply(&source, &text).unwrap_or_else(|e| panic!("{}: {e}", patch.display()));
         let file = out_dir.join(format!("{module}.rs"));
@@ -43,6 +48,14 @@ fn main() {
     }
     catalog.push_str("];\n");
     std::fs::write(out_dir.join("mutants.rs"), modules + &catalog).expect("write mutants.rs");
+}
+
+/// The files a patch changes: its `+++ b/PATH` lines.
+fn changed_files(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("+++ b/"))
+        .map(str::trim_end)
+        .collect()
 }
 
 /// `Mutant NAME (lab 2A): what it does.` on the first line.

@@ -15,7 +15,7 @@ use checker::linearizability::{
     CheckOptions, History, Operation, PartitionStatus, Verdict, check_history, write_html,
 };
 use kvraft::Clerk;
-use kvraft::contract::{ClientId, Op};
+use kvraft::contract::{ClerkStep, ClientId, KvReply, KvRequest, Op};
 use labs::kv_driver::{KvNode, run_op};
 use labs::lab::{TestSpec, run_test};
 use labs::labrpc::{ClientEnd, Network};
@@ -382,6 +382,61 @@ impl KvCluster {
         self.op(client, Op::Append { key, value }, log).await;
     }
 
+    /// Run `op` with `client`'s clerk (not recorded in the history), but lose the reply that would
+    /// complete it on its way back, after the server has handled the request, as an unreliable
+    /// network may; run `meanwhile` before the clerk notices that no reply came, then let the clerk
+    /// go on as after any lost reply until it is done. A deterministic retry of an operation the
+    /// servers have already executed.
+    pub async fn op_losing_reply(
+        &self,
+        client: &Client,
+        op: Op,
+        meanwhile: impl Future<Output = ()>,
+    ) -> String {
+        let mut meanwhile = Some(meanwhile);
+        let mut step = client.clerk.borrow_mut().begin(op);
+        loop {
+            step = match step {
+                ClerkStep::Done(value) => return value,
+                ClerkStep::Wait(duration) => {
+                    self.sleep(duration).await;
+                    client.clerk.borrow_mut().on_wake()
+                }
+                ClerkStep::Send {
+                    server,
+                    request,
+                    timeout,
+                } => {
+                    let reply = match client.ends.get(server) {
+                        Some(end) => call(end, request, timeout).await,
+                        None => fail(format!(
+                            "client {} sent to server {server} of {}",
+                            client.id,
+                            client.ends.len()
+                        )),
+                    };
+                    match reply {
+                        Some(reply) => {
+                            // Would this reply finish the operation? Then it is the one to lose.
+                            let finishes = matches!(
+                                client.clerk.borrow().clone().on_reply(reply.clone()),
+                                ClerkStep::Done(_)
+                            );
+                            match meanwhile.take_if(|_| finishes) {
+                                Some(meanwhile) => {
+                                    meanwhile.await;
+                                    client.clerk.borrow_mut().on_failure()
+                                }
+                                None => client.clerk.borrow_mut().on_reply(reply),
+                            }
+                        }
+                        None => client.clerk.borrow_mut().on_failure(),
+                    }
+                }
+            };
+        }
+    }
+
     /// Check that a Get of `key` by `client` returns `expected`.
     pub async fn check(&self, client: &Client, key: &str, expected: &str) {
         let got = self.get(client, key, None).await;
@@ -641,6 +696,22 @@ impl Generic {
             random_keys: true,
             ..self
         }
+    }
+}
+
+/// One clerk call, bounded by `timeout`; `None` if no reply came back in time.
+async fn call(end: &ClientEnd, request: KvRequest, timeout: Duration) -> Option<KvReply> {
+    match request {
+        KvRequest::Get(args) => tokio::time::timeout(timeout, end.call(&args))
+            .await
+            .ok()?
+            .ok()
+            .map(KvReply::Get),
+        KvRequest::PutAppend(args) => tokio::time::timeout(timeout, end.call(&args))
+            .await
+            .ok()?
+            .ok()
+            .map(KvReply::PutAppend),
     }
 }
 

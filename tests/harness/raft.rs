@@ -413,6 +413,16 @@ impl Cluster {
         }
     }
 
+    /// Enable or disable one direction of one link: server `from`'s end to server `to`, which
+    /// carries `from`'s requests to `to` and `to`'s replies to them (a link-level partition, as
+    /// labrpc's per-end enable allows). It does not change whether the harness counts either server
+    /// as connected; a later `connect` or `disconnect` of either server resets the link.
+    pub fn set_link(&self, from: usize, to: usize, on: bool) {
+        if let Some(name) = self.ends.borrow()[from].get(to) {
+            self.net.enable(name, on);
+        }
+    }
+
     pub fn is_connected(&self, i: usize) -> bool {
         self.connected.borrow()[i]
     }
