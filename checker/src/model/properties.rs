@@ -185,3 +185,16 @@ pub fn first_violation<R: RaftNode>(s: &State<R>) -> Option<(&'static str, Strin
         .or_else(|| leader_append_only(s).map(|w| (LEADER_APPEND_ONLY, w)))
         .or_else(|| restarts(s).map(|w| (RESTARTS, w)))
 }
+
+/// Why `property` (one of [`SAFETY`]) is violated in `s`, if it is.
+pub fn violation_of<R: RaftNode>(property: &str, s: &State<R>) -> Option<String> {
+    match property {
+        ELECTION_SAFETY => election_safety(s),
+        LOG_MATCHING => log_matching(s),
+        LEADER_COMPLETENESS => leader_completeness(s),
+        STATE_MACHINE_SAFETY => state_machine_safety(s),
+        LEADER_APPEND_ONLY => leader_append_only(s),
+        RESTARTS => restarts(s),
+        _ => None,
+    }
+}
