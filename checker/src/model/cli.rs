@@ -36,6 +36,9 @@ pub struct BoundsArgs {
     /// With ordered/unordered networks: prune states with more messages in flight than this.
     #[arg(long, default_value_t = 6)]
     pub max_in_flight: usize,
+    /// With --lossy: at most this many messages are lost in all.
+    #[arg(long)]
+    pub max_losses: Option<usize>,
 }
 
 impl BoundsArgs {
@@ -49,6 +52,7 @@ impl BoundsArgs {
             lossy: self.lossy,
             snapshots: self.snapshots,
             max_in_flight: self.max_in_flight,
+            max_losses: self.max_losses,
         }
     }
 }

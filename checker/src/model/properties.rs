@@ -2,12 +2,9 @@
 //! model that explores nothing cannot pass. A crashed server's state is stale: its Raft state is
 //! ignored, but its ghost history (terms it led, what it applied) still counts.
 
-use stateright::Expectation;
-use stateright::actor::{ActorModel, ActorModelState};
+use stateright::Property;
 
-use super::{Bounds, RaftActor, RaftNode};
-
-type State<R> = ActorModelState<RaftActor<R>, ()>;
+use super::{RaftModel, RaftNode, RaftState as State};
 
 /// The property names, as printed and as used to look up discoveries.
 pub const ELECTION_SAFETY: &str = "election safety";
@@ -31,34 +28,26 @@ pub const SAFETY: [&str; 6] = [
 /// Reachability properties.
 pub const REACHABILITY: [&str; 2] = [LEADER_ELECTED, COMMAND_COMMITS];
 
-pub(super) fn add<R: RaftNode>(
-    model: ActorModel<RaftActor<R>, Bounds, ()>,
-) -> ActorModel<RaftActor<R>, Bounds, ()> {
-    model
-        .property(Expectation::Always, ELECTION_SAFETY, |_, s| {
-            election_safety(s).is_none()
-        })
-        .property(Expectation::Always, LOG_MATCHING, |_, s| {
-            log_matching(s).is_none()
-        })
-        .property(Expectation::Always, LEADER_COMPLETENESS, |_, s| {
-            leader_completeness(s).is_none()
-        })
-        .property(Expectation::Always, STATE_MACHINE_SAFETY, |_, s| {
+/// Every property, as stateright checks them.
+pub(super) fn all<R: RaftNode>() -> Vec<Property<RaftModel<R>>> {
+    vec![
+        Property::always(ELECTION_SAFETY, |_, s| election_safety(s).is_none()),
+        Property::always(LOG_MATCHING, |_, s| log_matching(s).is_none()),
+        Property::always(LEADER_COMPLETENESS, |_, s| leader_completeness(s).is_none()),
+        Property::always(STATE_MACHINE_SAFETY, |_, s| {
             state_machine_safety(s).is_none()
-        })
-        .property(Expectation::Always, LEADER_APPEND_ONLY, |_, s| {
-            leader_append_only(s).is_none()
-        })
-        .property(Expectation::Always, RESTARTS, |_, s| restarts(s).is_none())
-        .property(Expectation::Sometimes, LEADER_ELECTED, |_, s| {
-            live(s).any(|(_, rf)| rf.state().1)
-        })
-        .property(Expectation::Sometimes, COMMAND_COMMITS, |_, s| {
+        }),
+        Property::always(LEADER_APPEND_ONLY, |_, s| leader_append_only(s).is_none()),
+        Property::always(RESTARTS, |_, s| restarts(s).is_none()),
+        Property::sometimes(LEADER_ELECTED, |_, s| {
+            live::<R>(s).any(|(_, rf)| rf.state().1)
+        }),
+        Property::sometimes(COMMAND_COMMITS, |_, s: &State<R>| {
             s.actor_states
                 .iter()
                 .any(|srv| !srv.ghost.applied.is_empty())
-        })
+        }),
+    ]
 }
 
 /// The running servers' Raft states.
@@ -67,7 +56,7 @@ fn live<R: RaftNode>(s: &State<R>) -> impl Iterator<Item = (usize, &R)> {
         .iter()
         .enumerate()
         .filter(|(i, _)| !s.crashed.get(*i).copied().unwrap_or(false))
-        .filter_map(|(i, srv)| srv.raft.as_ref().map(|r| (i, r)))
+        .filter_map(|(i, srv)| srv.raft.as_deref().map(|r| (i, r)))
 }
 
 /// At most one leader per term, over the whole history.
@@ -195,4 +184,17 @@ pub fn first_violation<R: RaftNode>(s: &State<R>) -> Option<(&'static str, Strin
         .or_else(|| state_machine_safety(s).map(|w| (STATE_MACHINE_SAFETY, w)))
         .or_else(|| leader_append_only(s).map(|w| (LEADER_APPEND_ONLY, w)))
         .or_else(|| restarts(s).map(|w| (RESTARTS, w)))
+}
+
+/// Why `property` (one of [`SAFETY`]) is violated in `s`, if it is.
+pub fn violation_of<R: RaftNode>(property: &str, s: &State<R>) -> Option<String> {
+    match property {
+        ELECTION_SAFETY => election_safety(s),
+        LOG_MATCHING => log_matching(s),
+        LEADER_COMPLETENESS => leader_completeness(s),
+        STATE_MACHINE_SAFETY => state_machine_safety(s),
+        LEADER_APPEND_ONLY => leader_append_only(s),
+        RESTARTS => restarts(s),
+        _ => None,
+    }
 }

@@ -9,15 +9,11 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, Id};
+use stateright::actor::{ActorModelAction, Id};
 use stateright::{Checker, Expectation, Model, Path};
 
-use super::properties::{REACHABILITY, SAFETY, first_violation};
-use super::{Bounds, ModelTimer, Msg, RaftActor, RaftNode, model};
-
-type RaftModel<R> = ActorModel<RaftActor<R>, Bounds, ()>;
-type RaftState<R> = ActorModelState<RaftActor<R>, ()>;
-type RaftAction = ActorModelAction<Msg, ModelTimer, ()>;
+use super::properties::{REACHABILITY, SAFETY, first_violation, violation_of};
+use super::{Bounds, ModelTimer, Msg, RaftAction, RaftModel, RaftNode, RaftState, model};
 /// A path through the model.
 pub type RaftPath<R> = Path<RaftState<R>, RaftAction>;
 
@@ -427,4 +423,76 @@ pub fn shortest_violation<R: RaftNode>(
     breadth_first::<R>(bounds, max_depth, |state| {
         first_violation(state).map(|(name, _)| name)
     })
+}
+
+/// Replay `actions` from the initial state; the steps up to the first state that violates
+/// `property`, or `None` if some step is not possible or no state violates it.
+fn replay<R: RaftNode>(
+    model: &RaftModel<R>,
+    actions: &[RaftAction],
+    property: &str,
+) -> Option<Vec<RaftAction>> {
+    let mut state = model.init_states().into_iter().next()?;
+    for (k, action) in actions.iter().enumerate() {
+        let mut enabled = Vec::new();
+        model.actions(&state, &mut enabled);
+        if !enabled.contains(action) {
+            return None;
+        }
+        state = model.next_state(&state, action.clone())?;
+        if !Model::within_boundary(model, &state) {
+            return None;
+        }
+        if violation_of(property, &state).is_some() {
+            return Some(actions[..=k].to_vec());
+        }
+    }
+    None
+}
+
+/// Shorten a counterexample for `property`: drop single steps as long as the rest still leads to
+/// a violation of it (the result is minimal in that no single step can go, not necessarily the
+/// shortest counterexample there is).
+fn minimize<R: RaftNode>(
+    model: &RaftModel<R>,
+    mut actions: Vec<RaftAction>,
+    property: &str,
+) -> Vec<RaftAction> {
+    let mut k = actions.len();
+    while k > 0 {
+        k -= 1;
+        let mut shorter = actions.clone();
+        shorter.remove(k);
+        if let Some(found) = replay(model, &shorter, property) {
+            actions = found;
+            k = k.min(actions.len());
+        }
+    }
+    actions
+}
+
+/// Look for a safety violation depth-first (stateright's DFS, one thread, so always the same
+/// one), stopping at the first; shorten it with [`minimize`] and return the violated property and
+/// the path. Far cheaper than breadth-first search when the violation lies deep in a large state
+/// space; the path is the shortest *found* (no single step of it can go), not necessarily the
+/// shortest there is.
+pub fn depth_first_violation<R: RaftNode>(
+    bounds: &Bounds,
+    max_depth: Option<usize>,
+) -> Option<(&'static str, RaftPath<R>)> {
+    let mut builder = model::<R>(bounds)
+        .checker()
+        .finish_when(stateright::HasDiscoveries::AnyFailures);
+    if let Some(depth) = max_depth {
+        builder = builder.target_max_depth(depth);
+    }
+    let checker = builder.spawn_dfs().join();
+    let discoveries = checker.discoveries();
+    let (name, path) = SAFETY
+        .iter()
+        .find_map(|name| discoveries.get(name).map(|path| (*name, path.clone())))?;
+    let model = model::<R>(bounds);
+    let steps = minimize(&model, path.into_actions(), name);
+    let init = model.init_states().into_iter().next()?;
+    Path::from_actions(&model, init, &steps).map(|path| (name, path))
 }
