@@ -35,6 +35,27 @@ fn reference_passes_the_default_bound_completely() {
     }
 }
 
+/// With snapshot requests on, the bound is still finite: a command trimmed into a snapshot is not
+/// proposed again (it once was, and the search ran past depth 5,000 without end).
+#[test]
+fn reference_passes_the_snapshot_bound_completely() {
+    let bounds = Bounds {
+        snapshots: true,
+        ..Bounds::default()
+    };
+    let report = check::<raft::Raft>(
+        &bounds,
+        &Exploration {
+            strategy: Strategy::Dfs,
+            ..Exploration::default()
+        },
+    );
+    let text = render_report(&report, "127.0.0.1:3000");
+    assert!(report.complete, "{text}");
+    assert!(report.passed(), "{text}");
+    assert!(report.max_depth < 100, "{text}");
+}
+
 fn get(address: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(address).expect("connect");
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").expect("send");

@@ -293,7 +293,10 @@ impl<R: RaftNode> Actor for RaftActor<R> {
             ModelTimer::Propose(k) => {
                 let command = vec![*k];
                 let raft = state.raft.as_ref().expect("checked above");
-                let has_it = raft.observe().entries.iter().any(|e| e.command == command);
+                // In its log, or applied already (a snapshot may have trimmed it from the log:
+                // proposing it again would grow the log forever).
+                let has_it = raft.observe().entries.iter().any(|e| e.command == command)
+                    || state.ghost.applied.values().any(|(c, _)| *c == command);
                 if raft.state().1 && !has_it {
                     self.step(me, state, o, |rf, out| {
                         rf.start(command, out);
