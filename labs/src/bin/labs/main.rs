@@ -5,11 +5,13 @@
 //!   and a summary table; exits non-zero if any run failed.
 //! - `labs handout --out DIR`: write the student repository (solutions replaced by stubs,
 //!   instructor-only files left out).
+// BEGIN INSTRUCTOR ONLY
 //! - `labs grade --submission DIR | --batch DIR [--lab LAB] [--seeds N] [--jobs J] [--out DIR]`:
 //!   grade a submission (or every sub-folder of a folder) against the pristine tests; writes
 //!   `results.json` (Gradescope) and `report.md`, and for a batch `grades.csv`.
 //! - `labs mutants [--only NAME] [--lab LAB] [--seeds N]`: grade every mutant in `labs/mutants/`
 //!   like a submission and print which tests catch each; exits non-zero if one loses no points.
+// END INSTRUCTOR ONLY
 
 // BEGIN INSTRUCTOR ONLY
 mod instructor;
