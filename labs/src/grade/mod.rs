@@ -341,13 +341,14 @@ pub fn write_results(grade: &Grade, out: &Path) -> Result<(), GradeError> {
     Ok(())
 }
 
-/// The submissions of a batch: every sub-folder of `folder` whose name does not start with a dot,
-/// sorted by name.
+/// The submissions of a batch: every sub-folder of `folder` (or link to a folder) whose name does
+/// not start with a dot, sorted by name.
 pub fn batch_submissions(folder: &Path) -> Result<Vec<(String, PathBuf)>, GradeError> {
     let mut subs: Vec<(String, PathBuf)> = std::fs::read_dir(folder)
         .map_err(io(folder))?
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        // `is_dir` follows links: a class split over machines links each share's folders.
+        .filter(|e| e.path().is_dir())
         .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
         .filter(|(name, _)| !name.starts_with('.'))
         .collect();
@@ -367,4 +368,36 @@ pub fn write_csv(grades: &[Grade], labs: &[&'static str], path: &Path) -> Result
     }
     writer.flush().map_err(io(path))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_the_sorted_visible_sub_folders_and_links_to_folders() {
+        let dir = std::env::temp_dir().join(format!("raftlab-batch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in [
+            "class/bob",
+            "class/alice",
+            "class/.hidden",
+            "elsewhere/carol",
+        ] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        std::fs::write(dir.join("class/notes.txt"), "").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.join("elsewhere/carol"), dir.join("class/carol")).unwrap();
+        let names: Vec<String> = batch_submissions(&dir.join("class"))
+            .unwrap()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        #[cfg(unix)]
+        assert_eq!(names, ["alice", "bob", "carol"]);
+        #[cfg(not(unix))]
+        assert_eq!(names, ["alice", "bob"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
