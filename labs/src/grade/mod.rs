@@ -197,7 +197,10 @@ impl Grader {
             time_limit: self.options.time_limit,
         };
         let verdicts = runner::run_all(&tasks, &settings, self.options.jobs, progress)
-            .map_err(io(&self.logs))?;
+            .map_err(io(&self.logs))?
+            .into_iter()
+            .map(|v| self.relative_paths(v))
+            .collect::<Vec<_>>();
         let mut by_test: BTreeMap<(&str, String), Vec<(u64, Verdict)>> = BTreeMap::new();
         for (task, verdict) in tasks.iter().zip(verdicts) {
             by_test
@@ -216,6 +219,19 @@ impl Grader {
         }
         grade.execution_time = started.elapsed();
         Ok(grade)
+    }
+
+    /// Paths in a failure message as the student sees them in their own repository (the
+    /// pictures of bad histories, say), not as they are in the grader's scratch folder.
+    fn relative_paths(&self, verdict: Verdict) -> Verdict {
+        match verdict {
+            Verdict::Failed(message) => Verdict::Failed(
+                message
+                    .replace(&format!("{}/", self.target_dir.display()), "target/")
+                    .replace(&format!("{}/", self.work.display()), ""),
+            ),
+            other => other,
+        }
     }
 
     /// A test's grade, with `verdict(seed)` for each seed.
