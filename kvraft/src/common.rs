@@ -34,6 +34,8 @@ pub struct GetArgs {
     /// Who asks, and the clerk's number for this operation (the same on every retry).
     pub client: ClientId,
     pub seq: u64,
+    // STUB
+    // // Your fields here.
     // END SOLUTION
 }
 
@@ -54,6 +56,8 @@ pub struct PutAppendArgs {
     /// Who asks, and the clerk's number for this operation (the same on every retry).
     pub client: ClientId,
     pub seq: u64,
+    // STUB
+    // // Your fields here.
     // END SOLUTION
 }
 

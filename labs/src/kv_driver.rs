@@ -250,7 +250,7 @@ pub async fn run_op(sim: &Sim, clerk: &RefCell<Clerk>, ends: &[ClientEnd], op: O
                 timeout,
             } => {
                 let reply = match ends.get(server) {
-                    Some(end) => call(end, request, timeout).await,
+                    Some(end) => call_with_timeout(end, request, timeout).await,
                     None => {
                         tracing::warn!(target: "kvraft", server, servers = ends.len(), "the clerk sent to a server it does not have");
                         sim.sleep(BAD_SERVER_DELAY).await;
@@ -266,8 +266,13 @@ pub async fn run_op(sim: &Sim, clerk: &RefCell<Clerk>, ends: &[ClientEnd], op: O
     }
 }
 
-/// One call, bounded by `timeout`; `None` if no reply came back in time.
-async fn call(end: &ClientEnd, request: KvRequest, timeout: Duration) -> Option<KvReply> {
+/// One clerk call to a server, bounded by `timeout`; `None` if no reply came back in time (or the
+/// network lost the request or the reply).
+pub async fn call_with_timeout(
+    end: &ClientEnd,
+    request: KvRequest,
+    timeout: Duration,
+) -> Option<KvReply> {
     match request {
         KvRequest::Get(args) => tokio::time::timeout(timeout, end.call(&args))
             .await

@@ -45,6 +45,18 @@ fn the_handout_has_stubs_instead_of_solutions_and_builds_without_warnings() {
     let raft = std::fs::read_to_string(out.join("raft/src/raft.rs")).expect("raft.rs");
     assert!(!raft.contains("BEGIN SOLUTION") && !raft.contains("become_leader"));
     insta::assert_snapshot!("handout_raft_rs", raft);
+    // The message and KV argument types keep their names, lose the reference's fields, and say
+    // where the student's go.
+    for (file, kept, gone) in [
+        ("raft/src/messages.rs", "pub struct AppendEntriesArgs {", "pub leader_commit"),
+        ("kvraft/src/common.rs", "pub struct PutAppendArgs {", "pub seq"),
+    ] {
+        let text = std::fs::read_to_string(out.join(file)).expect(file);
+        assert!(
+            text.contains(kept) && !text.contains(gone) && text.contains("// Your fields here"),
+            "{file} in the handout:\n{text}"
+        );
+    }
     // The grader's subcommands are cut out of the CLI, not just their files.
     let cli = std::fs::read_to_string(out.join("labs/src/bin/labs/main.rs")).expect("main.rs");
     for gone in [

@@ -23,6 +23,8 @@ pub struct RequestVoteArgs {
     pub candidate: PeerId,
     pub last_log_index: u64,
     pub last_log_term: u64,
+    // STUB
+    // // Your fields here (Figure 2).
     // END SOLUTION
 }
 
@@ -32,6 +34,8 @@ pub struct RequestVoteReply {
     // BEGIN SOLUTION
     pub term: u64,
     pub vote_granted: bool,
+    // STUB
+    // // Your fields here (Figure 2).
     // END SOLUTION
 }
 
@@ -45,6 +49,8 @@ pub struct AppendEntriesArgs {
     pub prev_log_term: u64,
     pub entries: Vec<Entry>,
     pub leader_commit: u64,
+    // STUB
+    // // Your fields here (Figure 2).
     // END SOLUTION
 }
 
@@ -58,6 +64,8 @@ pub struct AppendEntriesReply {
     /// log length + 1 when its log is too short (`conflict_term` is then `None`).
     pub conflict_index: u64,
     pub conflict_term: Option<u64>,
+    // STUB
+    // // Your fields here (Figure 2).
     // END SOLUTION
 }
 
@@ -70,6 +78,8 @@ pub struct InstallSnapshotArgs {
     pub last_included_index: u64,
     pub last_included_term: u64,
     pub data: Vec<u8>,
+    // STUB
+    // // Your fields here (Figure 2).
     // END SOLUTION
 }
 
@@ -78,5 +88,7 @@ pub struct InstallSnapshotArgs {
 pub struct InstallSnapshotReply {
     // BEGIN SOLUTION
     pub term: u64,
+    // STUB
+    // // Your fields here (Figure 2).
     // END SOLUTION
 }

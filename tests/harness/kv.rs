@@ -15,8 +15,8 @@ use checker::linearizability::{
     CheckOptions, History, Operation, PartitionStatus, Verdict, check_history, write_html,
 };
 use kvraft::Clerk;
-use kvraft::contract::{ClerkStep, ClientId, KvReply, KvRequest, Op};
-use labs::kv_driver::{KvNode, run_op};
+use kvraft::contract::{ClerkStep, ClientId, Op};
+use labs::kv_driver::{KvNode, call_with_timeout, run_op};
 use labs::lab::{TestSpec, run_test};
 use labs::labrpc::{ClientEnd, Network};
 use labs::persister::Persister;
@@ -408,7 +408,7 @@ impl KvCluster {
                     timeout,
                 } => {
                     let reply = match client.ends.get(server) {
-                        Some(end) => call(end, request, timeout).await,
+                        Some(end) => call_with_timeout(end, request, timeout).await,
                         None => fail(format!(
                             "client {} sent to server {server} of {}",
                             client.id,
@@ -696,22 +696,6 @@ impl Generic {
             random_keys: true,
             ..self
         }
-    }
-}
-
-/// One clerk call, bounded by `timeout`; `None` if no reply came back in time.
-async fn call(end: &ClientEnd, request: KvRequest, timeout: Duration) -> Option<KvReply> {
-    match request {
-        KvRequest::Get(args) => tokio::time::timeout(timeout, end.call(&args))
-            .await
-            .ok()?
-            .ok()
-            .map(KvReply::Get),
-        KvRequest::PutAppend(args) => tokio::time::timeout(timeout, end.call(&args))
-            .await
-            .ok()?
-            .ok()
-            .map(KvReply::PutAppend),
     }
 }
 

@@ -1,0 +1,166 @@
+//! What a bound's state space is made of: explores it depth-first for a while and counts, among
+//! the unique states, how many distinct server parts (Raft states, timers, crashes, storage) and
+//! how many distinct network contents they have, with histograms of the messages in flight.
+//!
+//! ```sh
+//! cargo run --release -p checker --example state_profile -- --max-term 2 --lossy --seconds 30
+//! ```
+//!
+//! A bound whose unique states far outnumber its distinct server parts spends its states on
+//! which messages happen to be in flight: the place to look for a reduction.
+
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use checker::model::cli::BoundsArgs;
+use checker::model::{Msg, RaftAction, RaftModel, RaftState, model};
+use clap::Parser;
+use raft::contract::{Reply, Request};
+use stateright::{Checker, Model, Property};
+
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    bounds: BoundsArgs,
+    /// Explore for this long.
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+}
+
+#[derive(Default)]
+struct Profile {
+    states: HashSet<u64>,
+    servers: HashSet<u64>,
+    networks: HashSet<u64>,
+    histograms: BTreeMap<&'static str, BTreeMap<String, usize>>,
+}
+
+impl Profile {
+    fn count(&mut self, histogram: &'static str, bucket: impl ToString) {
+        *self
+            .histograms
+            .entry(histogram)
+            .or_default()
+            .entry(bucket.to_string())
+            .or_default() += 1;
+    }
+}
+
+/// The Raft model, profiling every state it keeps.
+struct Profiled {
+    inner: RaftModel<raft::Raft>,
+    profile: Arc<Mutex<Profile>>,
+}
+
+fn hash_of(f: impl FnOnce(&mut DefaultHasher)) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    f(&mut hasher);
+    hasher.finish()
+}
+
+fn kind(msg: &Msg) -> &'static str {
+    match msg {
+        Msg::Request(request) => match **request {
+            Request::RequestVote(_) => "RequestVote",
+            Request::AppendEntries(_) => "AppendEntries",
+            Request::InstallSnapshot(_) => "InstallSnapshot",
+        },
+        Msg::Reply { reply, .. } => match reply {
+            Reply::RequestVote(_) => "RequestVote reply",
+            Reply::AppendEntries(_) => "AppendEntries reply",
+            Reply::InstallSnapshot(_) => "InstallSnapshot reply",
+        },
+    }
+}
+
+impl Model for Profiled {
+    type State = RaftState<raft::Raft>;
+    type Action = RaftAction;
+
+    fn init_states(&self) -> Vec<Self::State> {
+        self.inner.init_states()
+    }
+
+    fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
+        self.inner.actions(state, actions)
+    }
+
+    fn next_state(&self, state: &Self::State, action: Self::Action) -> Option<Self::State> {
+        self.inner.next_state(state, action)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        // One property that never fails, so that the checker does not stop at once.
+        vec![Property::always("profiled", |_, _| true)]
+    }
+
+    fn within_boundary(&self, state: &Self::State) -> bool {
+        if !self.inner.within_boundary(state) {
+            return false;
+        }
+        let mut profile = self.profile.lock().expect("not poisoned");
+        if !profile.states.insert(hash_of(|h| state.hash(h))) {
+            return true;
+        }
+        profile.servers.insert(hash_of(|h| {
+            state.actor_states.hash(h);
+            state.timers_set.hash(h);
+            state.crashed.hash(h);
+            state.actor_storages.hash(h);
+        }));
+        profile.networks.insert(hash_of(|h| state.network.hash(h)));
+        profile.count("messages in flight", state.network.len());
+        let distinct = state.network.iter_deliverable().count();
+        profile.count("copies beyond the first", state.network.len() - distinct);
+        for envelope in state.network.iter_deliverable() {
+            profile.count("kind of a distinct message in flight", kind(envelope.msg));
+        }
+        let term = state
+            .actor_states
+            .iter()
+            .filter_map(|s| s.raft.as_ref().map(|r| r.state().0))
+            .max()
+            .unwrap_or(0);
+        profile.count("highest term", term);
+        true
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    let bounds = args.bounds.bounds();
+    let profile = Arc::new(Mutex::new(Profile::default()));
+    let profiled = Profiled {
+        inner: model::<raft::Raft>(&bounds),
+        profile: profile.clone(),
+    };
+    println!("bounds: {bounds}");
+    let checker = profiled.checker().spawn_dfs();
+    let started = Instant::now();
+    // stateright checks its own timeout only between jobs; watch the clock here.
+    while !checker.is_done() && started.elapsed() < Duration::from_secs(args.seconds) {
+        std::thread::park_timeout(Duration::from_millis(100));
+    }
+    let profile = profile.lock().expect("not poisoned");
+    println!(
+        "{} after {:.1}s: {} unique states, {} distinct server parts, {} distinct network contents",
+        if checker.is_done() {
+            "complete"
+        } else {
+            "stopped"
+        },
+        started.elapsed().as_secs_f64(),
+        profile.states.len(),
+        profile.servers.len(),
+        profile.networks.len(),
+    );
+    for (name, histogram) in &profile.histograms {
+        println!("{name}:");
+        for (bucket, count) in histogram {
+            println!("  {bucket:>22} {count:>10}");
+        }
+    }
+    std::process::exit(0);
+}
