@@ -122,8 +122,8 @@ impl KvNode {
         persister: Persister,
         maxraftstate: Option<usize>,
     ) -> Result<(KvNode, Server), KvError> {
-        // Target "raft" like a Raft node's span, so that Raft's own logs keep the server id.
-        let span = tracing::span!(target: "raft", tracing::Level::ERROR, "server", id = me);
+        // The same span as a Raft node's, so that Raft's logs and the service's both carry the id.
+        let span = tracing::span!(target: crate::logging::SERVER_SPAN_TARGET, tracing::Level::ERROR, "server", id = me);
         let waiting = Rc::new(Waiting::default());
         let up = {
             let waiting = waiting.clone();

@@ -165,7 +165,7 @@ impl RaftNode {
         persister: Persister,
         applies: mpsc::UnboundedSender<ApplyMsg>,
     ) -> Result<(RaftNode, Server), CorruptState> {
-        let span = tracing::span!(target: "raft", tracing::Level::ERROR, "server", id = me);
+        let span = tracing::span!(target: crate::logging::SERVER_SPAN_TARGET, tracing::Level::ERROR, "server", id = me);
         let n = peers.len();
         let up = move |msg| {
             // The tester may have stopped listening (test over); that is not an error here.

@@ -48,8 +48,16 @@ fn the_handout_has_stubs_instead_of_solutions_and_builds_without_warnings() {
     // The message and KV argument types keep their names, lose the reference's fields, and say
     // where the student's go.
     for (file, kept, gone) in [
-        ("raft/src/messages.rs", "pub struct AppendEntriesArgs {", "pub leader_commit"),
-        ("kvraft/src/common.rs", "pub struct PutAppendArgs {", "pub seq"),
+        (
+            "raft/src/messages.rs",
+            "pub struct AppendEntriesArgs {",
+            "pub leader_commit",
+        ),
+        (
+            "kvraft/src/common.rs",
+            "pub struct PutAppendArgs {",
+            "pub seq",
+        ),
     ] {
         let text = std::fs::read_to_string(out.join(file)).expect(file);
         assert!(
