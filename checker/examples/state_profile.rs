@@ -34,6 +34,8 @@ struct Profile {
     states: HashSet<u64>,
     servers: HashSet<u64>,
     networks: HashSet<u64>,
+    /// Distinct server parts once one component is left out: how much that component multiplies.
+    without: BTreeMap<&'static str, HashSet<u64>>,
     histograms: BTreeMap<&'static str, BTreeMap<String, usize>>,
 }
 
@@ -77,7 +79,7 @@ fn kind(msg: &Msg) -> &'static str {
 
 impl Model for Profiled {
     type State = RaftState<raft::Raft>;
-    type Action = RaftAction;
+    type Action = RaftAction<raft::Raft>;
 
     fn init_states(&self) -> Vec<Self::State> {
         self.inner.init_states()
@@ -108,9 +110,41 @@ impl Model for Profiled {
             state.actor_states.hash(h);
             state.timers_set.hash(h);
             state.crashed.hash(h);
-            state.actor_storages.hash(h);
+            state.history.ghost.hash(h);
         }));
         profile.networks.insert(hash_of(|h| state.network.hash(h)));
+        let parts: [(&'static str, u64); 3] = [
+            (
+                "ghost state",
+                hash_of(|h| {
+                    state.actor_states.hash(h);
+                    state.timers_set.hash(h);
+                    state.crashed.hash(h);
+                }),
+            ),
+            (
+                "timers",
+                hash_of(|h| {
+                    state.actor_states.hash(h);
+                    state.crashed.hash(h);
+                    state.history.ghost.hash(h);
+                }),
+            ),
+            (
+                "Raft's volatile state (all but the persisted bytes)",
+                hash_of(|h| {
+                    for s in &state.actor_states {
+                        (&s.state, &s.snapshot, s.raft.is_some()).hash(h);
+                    }
+                    state.timers_set.hash(h);
+                    state.crashed.hash(h);
+                    state.history.ghost.hash(h);
+                }),
+            ),
+        ];
+        for (name, hash) in parts {
+            profile.without.entry(name).or_default().insert(hash);
+        }
         profile.count("messages in flight", state.network.len());
         let distinct = state.network.iter_deliverable().count();
         profile.count("copies beyond the first", state.network.len() - distinct);
@@ -156,6 +190,9 @@ fn main() {
         profile.servers.len(),
         profile.networks.len(),
     );
+    for (name, parts) in &profile.without {
+        println!("  without {name}: {} distinct server parts", parts.len());
+    }
     for (name, histogram) in &profile.histograms {
         println!("{name}:");
         for (bucket, count) in histogram {

@@ -6,8 +6,17 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use checker::model::trace::{Exploration, Report, Strategy, check, initial_state, render_report};
-use checker::model::{Bounds, Server};
+use std::collections::{HashSet, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use checker::model::trace::{
+    Exploration, Report, Strategy, check, describe_action, initial_state, render_path,
+    render_report, shortest_violation,
+};
+use checker::model::{Bounds, RaftNode, RaftState, Server, model};
+use raft::contract::{
+    Command, CorruptState, Effects, Observation, PeerId, Persisted, Reply, Request, Timer,
+};
 use stateright::Model;
 
 /// Check the reference depth-first within `bounds`; it must explore them completely and pass.
@@ -49,6 +58,153 @@ fn reference_passes_the_snapshot_bound_completely() {
         ..Bounds::default()
     });
     assert!(report.max_depth < 100, "{text}");
+}
+
+/// A lossy network: the network loses messages whenever more than `max_in_flight` would be in
+/// flight. Two in flight still allow a split vote and a leader's AppendEntries to both followers.
+#[test]
+fn reference_passes_a_lossy_bound_completely() {
+    let (report, text) = reference_passes(&Bounds {
+        lossy: true,
+        max_in_flight: 2,
+        ..Bounds::default()
+    });
+    assert!(text.contains("network=Unordered+lossy"), "{text}");
+    assert!(report.unique > 100_000, "{text}");
+}
+
+/// Breadth-first over up to `limit` states of `bounds`, calling `visit` on each state with the
+/// actions enabled in it.
+fn explore(
+    bounds: &Bounds,
+    limit: usize,
+    mut visit: impl FnMut(&RaftState<raft::Raft>, &[checker::model::RaftAction<raft::Raft>]),
+) {
+    let model = model::<raft::Raft>(bounds);
+    let fingerprint = |state: &RaftState<raft::Raft>| {
+        let mut hasher = DefaultHasher::new();
+        state.hash(&mut hasher);
+        hasher.finish()
+    };
+    let mut seen = HashSet::new();
+    let mut queue: VecDeque<_> = model.init_states().into();
+    let mut actions = Vec::new();
+    let mut visited = 0;
+    while let Some(state) = queue.pop_front() {
+        if visited == limit {
+            break;
+        }
+        visited += 1;
+        actions.clear();
+        model.actions(&state, &mut actions);
+        visit(&state, &actions);
+        for action in actions.drain(..) {
+            if let Some(next) = model.next_state(&state, action)
+                && model.within_boundary(&next)
+                && seen.insert(fingerprint(&next))
+            {
+                queue.push_back(next);
+            }
+        }
+    }
+}
+
+/// What the model promises about every state it keeps: never more than `max_in_flight` messages
+/// (losses are folded into the step that overflows), crashed servers hold only what they
+/// persisted, the ghost state has taken in every step's events, and it remembers the leaders of
+/// the terms some server can still lead.
+#[test]
+fn every_state_of_a_lossy_crash_bound_is_settled() {
+    let bounds = Bounds {
+        max_term: 3,
+        crashes: 1,
+        lossy: true,
+        max_in_flight: 3,
+        ..Bounds::default()
+    };
+    let (mut states, mut crashed, mut folded, mut forgotten) = (0, 0, 0, 0);
+    explore(&bounds, 50_000, |state, actions| {
+        states += 1;
+        assert!(state.network.len() <= 3, "{state:?}");
+        let mut lowest = u64::MAX;
+        for (i, server) in state.actor_states.iter().enumerate() {
+            assert!(server.events.is_empty(), "{server:?}");
+            if state.crashed[i] {
+                crashed += 1;
+                assert!(server.raft.is_none(), "{server:?}");
+                assert!(server.crashed_in_term.is_some(), "{server:?}");
+            }
+            lowest = lowest.min(server.term().expect("every server has a term"));
+        }
+        let leaders = &state.history.ghost.leaders;
+        assert!(leaders.keys().all(|&t| t >= lowest), "{leaders:?}");
+        if lowest > 1 && !leaders.contains_key(&1) {
+            forgotten += 1;
+        }
+        for action in actions.iter().filter(|a| !a.lost.is_empty()) {
+            folded += 1;
+            let text = describe_action(&bounds, action);
+            assert!(text.contains("; network loses "), "{text}");
+        }
+    });
+    assert_eq!(states, 50_000);
+    assert!(crashed > 0 && folded > 0 && forgotten > 0);
+}
+
+/// A Raft that forgets everything when it restarts (its persisted bytes are ignored).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Amnesiac(raft::Raft);
+
+impl RaftNode for Amnesiac {
+    fn boot(
+        me: PeerId,
+        peers: usize,
+        _persisted: &Persisted,
+        out: &mut Effects,
+    ) -> Result<Self, CorruptState> {
+        raft::Raft::boot(me, peers, &Persisted::default(), out).map(Amnesiac)
+    }
+    fn state(&self) -> (u64, bool) {
+        RaftNode::state(&self.0)
+    }
+    fn observe(&self) -> Observation<'_> {
+        RaftNode::observe(&self.0)
+    }
+    fn on_timer(&mut self, timer: Timer, out: &mut Effects) {
+        RaftNode::on_timer(&mut self.0, timer, out)
+    }
+    fn on_request(&mut self, from: PeerId, request: Request, out: &mut Effects) -> Reply {
+        RaftNode::on_request(&mut self.0, from, request, out)
+    }
+    fn on_reply(&mut self, from: PeerId, request: Request, reply: Reply, out: &mut Effects) {
+        RaftNode::on_reply(&mut self.0, from, request, reply, out)
+    }
+    fn start(&mut self, command: Command, out: &mut Effects) -> Option<(u64, u64)> {
+        RaftNode::start(&mut self.0, command, out)
+    }
+    fn snapshot(&mut self, index: u64, snapshot: Vec<u8>, out: &mut Effects) {
+        RaftNode::snapshot(&mut self.0, index, snapshot, out)
+    }
+}
+
+/// Forgetting the term on a restart is caught as such, in three steps.
+#[test]
+fn a_restart_into_an_earlier_term_is_caught() {
+    let bounds = Bounds {
+        crashes: 1,
+        ..Bounds::default()
+    };
+    let (property, path) =
+        shortest_violation::<Amnesiac>(&bounds, 5).expect("the amnesiac is caught");
+    let text = render_path(&bounds, &path);
+    assert_eq!(property, "current term never decreases", "{text}");
+    assert!(
+        text.ends_with(
+            "violated: current term never decreases: server 0 restarted from term 1 into term 0\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("s0 down (crashed in term 1)"), "{text}");
 }
 
 fn get(address: &str, path: &str) -> String {

@@ -6,9 +6,10 @@
 //! persisted bytes. The model client's `commands` proposals are offered to every server at any time
 //! (as timers that may fire whenever): a server that leads and lacks the command starts it.
 //!
-//! Besides Raft's own state, each server carries **ghost** state for the properties: the terms it
-//! has led and what it has applied. Ghost state is saved with the persisted bytes so that it
-//! survives crashes, but Raft never sees it.
+//! Besides the servers, the model keeps **ghost** state for the properties (who led which term,
+//! what was applied, violations seen along the way): Raft never sees it and crashes do not erase
+//! it. A crashed server keeps nothing but what it persisted, so states that differ only in what a
+//! crashed server had in memory are one state.
 
 pub mod cli;
 pub mod node;
@@ -17,14 +18,15 @@ pub mod shared;
 pub mod trace;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
+use std::hash::Hash;
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 pub use node::RaftNode;
 use raft::contract::{ApplyMsg, Command, Effects, Persisted, Reply, Request, Timer, TimerOp};
-use serde::{Deserialize, Serialize};
 pub use shared::Shared;
 #[doc(hidden)]
 pub use stateright;
@@ -147,45 +149,71 @@ pub enum ModelTimer {
     Snapshot,
 }
 
-/// Verification-only state of one server: never shown to Raft, kept across crashes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Verification-only state of the whole cluster, kept by the model beside the servers (in the
+/// model's history): Raft never sees it, and crashes do not erase it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Ghost {
-    /// Every term this server has led.
-    pub led_terms: BTreeSet<u64>,
-    /// Every index this server applied: the command, and this server's term when it applied it
-    /// (an upper bound on the term in which the entry was committed).
+    /// The server that led each term, for the terms some server may still lead: a server's term
+    /// never goes down (the "current term never decreases" property checks it), so terms below
+    /// every server's current term are forgotten. Forgetting keeps states that differ only in who
+    /// led a long-gone term from multiplying.
+    pub leaders: BTreeMap<u64, usize>,
+    /// Every index a server applied: the command, and the lowest term any server was in when it
+    /// applied it (an upper bound on the term in which the entry was committed).
     pub applied: BTreeMap<u64, (Command, u64)>,
-    /// As leader, it changed or removed entries of its own log.
-    pub append_only_violation: Option<String>,
-    /// It applied a different command at an index it had applied before, or delivered an
-    /// unreadable snapshot.
-    pub apply_violation: Option<String>,
-    /// It could not restart from its own persisted bytes.
-    pub restart_failure: Option<String>,
+    /// The first violation of each property that is checked step by step (all but log
+    /// matching and leader completeness, which look at the servers as they are), and why.
+    pub violations: BTreeMap<&'static str, String>,
 }
 
-/// What a server saves: Raft's persisted bytes, and the ghost state riding along. Every part is
-/// [`Shared`] with the server's own state, so saving costs no copy.
+/// What a server's step did that the model's ghost state records (the model moves these into
+/// [`Ghost`] right after the step, so no state keeps any).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum GhostEvent {
+    /// The server applied `command` at `index` (one event per command of an applied snapshot).
+    Applied { index: u64, command: Command },
+    /// The step broke a property that only the server can see break.
+    Violation { property: &'static str, why: String },
+}
+
+/// What a server saves: Raft's persisted bytes.
 #[derive(Clone, Debug, Default, PartialEq, Hash)]
 pub struct Stored {
     pub state: Shared<Vec<u8>>,
     pub snapshot: Shared<Vec<u8>>,
-    pub ghost: Shared<Ghost>,
 }
 
 /// One server's state in the model. The parts are [`Shared`]: a step changes one server, and
 /// usually only its Raft state, so the rest is shared with the state before.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Server<R> {
-    /// `None` if the server could not restart from its persisted bytes.
+    /// `None` while the server is crashed (what it had in memory is gone: only what it persisted
+    /// matters from then on), or if it could not restart from its persisted bytes.
     pub raft: Option<Shared<R>>,
-    /// The last bytes saved, so ghost changes can be saved with them.
+    /// The last bytes saved (as in the storage).
     pub state: Shared<Vec<u8>>,
     pub snapshot: Shared<Vec<u8>>,
     /// The service's last applied index in this incarnation (for taking snapshots; always 0
     /// when the model takes no snapshots, so that it adds no states).
     pub service_index: u64,
-    pub ghost: Shared<Ghost>,
+    /// The service's state machine, the commands applied by index: what its snapshots hold (kept
+    /// only when the model takes snapshots).
+    pub service: Shared<ServiceSnapshot>,
+    /// While crashed: the term the server had when it crashed, so that a restart into an
+    /// earlier term shows.
+    pub crashed_in_term: Option<u64>,
+    /// What the last step did for the ghost state to record; always empty between steps.
+    pub events: Vec<GhostEvent>,
+}
+
+impl<R: RaftNode> Server<R> {
+    /// The server's current term: its Raft's, or while crashed the one it crashed in.
+    pub fn term(&self) -> Option<u64> {
+        match &self.raft {
+            Some(raft) => Some(raft.state().0),
+            None => self.crashed_in_term,
+        }
+    }
 }
 
 /// Runs one Raft server (of type `R`) for stateright.
@@ -198,7 +226,7 @@ pub struct RaftActor<R> {
 }
 
 /// Snapshot contents in the model: the applied commands by index.
-type ServiceSnapshot = BTreeMap<u64, Command>;
+pub type ServiceSnapshot = BTreeMap<u64, Command>;
 
 impl<R: RaftNode> Actor for RaftActor<R> {
     type Msg = Msg;
@@ -215,29 +243,36 @@ impl<R: RaftNode> Actor for RaftActor<R> {
             snapshot: stored.snapshot.to_vec(),
         };
         let mut out = Effects::default();
-        let (raft, ghost) = match R::boot(me, self.servers, &persisted, &mut out) {
-            Ok(raft) => (Some(Shared::new(raft)), stored.ghost),
+        let mut events = Vec::new();
+        let raft = match R::boot(me, self.servers, &persisted, &mut out) {
+            Ok(raft) => Some(Shared::new(raft)),
             Err(e) => {
-                let mut ghost = stored.ghost;
-                ghost.update(|g| {
-                    g.restart_failure.get_or_insert(format!(
-                        "server {me} could not restart from its persisted state: {e}"
-                    ));
-                    true
+                events.push(GhostEvent::Violation {
+                    property: properties::RESTARTS,
+                    why: format!("server {me} could not restart from its persisted state: {e}"),
                 });
-                (None, ghost)
+                None
             }
         };
         let service_index = match &raft {
             Some(r) if self.snapshots => r.observe().snapshot_index,
             _ => 0,
         };
+        // The service restarts from the snapshot it persisted through Raft (an unreadable one
+        // shows when Raft delivers it).
+        let service = if self.snapshots && !stored.snapshot.is_empty() {
+            postcard::from_bytes::<ServiceSnapshot>(&stored.snapshot).unwrap_or_default()
+        } else {
+            ServiceSnapshot::new()
+        };
         let mut server = Server {
             raft,
             state: stored.state,
             snapshot: stored.snapshot,
             service_index,
-            ghost,
+            service: Shared::new(service),
+            crashed_in_term: None,
+            events,
         };
         for k in 1..=self.commands {
             o.set_timer(
@@ -293,10 +328,10 @@ impl<R: RaftNode> Actor for RaftActor<R> {
             ModelTimer::Propose(k) => {
                 let command = vec![*k];
                 let raft = state.raft.as_ref().expect("checked above");
-                // In its log, or applied already (a snapshot may have trimmed it from the log:
-                // proposing it again would grow the log forever).
+                // In its log, or in its service's state machine (a snapshot may have trimmed it
+                // from the log: proposing it again would grow the log forever).
                 let has_it = raft.observe().entries.iter().any(|e| e.command == command)
-                    || state.ghost.applied.values().any(|(c, _)| *c == command);
+                    || state.service.values().any(|c| *c == command);
                 if raft.state().1 && !has_it {
                     self.step(me, state, o, |rf, out| {
                         rf.start(command, out);
@@ -313,10 +348,9 @@ impl<R: RaftNode> Actor for RaftActor<R> {
                     .map_or(0, |r| r.observe().snapshot_index);
                 if index > snapshot_index {
                     let data: ServiceSnapshot = state
-                        .ghost
-                        .applied
+                        .service
                         .range(..=index)
-                        .map(|(i, (c, _))| (*i, c.clone()))
+                        .map(|(i, c)| (*i, c.clone()))
                         .collect();
                     let data = postcard::to_allocvec(&data).expect("encoding to memory");
                     self.step(me, state, o, |rf, out| rf.snapshot(index, data, out));
@@ -328,7 +362,7 @@ impl<R: RaftNode> Actor for RaftActor<R> {
 }
 
 impl<R: RaftNode> RaftActor<R> {
-    /// Run one Raft handler and carry out its effects; checks leader append-only around it.
+    /// Run one Raft handler and carry out its effects.
     fn step<T>(
         &self,
         me: usize,
@@ -346,27 +380,22 @@ impl<R: RaftNode> RaftActor<R> {
             return Some(result);
         }
         let server = state.to_mut();
-        if let Some(why) = append_only_violation(me, &*old, &raft) {
-            server.ghost.update(|g| {
-                g.append_only_violation.get_or_insert(why);
-                true
-            });
-        }
         server.raft = Some(Shared::new(raft));
         self.carry_out(me, server, out, o);
         Some(result)
     }
 
-    /// Carry out effects in the contract's order: persist, send, timers, apply; then save the
-    /// persisted bytes and the ghost state if either changed.
+    /// Carry out effects in the contract's order: persist, send, timers, apply.
     fn carry_out(&self, me: usize, server: &mut Server<R>, out: Effects, o: &mut Out<Self>) {
-        let mut dirty = false;
         if let Some(p) = out.persist {
             server.state = Shared::new(p.state);
             if let Some(snapshot) = p.snapshot {
                 server.snapshot = Shared::new(snapshot);
             }
-            dirty = true;
+            o.save(Stored {
+                state: server.state.clone(),
+                snapshot: server.snapshot.clone(),
+            });
         }
         for (to, request) in out.sends {
             if to < self.servers && to != me {
@@ -381,30 +410,48 @@ impl<R: RaftNode> RaftActor<R> {
                 TimerOp::Cancel { timer } => o.cancel_timer(ModelTimer::Raft(timer)),
             }
         }
-        let term = server.raft.as_ref().map_or(0, |r| r.state().0);
-        if !out.applies.is_empty() {
-            let mut service_index = server.service_index;
-            dirty |= server.ghost.update(|ghost| {
-                out.applies.into_iter().fold(false, |changed, msg| {
-                    apply(me, ghost, &mut service_index, term, msg) | changed
-                })
-            });
-            if self.snapshots {
-                server.service_index = service_index;
+        for msg in out.applies {
+            self.apply(me, server, msg);
+        }
+    }
+
+    /// The service applies `msg`: its state machine and index follow (when the model takes
+    /// snapshots), and the ghost state hears of every command.
+    fn apply(&self, me: usize, server: &mut Server<R>, msg: ApplyMsg) {
+        let (index, commands) = match msg {
+            ApplyMsg::Command { index, command } => (index, vec![(index, command)]),
+            ApplyMsg::Snapshot { index, data, .. } => {
+                match postcard::from_bytes::<ServiceSnapshot>(&data) {
+                    Ok(snapshot) => {
+                        if self.snapshots {
+                            server.service = Shared::new(snapshot.clone());
+                        }
+                        (index, snapshot.into_iter().collect())
+                    }
+                    Err(e) => {
+                        server.events.push(GhostEvent::Violation {
+                            property: properties::STATE_MACHINE_SAFETY,
+                            why: format!(
+                                "server {me} delivered a snapshot the service cannot read: {e}"
+                            ),
+                        });
+                        return;
+                    }
+                }
             }
-        }
-        if let Some((term, true)) = server.raft.as_ref().map(|r| r.state())
-            && !server.ghost.led_terms.contains(&term)
-        {
-            dirty |= server.ghost.update(|g| g.led_terms.insert(term));
-        }
-        if dirty {
-            o.save(Stored {
-                state: server.state.clone(),
-                snapshot: server.snapshot.clone(),
-                ghost: server.ghost.clone(),
+        };
+        if self.snapshots {
+            server.service_index = index;
+            server.service.update(|service| {
+                service.extend(commands.iter().cloned());
+                true
             });
         }
+        server.events.extend(
+            commands
+                .into_iter()
+                .map(|(index, command)| GhostEvent::Applied { index, command }),
+        );
     }
 }
 
@@ -442,67 +489,269 @@ fn append_only_violation<R: RaftNode>(me: usize, old: &R, new: &R) -> Option<Str
     ))
 }
 
-/// Record an apply in the ghost state; true if the ghost changed.
-fn apply(me: usize, ghost: &mut Ghost, service_index: &mut u64, term: u64, msg: ApplyMsg) -> bool {
-    let commands: Vec<(u64, Command)> = match msg {
-        ApplyMsg::Command { index, command } => {
-            *service_index = index;
-            vec![(index, command)]
-        }
-        ApplyMsg::Snapshot { index, data, .. } => {
-            *service_index = index;
-            match postcard::from_bytes::<ServiceSnapshot>(&data) {
-                Ok(snapshot) => snapshot.into_iter().collect(),
-                Err(e) => {
-                    ghost.apply_violation.get_or_insert(format!(
-                        "server {me} delivered a snapshot the service cannot read: {e}"
-                    ));
-                    return true;
+/// Record a violation of `property` in `ghost`, unless one is recorded already.
+fn violated(ghost: &mut Shared<Ghost>, property: &'static str, why: impl FnOnce() -> String) {
+    if !ghost.violations.contains_key(property) {
+        ghost.update(|g| {
+            g.violations.insert(property, why());
+            true
+        });
+    }
+}
+
+/// Record in `ghost` what server `me` did in a step, from its state before and after it. Reads
+/// first and changes (a copy of) the ghost state only when there is something new.
+fn record<R: RaftNode>(
+    ghost: &mut Shared<Ghost>,
+    me: usize,
+    before: Option<&Server<R>>,
+    after: &Server<R>,
+) {
+    let term = after.raft.as_ref().map(|r| r.state().0);
+    for event in &after.events {
+        match event {
+            GhostEvent::Violation { property, why } => {
+                violated(ghost, property, || why.clone());
+            }
+            GhostEvent::Applied { index, command } => {
+                let term = term.unwrap_or(0);
+                match ghost.applied.get(index) {
+                    Some((first, _)) if first != command => {
+                        let first = first.clone();
+                        violated(ghost, properties::STATE_MACHINE_SAFETY, || {
+                            format!(
+                                "server {me} applied {command:?} at index {index}, \
+                                 where {first:?} was applied before"
+                            )
+                        });
+                    }
+                    Some((_, lowest)) if *lowest <= term => {}
+                    _ => {
+                        ghost.update(|g| {
+                            g.applied.insert(*index, (command.clone(), term));
+                            true
+                        });
+                    }
                 }
             }
         }
-    };
-    let mut changed = false;
-    for (index, command) in commands {
-        match ghost.applied.get(&index) {
-            Some((old, _)) if *old != command => {
-                ghost.apply_violation.get_or_insert(format!(
-                    "server {me} applied {command:?} at index {index}, where it had applied {old:?}"
-                ));
-                changed = true;
+    }
+    if let Some(raft) = &after.raft
+        && let (term, true) = raft.state()
+    {
+        match ghost.leaders.get(&term) {
+            Some(&other) if other != me => {
+                violated(ghost, properties::ELECTION_SAFETY, || {
+                    format!("servers {other} and {me} both led term {term}")
+                });
             }
             Some(_) => {}
             None => {
-                ghost.applied.insert(index, (command, term));
-                changed = true;
+                ghost.update(|g| g.leaders.insert(term, me).is_none());
             }
         }
     }
-    changed
+    let Some(before) = before else {
+        return;
+    };
+    if let (Some(old), Some(new)) = (before.term(), after.term())
+        && new < old
+    {
+        let how = if before.raft.is_none() {
+            "restarted"
+        } else {
+            "stepped"
+        };
+        violated(ghost, properties::TERMS_NEVER_DECREASE, || {
+            format!("server {me} {how} from term {old} into term {new}")
+        });
+    }
+    if let (Some(old), Some(new)) = (&before.raft, &after.raft)
+        && let Some(why) = append_only_violation(me, &**old, &**new)
+    {
+        violated(ghost, properties::LEADER_APPEND_ONLY, || why);
+    }
 }
 
-/// The model's "history": with the sequential network, the messages in flight in the order they
-/// were sent (empty otherwise); and how many messages the network lost so far (counted only
-/// when `max_losses` bounds it).
+/// The model's history: the ghost state; with the sequential network, the messages in flight in
+/// the order they were sent (empty otherwise); and how many messages the network lost so far
+/// (counted only when `max_losses` bounds it).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct InFlight {
+pub struct History {
+    pub ghost: Shared<Ghost>,
     pub sent: std::collections::VecDeque<Envelope<Msg>>,
     pub lost: usize,
 }
 
-/// The model's states and actions (stateright's actor-model types).
-pub type RaftState<R> = ActorModelState<RaftActor<R>, InFlight>;
-pub type RaftAction = ActorModelAction<Msg, ModelTimer, ()>;
+/// The model's states (stateright's actor-model type).
+pub type RaftState<R> = ActorModelState<RaftActor<R>, History>;
+
+/// One step of stateright's actor model: a delivery, a timer, a crash, a recovery, or (on an
+/// ordered or sequential lossy network) a loss.
+pub type ActorStep = ActorModelAction<Msg, ModelTimer, ()>;
+
+/// One step of the Raft model: an actor step, then the messages the network loses at once
+/// because the step left more than `max_in_flight` in flight (see [`Bounds::lossy`]; always empty
+/// unless the network is lossy and unordered).
+///
+/// Folding the losses into the step that makes them necessary, rather than losing one message
+/// per step, keeps the states in between (over `max_in_flight`, where nothing else may happen)
+/// out of the state space: they were two thirds of it.
+pub struct RaftAction<R: RaftNode> {
+    pub step: ActorStep,
+    /// Sorted; a message in flight twice may be lost twice.
+    pub lost: Vec<Envelope<Msg>>,
+    /// The state right after `step` and before the losses. The loss choices depend on what the
+    /// step sent, so the model runs the step once, when it lists the actions, and every choice
+    /// shares the result. A cache, not part of the action's identity.
+    after_step: Option<Arc<RaftState<R>>>,
+}
+
+impl<R: RaftNode> RaftAction<R> {
+    /// A step with no losses.
+    pub fn step(step: ActorStep) -> Self {
+        RaftAction {
+            step,
+            lost: Vec::new(),
+            after_step: None,
+        }
+    }
+}
+
+impl<R: RaftNode> Clone for RaftAction<R> {
+    fn clone(&self) -> Self {
+        RaftAction {
+            step: self.step.clone(),
+            lost: self.lost.clone(),
+            after_step: self.after_step.clone(),
+        }
+    }
+}
+
+impl<R: RaftNode> PartialEq for RaftAction<R> {
+    fn eq(&self, other: &Self) -> bool {
+        self.step == other.step && self.lost == other.lost
+    }
+}
+
+impl<R: RaftNode> Eq for RaftAction<R> {}
+
+impl<R: RaftNode> fmt::Debug for RaftAction<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.lost.is_empty() {
+            self.step.fmt(f)
+        } else {
+            f.debug_struct("RaftAction")
+                .field("step", &self.step)
+                .field("lost", &self.lost)
+                .finish()
+        }
+    }
+}
+
+/// Every way to choose `count` messages of `network` to lose, each as a sorted list (identical
+/// copies are not told apart: losing either of two copies is one choice).
+fn loss_choices<M: Clone + Eq + Hash + Ord>(
+    network: &Network<M>,
+    count: usize,
+) -> Vec<Vec<Envelope<M>>> {
+    let Network::UnorderedNonDuplicating(multiset) = network else {
+        return Vec::new();
+    };
+    let mut distinct: Vec<(&Envelope<M>, usize)> =
+        multiset.iter().map(|(env, n)| (env, *n)).collect();
+    distinct.sort();
+    let mut choices = Vec::new();
+    let mut chosen = Vec::with_capacity(count);
+    choose(&distinct, count, &mut chosen, &mut choices);
+    choices
+}
+
+/// Extend `chosen` by `count` more messages from `distinct` (message, copies) in every way.
+fn choose<M: Clone>(
+    distinct: &[(&Envelope<M>, usize)],
+    count: usize,
+    chosen: &mut Vec<Envelope<M>>,
+    choices: &mut Vec<Vec<Envelope<M>>>,
+) {
+    if count == 0 {
+        choices.push(chosen.clone());
+        return;
+    }
+    let Some(((env, copies), rest)) = distinct.split_first() else {
+        return;
+    };
+    for k in (0..=(*copies).min(count)).rev() {
+        let before = chosen.len();
+        chosen.extend(std::iter::repeat_n((*env).clone(), k));
+        choose(rest, count - k, chosen, choices);
+        chosen.truncate(before);
+    }
+}
+
+/// Remove one copy of each of `lost` from `network`.
+fn lose<M: Eq + Hash>(network: &mut Network<M>, lost: &[Envelope<M>]) {
+    let Network::UnorderedNonDuplicating(multiset) = network else {
+        unreachable!("only an unordered network sheds messages")
+    };
+    for env in lost {
+        match multiset.get_mut(env) {
+            Some(n) if *n > 1 => *n -= 1,
+            Some(_) => {
+                multiset.remove(env);
+            }
+            None => unreachable!("a lost message was in flight"),
+        }
+    }
+}
 
 /// The Raft model: stateright's actor model of the servers, with this crate's network bounds
 /// (see [`Bounds::lossy`]) and properties on top.
 pub struct RaftModel<R: RaftNode> {
-    pub actors: ActorModel<RaftActor<R>, Bounds, InFlight>,
+    pub actors: ActorModel<RaftActor<R>, Bounds, History>,
 }
 
 impl<R: RaftNode> RaftModel<R> {
     pub fn bounds(&self) -> &Bounds {
         &self.actors.cfg
+    }
+
+    /// After a step (or at the start): a crashed server forgets its memory, what the step did
+    /// goes into the ghost state, and the ghost forgets the leaders of terms no server can lead
+    /// any more.
+    fn settle(&self, last: Option<&RaftState<R>>, next: &mut RaftState<R>) {
+        let mut ghost = next.history.ghost.clone();
+        for i in 0..next.actor_states.len() {
+            let before = last.map(|l| &l.actor_states[i]);
+            // A crash changes only the flag: the server is as it was.
+            let crashed_now = next.crashed[i] && last.is_none_or(|l| !l.crashed[i]);
+            if !crashed_now && before.is_some_and(|b| Arc::ptr_eq(b, &next.actor_states[i])) {
+                continue;
+            }
+            if next.crashed[i] && next.actor_states[i].raft.is_some() {
+                // Only what it persisted survives a crash.
+                let server = Arc::make_mut(&mut next.actor_states[i]);
+                server.crashed_in_term = server.raft.take().map(|r| r.state().0);
+                server.service_index = 0;
+                server.service = Shared::default();
+            }
+            record(&mut ghost, i, before.map(|b| &**b), &next.actor_states[i]);
+            if !next.actor_states[i].events.is_empty() {
+                Arc::make_mut(&mut next.actor_states[i]).events.clear();
+            }
+        }
+        if let Some(lowest) = next.actor_states.iter().filter_map(|s| s.term()).min()
+            && ghost
+                .leaders
+                .first_key_value()
+                .is_some_and(|(t, _)| *t < lowest)
+        {
+            ghost.update(|g| {
+                g.leaders.retain(|t, _| *t >= lowest);
+                true
+            });
+        }
+        next.history.ghost = ghost;
     }
 
     /// Whether this model loses messages only to keep at most `max_in_flight` of them in flight
@@ -514,69 +763,121 @@ impl<R: RaftNode> RaftModel<R> {
 
 impl<R: RaftNode> Model for RaftModel<R> {
     type State = RaftState<R>;
-    type Action = RaftAction;
+    type Action = RaftAction<R>;
 
     fn init_states(&self) -> Vec<Self::State> {
-        self.actors.init_states()
+        let mut states = self.actors.init_states();
+        for state in &mut states {
+            self.settle(None, state);
+        }
+        states
     }
 
     fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
-        if self.sheds() && state.network.len() > self.bounds().max_in_flight {
-            // Too many messages in flight after the last step: the network loses some (one at a
-            // time) before anything else happens.
-            let mut lost: Vec<_> = state
-                .network
-                .iter_deliverable()
-                .map(|env| ActorModelAction::Drop(env.to_cloned_msg()))
-                .collect();
-            lost.sort();
-            actions.extend(lost);
-        } else if let Some(next) = state.history.sent.front() {
+        let bounds = self.bounds();
+        let mut steps = Vec::new();
+        if self.sheds() {
+            if state.network.len() > bounds.max_in_flight {
+                // Reached only when `max_losses` forbade the losses a step needed: a dead end.
+                return;
+            }
+            self.actors.actions(state, &mut steps);
+            for step in steps {
+                let Some(after) = self.actors.next_state(state, step.clone()) else {
+                    continue;
+                };
+                let excess = after.network.len().saturating_sub(bounds.max_in_flight);
+                let after = Arc::new(after);
+                let affordable = bounds
+                    .max_losses
+                    .is_none_or(|max| state.history.lost + excess <= max);
+                if excess == 0 || !affordable {
+                    actions.push(RaftAction {
+                        step,
+                        lost: Vec::new(),
+                        after_step: Some(after),
+                    });
+                    continue;
+                }
+                for lost in loss_choices(&after.network, excess) {
+                    actions.push(RaftAction {
+                        step: step.clone(),
+                        lost,
+                        after_step: Some(after.clone()),
+                    });
+                }
+            }
+            return;
+        }
+        if let Some(next) = state.history.sent.front() {
             // Sequential: the oldest message in flight arrives (or is lost) next.
             if !state.crashed[usize::from(next.dst)] {
-                actions.push(ActorModelAction::Deliver {
+                steps.push(ActorModelAction::Deliver {
                     src: next.src,
                     dst: next.dst,
                     msg: next.msg.clone(),
                 });
             }
-            if self.bounds().lossy || state.crashed[usize::from(next.dst)] {
-                actions.push(ActorModelAction::Drop(next.clone()));
+            if bounds.lossy || state.crashed[usize::from(next.dst)] {
+                steps.push(ActorModelAction::Drop(next.clone()));
             }
         } else {
-            self.actors.actions(state, actions);
+            self.actors.actions(state, &mut steps);
         }
-        if self
-            .bounds()
+        if bounds
             .max_losses
             .is_some_and(|max| state.history.lost >= max)
         {
-            actions.retain(|a| !matches!(a, ActorModelAction::Drop(_)));
+            steps.retain(|a| !matches!(a, ActorModelAction::Drop(_)));
         }
+        actions.extend(steps.into_iter().map(RaftAction::step));
     }
 
     fn next_state(&self, last_state: &Self::State, action: Self::Action) -> Option<Self::State> {
-        let lost = matches!(action, ActorModelAction::Drop(_));
-        let mut next = self.actors.next_state(last_state, action)?;
-        if lost && self.bounds().network == NetworkSemantics::Sequential {
+        let RaftAction {
+            step,
+            lost,
+            after_step,
+        } = action;
+        let dropped = matches!(step, ActorModelAction::Drop(_));
+        let mut next = match after_step {
+            Some(after) => Arc::unwrap_or_clone(after),
+            None => self.actors.next_state(last_state, step)?,
+        };
+        if !lost.is_empty() {
+            lose(&mut next.network, &lost);
+        }
+        self.settle(Some(last_state), &mut next);
+        if dropped && self.bounds().network == NetworkSemantics::Sequential {
             next.history.sent.pop_front();
         }
-        if lost && self.bounds().max_losses.is_some() {
-            next.history.lost += 1;
+        let losses = lost.len() + usize::from(dropped);
+        if losses > 0 && self.bounds().max_losses.is_some() {
+            next.history.lost += losses;
         }
         Some(next)
     }
 
     fn format_action(&self, action: &Self::Action) -> String {
-        self.actors.format_action(action)
+        trace::describe_action(self.bounds(), action)
     }
 
     fn format_step(&self, last_state: &Self::State, action: Self::Action) -> Option<String> {
-        self.actors.format_step(last_state, action)
+        self.actors.format_step(last_state, action.step)
     }
 
     fn as_svg(&self, path: Path<Self::State, Self::Action>) -> Option<String> {
-        self.actors.as_svg(path)
+        // stateright draws the actor model's paths: replay the steps there (with no losses, the
+        // same steps are enabled; the lost messages are merely never delivered).
+        let steps: Vec<ActorStep> = path
+            .clone()
+            .into_actions()
+            .into_iter()
+            .map(|a| a.step)
+            .collect();
+        let init = path.into_states().into_iter().next()?;
+        self.actors
+            .as_svg(Path::from_actions(&self.actors, init, &steps)?)
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
@@ -614,9 +915,11 @@ pub fn model<R: RaftNode>(bounds: &Bounds) -> RaftModel<R> {
         NetworkSemantics::Duplicating => Network::new_unordered_duplicating([]),
     };
     // Only an ordered network needs stateright's own losses (of the first message of a channel,
-    // at any time): see `Bounds::lossy` for the others.
-    let lossy = bounds.lossy && bounds.network == NetworkSemantics::Ordered;
-    let actors = ActorModel::new(bounds.clone(), InFlight::default())
+    // at any time): see `Bounds::lossy` for the others. The sequential network lists its own
+    // losses, but they must be stateright's actions too, for replays such as `as_svg`'s.
+    let lossy = (bounds.lossy && bounds.network == NetworkSemantics::Ordered)
+        || bounds.network == NetworkSemantics::Sequential;
+    let actors = ActorModel::new(bounds.clone(), History::default())
         .actors((0..bounds.servers).map(|_| actor.clone()))
         .init_network(network)
         .lossy_network(if lossy {
@@ -640,4 +943,45 @@ pub fn model<R: RaftNode>(bounds: &Bounds) -> RaftModel<R> {
             })
         });
     RaftModel { actors }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(src: usize, dst: usize, msg: u8) -> Envelope<u8> {
+        Envelope {
+            src: Id::from(src),
+            dst: Id::from(dst),
+            msg,
+        }
+    }
+
+    #[test]
+    fn loss_choices_are_the_sub_multisets_of_the_size_asked() {
+        let (a, b) = (env(0, 1, 7), env(1, 2, 8));
+        let network = Network::new_unordered_nonduplicating([a.clone(), b.clone(), a.clone()]);
+        assert_eq!(
+            loss_choices(&network, 1),
+            vec![vec![a.clone()], vec![b.clone()]]
+        );
+        // Two copies of `a`: losing both is one choice, losing either one with `b` another.
+        assert_eq!(
+            loss_choices(&network, 2),
+            vec![vec![a.clone(), a.clone()], vec![a.clone(), b.clone()]]
+        );
+        assert_eq!(
+            loss_choices(&network, 3),
+            vec![vec![a.clone(), a.clone(), b.clone()]]
+        );
+        assert!(loss_choices(&network, 4).is_empty());
+    }
+
+    #[test]
+    fn losing_removes_one_copy_each() {
+        let (a, b) = (env(0, 1, 7), env(1, 2, 8));
+        let mut network = Network::new_unordered_nonduplicating([a.clone(), b.clone(), a.clone()]);
+        lose(&mut network, &[a.clone(), b]);
+        assert_eq!(network, Network::new_unordered_nonduplicating([a]));
+    }
 }

@@ -1,6 +1,6 @@
 //! Raft's safety properties (Figure 3 of the paper), plus two reachability properties so that a
-//! model that explores nothing cannot pass. A crashed server's state is stale: its Raft state is
-//! ignored, but its ghost history (terms it led, what it applied) still counts.
+//! model that explores nothing cannot pass. A crashed server has no Raft state (only what it
+//! persisted survives), but the ghost history (who led which term, what was applied) still counts.
 
 use stateright::Property;
 
@@ -13,17 +13,19 @@ pub const LEADER_COMPLETENESS: &str = "leader completeness";
 pub const STATE_MACHINE_SAFETY: &str = "state machine safety";
 pub const LEADER_APPEND_ONLY: &str = "leader append-only";
 pub const RESTARTS: &str = "restart from persisted state";
+pub const TERMS_NEVER_DECREASE: &str = "current term never decreases";
 pub const LEADER_ELECTED: &str = "a leader is elected";
 pub const COMMAND_COMMITS: &str = "a command commits";
 
 /// Safety properties, in the order they are printed.
-pub const SAFETY: [&str; 6] = [
+pub const SAFETY: [&str; 7] = [
     ELECTION_SAFETY,
     LOG_MATCHING,
     LEADER_COMPLETENESS,
     STATE_MACHINE_SAFETY,
     LEADER_APPEND_ONLY,
     RESTARTS,
+    TERMS_NEVER_DECREASE,
 ];
 /// Reachability properties.
 pub const REACHABILITY: [&str; 2] = [LEADER_ELECTED, COMMAND_COMMITS];
@@ -39,13 +41,14 @@ pub(super) fn all<R: RaftNode>() -> Vec<Property<RaftModel<R>>> {
         }),
         Property::always(LEADER_APPEND_ONLY, |_, s| leader_append_only(s).is_none()),
         Property::always(RESTARTS, |_, s| restarts(s).is_none()),
+        Property::always(TERMS_NEVER_DECREASE, |_, s| {
+            terms_never_decrease(s).is_none()
+        }),
         Property::sometimes(LEADER_ELECTED, |_, s| {
             live::<R>(s).any(|(_, rf)| rf.state().1)
         }),
         Property::sometimes(COMMAND_COMMITS, |_, s: &State<R>| {
-            s.actor_states
-                .iter()
-                .any(|srv| !srv.ghost.applied.is_empty())
+            !s.history.ghost.applied.is_empty()
         }),
     ]
 }
@@ -59,16 +62,14 @@ fn live<R: RaftNode>(s: &State<R>) -> impl Iterator<Item = (usize, &R)> {
         .filter_map(|(i, srv)| srv.raft.as_deref().map(|r| (i, r)))
 }
 
-/// At most one leader per term, over the whole history.
+/// A violation of a property that the model checks step by step, as recorded in the ghost state.
+fn stepwise<R: RaftNode>(s: &State<R>, property: &str) -> Option<String> {
+    s.history.ghost.violations.get(property).cloned()
+}
+
+/// At most one leader per term, over the whole history (checked whenever a server leads).
 pub fn election_safety<R: RaftNode>(s: &State<R>) -> Option<String> {
-    for (i, a) in s.actor_states.iter().enumerate() {
-        for (j, b) in s.actor_states.iter().enumerate().skip(i + 1) {
-            if let Some(term) = a.ghost.led_terms.intersection(&b.ghost.led_terms).next() {
-                return Some(format!("servers {i} and {j} both led term {term}"));
-            }
-        }
-    }
-    None
+    stepwise(s, ELECTION_SAFETY)
 }
 
 /// If two logs have an entry with the same index and term, they are identical up to it.
@@ -121,58 +122,44 @@ pub fn leader_completeness<R: RaftNode>(s: &State<R>) -> Option<String> {
             continue;
         }
         let view = rf.observe();
-        for (i, srv) in s.actor_states.iter().enumerate() {
-            for (&index, (command, applied_in)) in
-                srv.ghost.applied.range(view.snapshot_index + 1..)
-            {
-                if *applied_in >= term {
-                    continue;
-                }
-                let have = view.entries.get((index - view.snapshot_index - 1) as usize);
-                if have.map(|e| &e.command) != Some(command) {
-                    return Some(format!(
-                        "server {l} leads term {term} but lacks {command:?} at index {index}, \
-                         which server {i} applied in term {applied_in}"
-                    ));
-                }
+        for (&index, (command, applied_in)) in
+            s.history.ghost.applied.range(view.snapshot_index + 1..)
+        {
+            if *applied_in >= term {
+                continue;
+            }
+            let have = view.entries.get((index - view.snapshot_index - 1) as usize);
+            if have.map(|e| &e.command) != Some(command) {
+                return Some(format!(
+                    "server {l} leads term {term} but lacks {command:?} at index {index}, \
+                     which a server applied in term {applied_in}"
+                ));
             }
         }
     }
     None
 }
 
-/// No two servers apply different commands at one index.
+/// No two servers apply different commands at one index (checked at every apply).
 pub fn state_machine_safety<R: RaftNode>(s: &State<R>) -> Option<String> {
-    for (i, a) in s.actor_states.iter().enumerate() {
-        for (j, b) in s.actor_states.iter().enumerate().skip(i + 1) {
-            for (index, (ca, _)) in &a.ghost.applied {
-                if let Some((cb, _)) = b.ghost.applied.get(index)
-                    && ca != cb
-                {
-                    return Some(format!(
-                        "servers {i} and {j} applied {ca:?} and {cb:?} at index {index}"
-                    ));
-                }
-            }
-        }
-    }
-    s.actor_states
-        .iter()
-        .find_map(|srv| srv.ghost.apply_violation.clone())
+    stepwise(s, STATE_MACHINE_SAFETY)
 }
 
 /// A leader never overwrites or deletes entries in its own log (checked around every step).
 pub fn leader_append_only<R: RaftNode>(s: &State<R>) -> Option<String> {
-    s.actor_states
-        .iter()
-        .find_map(|srv| srv.ghost.append_only_violation.clone())
+    stepwise(s, LEADER_APPEND_ONLY)
 }
 
 /// Every server restarts from the bytes it persisted.
 pub fn restarts<R: RaftNode>(s: &State<R>) -> Option<String> {
-    s.actor_states
-        .iter()
-        .find_map(|srv| srv.ghost.restart_failure.clone())
+    stepwise(s, RESTARTS)
+}
+
+/// A server's current term never goes down, not even across a crash (Figure 2: it is persistent
+/// and "increases monotonically"). Checked around every step; the ghost state relies on it to
+/// forget who led terms that no server can lead again.
+pub fn terms_never_decrease<R: RaftNode>(s: &State<R>) -> Option<String> {
+    stepwise(s, TERMS_NEVER_DECREASE)
 }
 
 /// The first violated safety property and why, if any.
@@ -184,6 +171,7 @@ pub fn first_violation<R: RaftNode>(s: &State<R>) -> Option<(&'static str, Strin
         .or_else(|| state_machine_safety(s).map(|w| (STATE_MACHINE_SAFETY, w)))
         .or_else(|| leader_append_only(s).map(|w| (LEADER_APPEND_ONLY, w)))
         .or_else(|| restarts(s).map(|w| (RESTARTS, w)))
+        .or_else(|| terms_never_decrease(s).map(|w| (TERMS_NEVER_DECREASE, w)))
 }
 
 /// Why `property` (one of [`SAFETY`]) is violated in `s`, if it is.
@@ -195,6 +183,7 @@ pub fn violation_of<R: RaftNode>(property: &str, s: &State<R>) -> Option<String>
         STATE_MACHINE_SAFETY => state_machine_safety(s),
         LEADER_APPEND_ONLY => leader_append_only(s),
         RESTARTS => restarts(s),
+        TERMS_NEVER_DECREASE => terms_never_decrease(s),
         _ => None,
     }
 }

@@ -13,9 +13,11 @@ use stateright::actor::{ActorModelAction, Id};
 use stateright::{Checker, Expectation, Model, Path};
 
 use super::properties::{REACHABILITY, SAFETY, first_violation, violation_of};
-use super::{Bounds, ModelTimer, Msg, RaftAction, RaftModel, RaftNode, RaftState, model};
+use super::{
+    ActorStep, Bounds, ModelTimer, Msg, RaftAction, RaftModel, RaftNode, RaftState, model,
+};
 /// A path through the model.
-pub type RaftPath<R> = Path<RaftState<R>, RaftAction>;
+pub type RaftPath<R> = Path<RaftState<R>, RaftAction<R>>;
 
 /// How to explore.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -189,7 +191,7 @@ fn breadth_first<R: RaftNode>(
         h.finish()
     };
     // Every state found, with the step that first reached it and its distance.
-    type Found<R> = (RaftState<R>, Option<(usize, RaftAction)>, usize);
+    type Found<R> = (RaftState<R>, Option<(usize, RaftAction<R>)>, usize);
     let mut states: Vec<Found<R>> = Vec::new();
     let mut seen = HashSet::new();
     let mut queue = VecDeque::new();
@@ -236,11 +238,32 @@ fn node(id: Id) -> String {
     format!("s{}", usize::from(id))
 }
 
-/// One step of a path, in words.
-pub fn describe_action(bounds: &Bounds, action: &RaftAction) -> String {
+/// One step of a path, in words: the step, then what the network lost because of it.
+pub fn describe_action<R: RaftNode>(bounds: &Bounds, action: &RaftAction<R>) -> String {
+    let mut out = describe_step(bounds, &action.step);
+    if !action.lost.is_empty() {
+        let lost: Vec<String> = action
+            .lost
+            .iter()
+            .map(|env| {
+                format!(
+                    "{} -> {}  {}",
+                    node(env.src),
+                    node(env.dst),
+                    describe_msg(&env.msg)
+                )
+            })
+            .collect();
+        let _ = write!(out, "; network loses {}", lost.join(", "));
+    }
+    out
+}
+
+/// One actor-model step, in words.
+pub fn describe_step(bounds: &Bounds, step: &ActorStep) -> String {
     let _ = bounds;
     let who = node;
-    match action {
+    match step {
         ActorModelAction::Deliver { src, dst, msg } => {
             format!("{} -> {}  {}", who(*src), who(*dst), describe_msg(msg))
         }
@@ -278,7 +301,8 @@ pub fn describe_msg(msg: &Msg) -> String {
     }
 }
 
-/// Every server's term and role after a step: `s0 F2  s1 L2  s2 C3*` (`*` = crashed).
+/// Every server's term and role after a step: `s0 F2 log=1 commit=0  s1 L2 ...`, and
+/// `s2 down (crashed in term 2)` for a crashed server.
 pub fn describe_servers<R: RaftNode>(state: &RaftState<R>) -> String {
     state
         .actor_states
@@ -291,6 +315,10 @@ pub fn describe_servers<R: RaftNode>(state: &RaftState<R>) -> String {
                 ""
             };
             match &srv.raft {
+                None if crashed == "*" => format!(
+                    "s{i} down (crashed in term {})",
+                    srv.crashed_in_term.unwrap_or(0)
+                ),
                 Some(rf) => {
                     let view = rf.observe();
                     let role = match view.role {
@@ -429,9 +457,9 @@ pub fn shortest_violation<R: RaftNode>(
 /// `property`, or `None` if some step is not possible or no state violates it.
 fn replay<R: RaftNode>(
     model: &RaftModel<R>,
-    actions: &[RaftAction],
+    actions: &[RaftAction<R>],
     property: &str,
-) -> Option<Vec<RaftAction>> {
+) -> Option<Vec<RaftAction<R>>> {
     let mut state = model.init_states().into_iter().next()?;
     for (k, action) in actions.iter().enumerate() {
         let mut enabled = Vec::new();
@@ -455,9 +483,9 @@ fn replay<R: RaftNode>(
 /// shortest counterexample there is).
 fn minimize<R: RaftNode>(
     model: &RaftModel<R>,
-    mut actions: Vec<RaftAction>,
+    mut actions: Vec<RaftAction<R>>,
     property: &str,
-) -> Vec<RaftAction> {
+) -> Vec<RaftAction<R>> {
     let mut k = actions.len();
     while k > 0 {
         k -= 1;
