@@ -27,7 +27,8 @@ pub struct BoundsArgs {
     /// Network semantics.
     #[arg(long, value_enum, default_value_t = NetworkSemantics::Unordered)]
     pub network: NetworkSemantics,
-    /// The network may also drop messages.
+    /// The network may also lose messages (an unordered one loses them only when a step leaves
+    /// more than --max-in-flight in flight, in that step).
     #[arg(long)]
     pub lossy: bool,
     /// Servers take snapshots of what they applied (exercises 2D code).

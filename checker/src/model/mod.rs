@@ -68,8 +68,8 @@ pub struct Bounds {
     ///
     /// With an unordered network a message that is never delivered is as good as lost, so losses
     /// matter only for the `max_in_flight` bound: a step that leaves more than `max_in_flight`
-    /// messages in flight is followed by losses (of any of them, one per step) until
-    /// `max_in_flight` remain, and nothing else happens in between. This reaches every server
+    /// messages in flight also loses, in that same step, enough of them (any of them: one action
+    /// per choice, see [`RaftAction`]) that `max_in_flight` remain. This reaches every server
     /// state that losing messages at any time would (move each loss to just before the first
     /// step that needs its room), without the network states of every subset of the messages in
     /// flight. With an ordered network the first message of a channel may be lost at any time. A
@@ -80,6 +80,7 @@ pub struct Bounds {
     /// With non-duplicating networks: states with more messages in flight are not explored.
     pub max_in_flight: usize,
     /// With a lossy network: at most this many messages are lost in all (unlimited if `None`).
+    /// On an unordered network a step that would need more losses than are left ends the path.
     pub max_losses: Option<usize>,
 }
 
