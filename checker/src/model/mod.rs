@@ -961,28 +961,19 @@ mod tests {
     #[test]
     fn loss_choices_are_the_sub_multisets_of_the_size_asked() {
         let (a, b) = (env(0, 1, 7), env(1, 2, 8));
-        let network = Network::new_unordered_nonduplicating([a.clone(), b.clone(), a.clone()]);
-        assert_eq!(
-            loss_choices(&network, 1),
-            vec![vec![a.clone()], vec![b.clone()]]
-        );
+        let network = Network::new_unordered_nonduplicating([a, b, a]);
+        assert_eq!(loss_choices(&network, 1), vec![vec![a], vec![b]]);
         // Two copies of `a`: losing both is one choice, losing either one with `b` another.
-        assert_eq!(
-            loss_choices(&network, 2),
-            vec![vec![a.clone(), a.clone()], vec![a.clone(), b.clone()]]
-        );
-        assert_eq!(
-            loss_choices(&network, 3),
-            vec![vec![a.clone(), a.clone(), b.clone()]]
-        );
+        assert_eq!(loss_choices(&network, 2), vec![vec![a, a], vec![a, b]]);
+        assert_eq!(loss_choices(&network, 3), vec![vec![a, a, b]]);
         assert!(loss_choices(&network, 4).is_empty());
     }
 
     #[test]
     fn losing_removes_one_copy_each() {
         let (a, b) = (env(0, 1, 7), env(1, 2, 8));
-        let mut network = Network::new_unordered_nonduplicating([a.clone(), b.clone(), a.clone()]);
-        lose(&mut network, &[a.clone(), b]);
+        let mut network = Network::new_unordered_nonduplicating([a, b, a]);
+        lose(&mut network, &[a, b]);
         assert_eq!(network, Network::new_unordered_nonduplicating([a]));
     }
 }
