@@ -1,5 +1,5 @@
 //! What a bound's state space is made of: explores it depth-first for a while and counts, among
-//! the unique states, how many distinct server parts (Raft states, timers, crashes, storage) and
+//! the unique states, how many distinct server parts (Raft states, timers, crashes, ghost state) and
 //! how many distinct network contents they have, with histograms of the messages in flight.
 //!
 //! ```sh
@@ -7,7 +7,8 @@
 //! ```
 //!
 //! A bound whose unique states far outnumber its distinct server parts spends its states on
-//! which messages happen to be in flight: the place to look for a reduction.
+//! which messages happen to be in flight: the place to look for a reduction. It also counts the
+//! distinct server parts with one component left out, which shows what that component multiplies.
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};

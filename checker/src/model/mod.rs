@@ -419,15 +419,25 @@ impl<R: RaftNode> RaftActor<R> {
     /// The service applies `msg`: its state machine and index follow (when the model takes
     /// snapshots), and the ghost state hears of every command.
     fn apply(&self, me: usize, server: &mut Server<R>, msg: ApplyMsg) {
-        let (index, commands) = match msg {
-            ApplyMsg::Command { index, command } => (index, vec![(index, command)]),
+        let applied: Vec<(u64, Command)> = match msg {
+            ApplyMsg::Command { index, command } => {
+                if self.snapshots {
+                    server.service_index = index;
+                    server.service.update(|service| {
+                        service.insert(index, command.clone());
+                        true
+                    });
+                }
+                vec![(index, command)]
+            }
             ApplyMsg::Snapshot { index, data, .. } => {
                 match postcard::from_bytes::<ServiceSnapshot>(&data) {
                     Ok(snapshot) => {
                         if self.snapshots {
+                            server.service_index = index;
                             server.service = Shared::new(snapshot.clone());
                         }
-                        (index, snapshot.into_iter().collect())
+                        snapshot.into_iter().collect()
                     }
                     Err(e) => {
                         server.events.push(GhostEvent::Violation {
@@ -441,15 +451,8 @@ impl<R: RaftNode> RaftActor<R> {
                 }
             }
         };
-        if self.snapshots {
-            server.service_index = index;
-            server.service.update(|service| {
-                service.extend(commands.iter().cloned());
-                true
-            });
-        }
         server.events.extend(
-            commands
+            applied
                 .into_iter()
                 .map(|(index, command)| GhostEvent::Applied { index, command }),
         );
