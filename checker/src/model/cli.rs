@@ -7,7 +7,7 @@ use clap::Args;
 use stateright::{Checker, Model};
 
 use super::trace::{Exploration, Strategy, check, render_report};
-use super::{Bounds, NetworkSemantics, model};
+use super::{Bounds, NetworkSemantics, model, symmetry};
 
 /// The model's bounds, shared by `check` and `explore`.
 #[derive(Args, Clone, Debug)]
@@ -78,6 +78,10 @@ pub struct CheckArgs {
     /// Seed for the simulation strategy.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Explore one state of each set of states that differ only in the servers' names (symmetry
+    /// reduction; DFS or simulation; needs the Raft's optional `relabel` functions).
+    #[arg(long)]
+    pub symmetry: bool,
     /// Address printed in Explorer links (where `checker explore` serves).
     #[arg(long, default_value = "127.0.0.1:3000")]
     pub explorer: String,
@@ -103,7 +107,14 @@ pub fn run_check(args: &CheckArgs) -> ExitCode {
         max_depth: args.depth,
         timeout: args.timeout.map(Duration::from_secs),
         seed: args.seed,
+        symmetry: args.symmetry,
     };
+    if args.symmetry
+        && let Some(problem) = symmetry::problem::<raft::Raft>(&bounds, args.strategy)
+    {
+        eprintln!("checker: --symmetry: {problem}");
+        return ExitCode::from(2);
+    }
     println!("checking the Raft in raft/src/raft.rs");
     let report = check::<raft::Raft>(&bounds, &exploration);
     print!("{}", render_report(&report, &args.explorer));

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod node;
 pub mod properties;
 pub mod shared;
+pub mod symmetry;
 pub mod trace;
 
 use std::borrow::Cow;

@@ -24,6 +24,30 @@ pub trait RaftNode: Clone + Debug + Eq + Hash + Send + Sync + 'static {
     fn on_reply(&mut self, from: PeerId, request: Request, reply: Reply, out: &mut Effects);
     fn start(&mut self, command: Command, out: &mut Effects) -> Option<(u64, u64)>;
     fn snapshot(&mut self, index: u64, snapshot: Vec<u8>, out: &mut Effects);
+
+    // Optional renaming of servers, for symmetry reduction (see `raft::Raft::relabel`): each
+    // renames server `p` to `to[p]`; `None` means the implementation does not support it.
+
+    /// This server's state with its server ids renamed.
+    fn relabel(&self, to: &[PeerId]) -> Option<Self> {
+        let _ = to;
+        None
+    }
+    /// Persisted bytes with their server ids renamed.
+    fn relabel_persisted(state: &[u8], to: &[PeerId]) -> Option<Vec<u8>> {
+        let _ = (state, to);
+        None
+    }
+    /// A request with its server ids renamed.
+    fn relabel_request(request: &Request, to: &[PeerId]) -> Option<Request> {
+        let _ = (request, to);
+        None
+    }
+    /// A reply with its server ids renamed.
+    fn relabel_reply(reply: &Reply, to: &[PeerId]) -> Option<Reply> {
+        let _ = (reply, to);
+        None
+    }
 }
 
 /// Implement [`RaftNode`] for a type with the contract's inherent methods (the student's `Raft`,
@@ -84,6 +108,24 @@ macro_rules! impl_raft_node {
                 out: &mut ::raft::contract::Effects,
             ) {
                 <$raft>::snapshot(self, index, snapshot, out)
+            }
+            fn relabel(&self, to: &[::raft::contract::PeerId]) -> Option<Self> {
+                <$raft>::relabel(self, to)
+            }
+            fn relabel_persisted(state: &[u8], to: &[::raft::contract::PeerId]) -> Option<Vec<u8>> {
+                <$raft>::relabel_persisted(state, to)
+            }
+            fn relabel_request(
+                request: &::raft::contract::Request,
+                to: &[::raft::contract::PeerId],
+            ) -> Option<::raft::contract::Request> {
+                <$raft>::relabel_request(request, to)
+            }
+            fn relabel_reply(
+                reply: &::raft::contract::Reply,
+                to: &[::raft::contract::PeerId],
+            ) -> Option<::raft::contract::Reply> {
+                <$raft>::relabel_reply(reply, to)
             }
         }
     };

@@ -14,7 +14,7 @@ use stateright::{Checker, Expectation, Model, Path};
 
 use super::properties::{REACHABILITY, SAFETY, first_violation, violation_of};
 use super::{
-    ActorStep, Bounds, ModelTimer, Msg, RaftAction, RaftModel, RaftNode, RaftState, model,
+    ActorStep, Bounds, ModelTimer, Msg, RaftAction, RaftModel, RaftNode, RaftState, model, symmetry,
 };
 /// A path through the model.
 pub type RaftPath<R> = Path<RaftState<R>, RaftAction<R>>;
@@ -38,6 +38,9 @@ pub struct Exploration {
     pub timeout: Option<Duration>,
     /// Seed for the simulation strategy.
     pub seed: u64,
+    /// Explore one state of each set that differ only in the servers' names (DFS and simulation;
+    /// see [`super::symmetry`]; check [`super::symmetry::problem`] first).
+    pub symmetry: bool,
 }
 
 impl Default for Exploration {
@@ -48,6 +51,7 @@ impl Default for Exploration {
             max_depth: None,
             timeout: None,
             seed: 0,
+            symmetry: false,
         }
     }
 }
@@ -94,6 +98,9 @@ pub fn check<R: RaftNode>(bounds: &Bounds, exploration: &Exploration) -> Report<
     }
     if let Some(timeout) = exploration.timeout {
         builder = builder.timeout(timeout);
+    }
+    if exploration.symmetry {
+        builder = builder.symmetry_fn(symmetry::representative::<R>);
     }
     let checker: Box<dyn Checker<RaftModel<R>>> = match exploration.strategy {
         Strategy::Bfs => Box::new(builder.spawn_bfs()),
@@ -381,9 +388,10 @@ pub fn render_report<R: RaftNode>(report: &Report<R>, explorer_address: &str) ->
     let _ = writeln!(out, "bounds: {}", report.bounds);
     let _ = writeln!(
         out,
-        "exploration: {:?}, {} thread(s){}{}",
+        "exploration: {:?}, {} thread(s){}{}{}",
         e.strategy,
         e.threads,
+        if e.symmetry { ", symmetry" } else { "" },
         e.max_depth
             .map(|d| format!(", max depth {d}"))
             .unwrap_or_default(),

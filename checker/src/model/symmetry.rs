@@ -1,0 +1,445 @@
+//! Symmetry reduction: servers are interchangeable, so states that differ only in the servers'
+//! names behave alike, and the checker needs to explore only one of each such set.
+//!
+//! stateright's DFS calls [`representative`] on every state it generates and keeps the
+//! representative's fingerprint instead of the state's, so a state whose renaming was seen before
+//! is not explored again. Paths are unaffected: the search goes on from the state itself, and a
+//! counterexample replays exactly as found.
+//!
+//! Renaming a state renames everything in it that names a server: the positions of the servers,
+//! messages' senders and receivers, and the server ids *inside* Raft's state, its persisted bytes
+//! and its messages. Only the Raft knows where those are, so this needs its optional
+//! `relabel*` functions (see `raft::Raft::relabel`); [`supported`] says whether it has them.
+//!
+//! Any renaming of a state is sound to pick. To pick the *same* one for every renaming of a
+//! state (and so gain the most), servers are sorted by a key that renaming does not change (what
+//! their Raft observes, their timers, crashes, the terms they led), and among servers with equal
+//! keys every order is tried, keeping the renamed state with the least hash.
+
+use std::any::{Any, TypeId};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use raft::contract::{Effects, PeerId, Persisted, Request, Timer};
+use stateright::actor::{Envelope, Id, Network};
+
+use super::trace::Strategy;
+use super::{
+    Bounds, Ghost, History, Msg, NetworkSemantics, RaftNode, RaftState, Server, Shared, Stored,
+};
+
+/// Why `checker check --symmetry` cannot be used for `R` with these bounds and strategy, if it
+/// cannot.
+pub fn problem<R: RaftNode>(bounds: &Bounds, strategy: Strategy) -> Option<String> {
+    if strategy == Strategy::Bfs {
+        Some(
+            "stateright's breadth-first search has no symmetry reduction; use --strategy dfs"
+                .into(),
+        )
+    } else if bounds.network == NetworkSemantics::Sequential {
+        Some(
+            "the sequential network delivers messages in the order they were sent, across \
+             servers, and renaming servers does not keep that order; use another network"
+                .into(),
+        )
+    } else if !(2..=MAX_SERVERS).contains(&bounds.servers) {
+        Some(format!("symmetry needs 2 to {MAX_SERVERS} servers"))
+    } else if !supported::<R>(bounds.servers) {
+        Some(
+            "this Raft does not rename servers (its `relabel`, `relabel_persisted`, \
+             `relabel_request` and `relabel_reply` return None; see raft/src/raft.rs)"
+                .into(),
+        )
+    } else {
+        None
+    }
+}
+
+/// Whether `R` can rename servers: it boots, starts an election, and all four of its `relabel*`
+/// functions rename what that produced.
+pub fn supported<R: RaftNode>(servers: usize) -> bool {
+    if servers < 2 {
+        return false;
+    }
+    let to: Vec<PeerId> = (0..servers).rev().collect();
+    let mut out = Effects::default();
+    let (Ok(mut candidate), Ok(mut voter)) = (
+        R::boot(0, servers, &Persisted::default(), &mut out),
+        R::boot(1, servers, &Persisted::default(), &mut out),
+    ) else {
+        return false;
+    };
+    let mut out = Effects::default();
+    candidate.on_timer(Timer::Election, &mut out);
+    let Some((_, request)) = out.sends.first().cloned() else {
+        return false;
+    };
+    let persisted = out.persist.map(|p| p.state).unwrap_or_default();
+    let reply = voter.on_request(0, request.clone(), &mut Effects::default());
+    candidate.relabel(&to).is_some()
+        && R::relabel_persisted(&persisted, &to).is_some()
+        && R::relabel_request(&request, &to).is_some()
+        && R::relabel_reply(&reply, &to).is_some()
+}
+
+/// The representative of `state`'s renamings (see the module's documentation). `state` itself
+/// when renaming is not possible: on a sequential network (whose global order of messages
+/// renaming does not preserve), once a violation was seen (its message names servers), with more
+/// than [`MAX_SERVERS`] servers, or when the Raft does not support it.
+pub fn representative<R: RaftNode>(state: &RaftState<R>) -> RaftState<R> {
+    let n = state.actor_states.len();
+    if !(2..=MAX_SERVERS).contains(&n)
+        || !state.history.sent.is_empty()
+        || !state.history.ghost.violations.is_empty()
+    {
+        return state.clone();
+    }
+    with_cache(|cache: &mut Cache<R>| {
+        let keys: Vec<u64> = (0..n).map(|i| server_key(state, i, cache)).collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        // How many orders there are to try: the product of the factorials of the groups' sizes.
+        let ties: usize = sorted
+            .chunk_by(|a, b| a == b)
+            .map(|group| (1..=group.len()).product::<usize>())
+            .product();
+        let mut best: Option<(u64, RaftState<R>)> = None;
+        let mut unsupported = false;
+        let mut consider = |order: &[usize]| {
+            // `order[new] = old`: the server now at `old` becomes server `new`.
+            let mut to = [0; MAX_SERVERS];
+            for (new, &old) in order.iter().enumerate() {
+                to[old] = new;
+            }
+            let to = &to[..n];
+            let renamed = if to.iter().enumerate().all(|(old, &new)| old == new) {
+                state.clone()
+            } else {
+                match rename(state, to, cache) {
+                    Some(renamed) => renamed,
+                    None => {
+                        unsupported = true;
+                        return;
+                    }
+                }
+            };
+            if ties == 1 {
+                best = Some((0, renamed));
+                return;
+            }
+            let hash = hash_of(&renamed);
+            if best.as_ref().is_none_or(|(least, _)| hash < *least) {
+                best = Some((hash, renamed));
+            }
+        };
+        let mut used = [false; MAX_SERVERS];
+        let mut order = Vec::with_capacity(n);
+        orders(&keys, &sorted, &mut used, &mut order, &mut consider);
+        match best {
+            Some((_, renamed)) if !unsupported => renamed,
+            _ => state.clone(),
+        }
+    })
+}
+
+/// `state` with server `p` renamed `to[p]` throughout (`to` is a permutation of the servers);
+/// `None` if the Raft cannot rename. For tests and tools: the search uses [`representative`].
+pub fn rename_state<R: RaftNode>(state: &RaftState<R>, to: &[PeerId]) -> Option<RaftState<R>> {
+    let mut sorted = to.to_vec();
+    sorted.sort_unstable();
+    assert!(
+        to.len() == state.actor_states.len()
+            && to.len() <= MAX_SERVERS
+            && sorted.iter().enumerate().all(|(i, &p)| i == p),
+        "{to:?} is not a renaming of {} servers",
+        state.actor_states.len()
+    );
+    if !state.history.sent.is_empty() {
+        return None;
+    }
+    with_cache(|cache| rename(state, to, cache))
+}
+
+/// The most servers [`representative`] renames (the CLI's limit too).
+pub const MAX_SERVERS: usize = 7;
+
+/// Call `f` with every order of the servers in which their keys ascend.
+fn orders(
+    keys: &[u64],
+    sorted: &[u64],
+    used: &mut [bool],
+    order: &mut Vec<usize>,
+    f: &mut impl FnMut(&[usize]),
+) {
+    let k = order.len();
+    if k == keys.len() {
+        f(order);
+        return;
+    }
+    for i in 0..keys.len() {
+        if !used[i] && keys[i] == sorted[k] {
+            used[i] = true;
+            order.push(i);
+            orders(keys, sorted, used, order, f);
+            order.pop();
+            used[i] = false;
+        }
+    }
+}
+
+/// What renaming does not change about server `i`: a hash of everything about it except its
+/// own and its peers' names.
+fn server_key<R: RaftNode>(state: &RaftState<R>, i: usize, cache: &mut Cache<R>) -> u64 {
+    let mut h = DefaultHasher::new();
+    let server = &state.actor_states[i];
+    state.crashed[i].hash(&mut h);
+    server.crashed_in_term.hash(&mut h);
+    server.service_index.hash(&mut h);
+    server.service.hash(&mut h);
+    server.snapshot.hash(&mut h);
+    if let Some(raft) = &server.raft {
+        let (seen, voted_for) = cache.raft_key(raft);
+        seen.hash(&mut h);
+        // Whom it voted for, up to names: nobody, itself, or another server.
+        voted_for.map(|p| p == i).hash(&mut h);
+    }
+    state.timers_set[i].hash(&mut h);
+    for (term, leader) in &state.history.ghost.leaders {
+        if *leader == i {
+            term.hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+fn hash_of<T: Hash>(value: &T) -> u64 {
+    let mut h = DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
+
+/// A renaming as a number (3 bits per server), for the caches' keys.
+fn code(to: &[PeerId]) -> u32 {
+    to.iter().fold(0, |code, &p| code << 3 | p as u32)
+}
+
+/// The renamings done so far, per thread: the DFS meets the same servers and messages in many
+/// states, and renaming them (copying, decoding and encoding Raft's state) is the costly part.
+///
+/// The caches are keyed by the 64-bit hash of what they rename (and the renaming), not by the
+/// value: comparing values made up a fifth of the search's time. Two different values with the
+/// same hash would make the search skip states, the risk stateright takes already, since it tells
+/// states apart by a 64-bit fingerprint.
+struct Cache<R: RaftNode> {
+    servers: HashMap<(u64, u32), Option<Arc<Server<R>>>>,
+    requests: HashMap<(u64, u32), Option<Shared<Request>>>,
+    ghosts: HashMap<(u64, u32), Shared<Ghost>>,
+    /// A hash of what a Raft observes but its vote, and its vote.
+    raft_keys: HashMap<u64, (u64, Option<PeerId>)>,
+}
+
+/// Entries a cache keeps before it starts over (bounds its memory).
+const CACHE_ENTRIES: usize = 1 << 18;
+
+impl<R: RaftNode> Default for Cache<R> {
+    fn default() -> Self {
+        Cache {
+            servers: HashMap::new(),
+            requests: HashMap::new(),
+            ghosts: HashMap::new(),
+            raft_keys: HashMap::new(),
+        }
+    }
+}
+
+/// Get `key`'s value from `map`, making it with `make` (and starting over when `map` is full).
+fn cached<K: Eq + Hash, V: Clone>(map: &mut HashMap<K, V>, key: K, make: impl FnOnce() -> V) -> V {
+    if let Some(value) = map.get(&key) {
+        return value.clone();
+    }
+    if map.len() >= CACHE_ENTRIES {
+        map.clear();
+    }
+    let value = make();
+    map.insert(key, value.clone());
+    value
+}
+
+impl<R: RaftNode> Cache<R> {
+    fn raft_key(&mut self, raft: &Shared<R>) -> (u64, Option<PeerId>) {
+        cached(&mut self.raft_keys, hash_of(raft), || {
+            let seen = raft.observe();
+            let mut h = DefaultHasher::new();
+            (seen.term, seen.role, seen.commit_index).hash(&mut h);
+            (seen.snapshot_index, seen.snapshot_term, seen.entries).hash(&mut h);
+            (h.finish(), seen.voted_for)
+        })
+    }
+
+    fn server(&mut self, server: &Arc<Server<R>>, to: &[PeerId]) -> Option<Arc<Server<R>>> {
+        cached(&mut self.servers, (hash_of(server), code(to)), || {
+            Some(Arc::new(Server {
+                raft: match &server.raft {
+                    Some(raft) => Some(Shared::new(raft.relabel(to)?)),
+                    None => None,
+                },
+                state: rename_bytes::<R>(&server.state, to)?,
+                snapshot: server.snapshot.clone(),
+                service_index: server.service_index,
+                service: server.service.clone(),
+                crashed_in_term: server.crashed_in_term,
+                events: server.events.clone(),
+            }))
+        })
+    }
+
+    fn request(&mut self, request: &Shared<Request>, to: &[PeerId]) -> Option<Shared<Request>> {
+        cached(&mut self.requests, (hash_of(request), code(to)), || {
+            R::relabel_request(request, to).map(Shared::new)
+        })
+    }
+
+    fn ghost(&mut self, ghost: &Shared<Ghost>, to: &[PeerId]) -> Shared<Ghost> {
+        if ghost.leaders.is_empty() {
+            return ghost.clone();
+        }
+        cached(&mut self.ghosts, (hash_of(ghost), code(to)), || {
+            Shared::new(Ghost {
+                leaders: ghost.leaders.iter().map(|(t, l)| (*t, to[*l])).collect(),
+                applied: ghost.applied.clone(),
+                violations: ghost.violations.clone(),
+            })
+        })
+    }
+
+    fn message(&mut self, msg: &Msg, to: &[PeerId]) -> Option<Msg> {
+        Some(match msg {
+            Msg::Request(request) => Msg::Request(self.request(request, to)?),
+            Msg::Reply { request, reply } => Msg::Reply {
+                request: self.request(request, to)?,
+                reply: R::relabel_reply(reply, to)?,
+            },
+        })
+    }
+
+    fn envelope(&mut self, env: &Envelope<Msg>, to: &[PeerId]) -> Option<Envelope<Msg>> {
+        Some(Envelope {
+            src: rename_id(env.src, to),
+            dst: rename_id(env.dst, to),
+            msg: self.message(&env.msg, to)?,
+        })
+    }
+}
+
+thread_local! {
+    /// One [`Cache`] per Raft type, per thread.
+    static CACHES: RefCell<HashMap<TypeId, Box<dyn Any>>> = RefCell::new(HashMap::new());
+}
+
+fn with_cache<R: RaftNode, T>(f: impl FnOnce(&mut Cache<R>) -> T) -> T {
+    CACHES.with(|caches| {
+        let mut caches = caches.borrow_mut();
+        let cache = caches
+            .entry(TypeId::of::<R>())
+            .or_insert_with(|| Box::new(Cache::<R>::default()));
+        f(cache.downcast_mut().expect("the caches are keyed by type"))
+    })
+}
+
+/// `state` with server `p` renamed `to[p]` throughout; `None` if the Raft cannot rename.
+fn rename<R: RaftNode>(
+    state: &RaftState<R>,
+    to: &[PeerId],
+    cache: &mut Cache<R>,
+) -> Option<RaftState<R>> {
+    let n = to.len();
+    let mut actor_states = state.actor_states.clone();
+    let mut actor_storages = state.actor_storages.clone();
+    let mut timers_set = state.timers_set.clone();
+    let mut random_choices = state.random_choices.clone();
+    let mut crashed = state.crashed.clone();
+    for old in 0..n {
+        let new = to[old];
+        let server = &state.actor_states[old];
+        let renamed = cache.server(server, to)?;
+        actor_storages[new] = match &state.actor_storages[old] {
+            None => None,
+            Some(stored) => Some(Stored {
+                // The storage holds the bytes the server last saved, as the server does.
+                state: if stored.state == server.state {
+                    renamed.state.clone()
+                } else {
+                    rename_bytes::<R>(&stored.state, to)?
+                },
+                snapshot: stored.snapshot.clone(),
+            }),
+        };
+        actor_states[new] = renamed;
+        timers_set[new] = state.timers_set[old].clone();
+        random_choices[new] = state.random_choices[old].clone();
+        crashed[new] = state.crashed[old];
+    }
+    let history = History {
+        ghost: cache.ghost(&state.history.ghost, to),
+        sent: VecDeque::new(),
+        lost: state.history.lost,
+    };
+    Some(RaftState {
+        actor_states,
+        network: rename_network(&state.network, to, cache)?,
+        timers_set,
+        random_choices,
+        crashed,
+        history,
+        actor_storages,
+    })
+}
+
+fn rename_bytes<R: RaftNode>(bytes: &Shared<Vec<u8>>, to: &[PeerId]) -> Option<Shared<Vec<u8>>> {
+    if bytes.is_empty() {
+        return Some(bytes.clone());
+    }
+    R::relabel_persisted(bytes, to).map(Shared::new)
+}
+
+fn rename_id(id: Id, to: &[PeerId]) -> Id {
+    Id::from(to[usize::from(id)])
+}
+
+fn rename_network<R: RaftNode>(
+    network: &Network<Msg>,
+    to: &[PeerId],
+    cache: &mut Cache<R>,
+) -> Option<Network<Msg>> {
+    Some(match network {
+        Network::UnorderedNonDuplicating(multiset) => Network::UnorderedNonDuplicating(
+            multiset
+                .iter()
+                .map(|(env, copies)| Some((cache.envelope(env, to)?, *copies)))
+                .collect::<Option<_>>()?,
+        ),
+        Network::UnorderedDuplicating(set, last) => Network::UnorderedDuplicating(
+            set.iter()
+                .map(|env| cache.envelope(env, to))
+                .collect::<Option<_>>()?,
+            match last {
+                Some(env) => Some(cache.envelope(env, to)?),
+                None => None,
+            },
+        ),
+        Network::Ordered(channels) => Network::Ordered(
+            channels
+                .iter()
+                .map(|((src, dst), queue)| {
+                    let queue = queue
+                        .iter()
+                        .map(|msg| cache.message(msg, to))
+                        .collect::<Option<VecDeque<_>>>()?;
+                    Some(((rename_id(*src, to), rename_id(*dst, to)), queue))
+                })
+                .collect::<Option<BTreeMap<_, _>>>()?,
+        ),
+    })
+}
