@@ -89,12 +89,17 @@ pub fn supported<R: RaftNode>(servers: usize) -> bool {
 /// renaming does not preserve), once a violation was seen (its message names servers), with more
 /// than [`MAX_SERVERS`] servers, or when the Raft does not support it.
 pub fn representative<R: RaftNode>(state: &RaftState<R>) -> RaftState<R> {
+    best_renaming(state).unwrap_or_else(|| state.clone())
+}
+
+/// The representative of `state`'s renamings, or `None` if it is `state` itself.
+fn best_renaming<R: RaftNode>(state: &RaftState<R>) -> Option<RaftState<R>> {
     let n = state.actor_states.len();
     if !(2..=MAX_SERVERS).contains(&n)
         || !state.history.sent.is_empty()
         || !state.history.ghost.violations.is_empty()
     {
-        return state.clone();
+        return None;
     }
     with_cache(|cache: &mut Cache<R>| {
         let keys: Vec<u64> = (0..n).map(|i| server_key(state, i, cache)).collect();
@@ -105,7 +110,8 @@ pub fn representative<R: RaftNode>(state: &RaftState<R>) -> RaftState<R> {
             .chunk_by(|a, b| a == b)
             .map(|group| (1..=group.len()).product::<usize>())
             .product();
-        let mut best: Option<(u64, RaftState<R>)> = None;
+        // The least hash so far, and the renamed state (`None`: `state` itself).
+        let mut best: Option<(u64, Option<RaftState<R>>)> = None;
         let mut unsupported = false;
         let mut consider = |order: &[usize]| {
             // `order[new] = old`: the server now at `old` becomes server `new`.
@@ -115,10 +121,10 @@ pub fn representative<R: RaftNode>(state: &RaftState<R>) -> RaftState<R> {
             }
             let to = &to[..n];
             let renamed = if to.iter().enumerate().all(|(old, &new)| old == new) {
-                state.clone()
+                None
             } else {
                 match rename(state, to, cache) {
-                    Some(renamed) => renamed,
+                    Some(renamed) => Some(renamed),
                     None => {
                         unsupported = true;
                         return;
@@ -129,7 +135,7 @@ pub fn representative<R: RaftNode>(state: &RaftState<R>) -> RaftState<R> {
                 best = Some((0, renamed));
                 return;
             }
-            let hash = hash_of(&renamed);
+            let hash = hash_of(renamed.as_ref().unwrap_or(state));
             if best.as_ref().is_none_or(|(least, _)| hash < *least) {
                 best = Some((hash, renamed));
             }
@@ -137,10 +143,10 @@ pub fn representative<R: RaftNode>(state: &RaftState<R>) -> RaftState<R> {
         let mut used = [false; MAX_SERVERS];
         let mut order = Vec::with_capacity(n);
         orders(&keys, &sorted, &mut used, &mut order, &mut consider);
-        match best {
-            Some((_, renamed)) if !unsupported => renamed,
-            _ => state.clone(),
+        if unsupported {
+            return None;
         }
+        best.and_then(|(_, renamed)| renamed)
     })
 }
 
