@@ -3,8 +3,10 @@
 //! and its shortest counterexample reads as a short message trace. Two of them are snapshots, so a
 //! change in the checker's output shows in review.
 
-use checker::model::trace::{depth_first_violation, render_path, shortest_violation};
-use checker::model::{Bounds, NetworkSemantics, RaftNode};
+use checker::model::trace::{
+    Exploration, Strategy, check, depth_first_violation, render_path, shortest_violation,
+};
+use checker::model::{Bounds, NetworkSemantics, RaftNode, symmetry};
 
 /// The default bound: 3 servers, terms up to 2, one command, no crashes, unordered network.
 fn small() -> Bounds {
@@ -102,4 +104,56 @@ fn committing_old_term_entries_by_counting_breaks_leader_completeness() {
 #[test]
 fn the_reference_has_no_violation_within_the_same_bounds() {
     assert!(shortest_violation::<raft::Raft>(&small(), 20).is_none());
+}
+
+/// A symmetric search (`checker check --symmetry`, one state per renaming of the servers) finds
+/// each of these violations too: the mutants keep the reference's renaming, and a violation
+/// reached by some renaming of a state is reached by the state itself. The printed path is the
+/// shortest one, found without symmetry, so it is the same as above.
+fn symmetric_search_finds<R: RaftNode>(bounds: &Bounds, property: &str, steps: usize) {
+    assert_eq!(symmetry::problem::<R>(bounds, Strategy::Dfs), None);
+    let report = check::<R>(
+        bounds,
+        &Exploration {
+            strategy: Strategy::Dfs,
+            symmetry: true,
+            ..Exploration::default()
+        },
+    );
+    let verdict = report
+        .verdicts
+        .iter()
+        .find(|v| v.name == property)
+        .expect("a verdict per property");
+    assert!(
+        !verdict.ok,
+        "{property} held in a symmetric search within {bounds}"
+    );
+    let path = verdict.counterexample.as_ref().expect("a counterexample");
+    assert_eq!(path.clone().into_actions().len(), steps);
+}
+
+#[test]
+fn a_symmetric_search_finds_the_same_violations() {
+    symmetric_search_finds::<raft_mutants::vote_twice::Raft>(&small(), "election safety", 6);
+    symmetric_search_finds::<raft_mutants::vote_not_persisted::Raft>(
+        &with_crash(),
+        "election safety",
+        8,
+    );
+    symmetric_search_finds::<raft_mutants::no_up_to_date_check::Raft>(
+        &small(),
+        "leader completeness",
+        11,
+    );
+    symmetric_search_finds::<raft_mutants::truncate_on_every_append::Raft>(
+        &small(),
+        "leader completeness",
+        12,
+    );
+    symmetric_search_finds::<raft_mutants::log_not_persisted_on_append::Raft>(
+        &with_crash(),
+        "leader completeness",
+        13,
+    );
 }
