@@ -207,3 +207,18 @@ fn symmetry_is_refused_where_it_would_be_wrong() {
         assert_eq!(representative(&state), state);
     }
 }
+
+/// The command line refuses `--symmetry` where it would be ignored or wrong, with exit code 2.
+#[test]
+fn the_cli_refuses_symmetry_with_breadth_first_search() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_checker"))
+        .args(["check", "--symmetry", "--strategy", "bfs"])
+        .output()
+        .expect("run the checker");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("checker: --symmetry: stateright's breadth-first search has no symmetry"),
+        "{stderr}"
+    );
+}
