@@ -6,6 +6,8 @@
 //! cargo run --release -p checker --example state_profile -- --max-term 2 --lossy --seconds 30
 //! ```
 //!
+//! With `--symmetry` it explores and profiles one state per renaming of the servers.
+//!
 //! A bound whose unique states far outnumber its distinct server parts spends its states on
 //! which messages happen to be in flight: the place to look for a reduction. It also counts the
 //! distinct server parts with one component left out, which shows what that component multiplies.
@@ -16,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use checker::model::cli::BoundsArgs;
-use checker::model::{Msg, RaftAction, RaftModel, RaftState, model};
+use checker::model::{Msg, RaftAction, RaftModel, RaftState, model, symmetry};
 use clap::Parser;
 use raft::contract::{Reply, Request};
 use stateright::{Checker, Model, Property};
@@ -28,6 +30,9 @@ struct Args {
     /// Explore for this long.
     #[arg(long, default_value_t = 30)]
     seconds: u64,
+    /// Explore and profile one state per renaming of the servers (`checker check --symmetry`).
+    #[arg(long)]
+    symmetry: bool,
 }
 
 #[derive(Default)]
@@ -55,6 +60,8 @@ impl Profile {
 struct Profiled {
     inner: RaftModel<raft::Raft>,
     profile: Arc<Mutex<Profile>>,
+    /// Profile the representatives of states (see `symmetry`) instead of the states.
+    symmetry: bool,
 }
 
 fn hash_of(f: impl FnOnce(&mut DefaultHasher)) -> u64 {
@@ -75,6 +82,18 @@ fn kind(msg: &Msg) -> &'static str {
             Reply::AppendEntries(_) => "AppendEntries reply",
             Reply::InstallSnapshot(_) => "InstallSnapshot reply",
         },
+    }
+}
+
+/// The term of the request a message is or answers.
+fn request_term(msg: &Msg) -> u64 {
+    let request = match msg {
+        Msg::Request(request) | Msg::Reply { request, .. } => request,
+    };
+    match &**request {
+        Request::RequestVote(args) => args.term,
+        Request::AppendEntries(args) => args.term,
+        Request::InstallSnapshot(args) => args.term,
     }
 }
 
@@ -103,6 +122,13 @@ impl Model for Profiled {
         if !self.inner.within_boundary(state) {
             return false;
         }
+        let representative;
+        let state = if self.symmetry {
+            representative = symmetry::representative(state);
+            &representative
+        } else {
+            state
+        };
         let mut profile = self.profile.lock().expect("not poisoned");
         if !profile.states.insert(hash_of(|h| state.hash(h))) {
             return true;
@@ -152,13 +178,18 @@ impl Model for Profiled {
         for envelope in state.network.iter_deliverable() {
             profile.count("kind of a distinct message in flight", kind(envelope.msg));
         }
-        let term = state
-            .actor_states
-            .iter()
-            .filter_map(|s| s.raft.as_ref().map(|r| r.state().0))
-            .max()
-            .unwrap_or(0);
-        profile.count("highest term", term);
+        let terms = state.actor_states.iter().filter_map(|s| s.term());
+        profile.count("highest term", terms.clone().max().unwrap_or(0));
+        // Messages of a term every server has left: only a Raft that mishandles old terms can
+        // act on them. (Not `iter_all`: in stateright 0.31 it yields a message in flight n > 1
+        // times n + 1 times.)
+        let lowest = terms.min().unwrap_or(0);
+        let stale = state
+            .network
+            .iter_deliverable()
+            .filter(|envelope| request_term(envelope.msg) < lowest)
+            .count();
+        profile.count("distinct messages of a term every server has left", stale);
         true
     }
 }
@@ -170,9 +201,14 @@ fn main() {
     let profiled = Profiled {
         inner: model::<raft::Raft>(&bounds),
         profile: profile.clone(),
+        symmetry: args.symmetry,
     };
     println!("bounds: {bounds}");
-    let checker = profiled.checker().spawn_dfs();
+    let mut builder = profiled.checker();
+    if args.symmetry {
+        builder = builder.symmetry_fn(symmetry::representative::<raft::Raft>);
+    }
+    let checker = builder.spawn_dfs();
     let started = Instant::now();
     // stateright checks its own timeout only between jobs; watch the clock here.
     while !checker.is_done() && started.elapsed() < Duration::from_secs(args.seconds) {
