@@ -71,6 +71,11 @@ pub fn supported<R: RaftNode>(servers: usize) -> bool {
     ) else {
         return false;
     };
+    // Ask first, so that a Raft without renaming is not run further (its handlers may still be
+    // `todo!()`).
+    if candidate.relabel(&to).is_none() {
+        return false;
+    }
     let mut out = Effects::default();
     candidate.on_timer(Timer::Election, &mut out);
     let Some((_, request)) = out.sends.first().cloned() else {
