@@ -57,19 +57,13 @@ fn the_reference_renames_servers() {
     );
 }
 
-#[test]
-fn renaming_is_an_automorphism_of_the_model() {
-    let bounds = Bounds {
-        max_term: 3,
-        crashes: 1,
-        lossy: true,
-        max_in_flight: 2,
-        ..Bounds::default()
-    };
-    let model = model::<raft::Raft>(&bounds);
+/// Check on the first `limit` states of `bounds` that every renaming undoes, commutes with the
+/// steps, keeps every property's value and has the state's representative.
+fn assert_automorphism(bounds: &Bounds, limit: usize) {
+    let model = model::<raft::Raft>(bounds);
     let properties = model.properties();
     let (mut checked, mut moved) = (0, 0);
-    for state in reachable(&model, 3_000) {
+    for state in reachable(&model, limit) {
         let next = successors(&model, &state);
         let canonical = representative(&state);
         for to in RENAMINGS {
@@ -105,11 +99,41 @@ fn renaming_is_an_automorphism_of_the_model() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 5 * 3_000);
+    assert_eq!(checked, 5 * limit, "{bounds}");
     assert!(
-        moved > 5 * 2_000,
+        moved > 5 * limit * 2 / 3,
         "most renamings change the state: {moved}"
     );
+}
+
+#[test]
+fn renaming_is_an_automorphism_of_the_model() {
+    assert_automorphism(
+        &Bounds {
+            max_term: 3,
+            crashes: 1,
+            lossy: true,
+            max_in_flight: 2,
+            ..Bounds::default()
+        },
+        3_000,
+    );
+}
+
+/// `--symmetry` is allowed with the ordered and the duplicating networks too.
+#[test]
+fn renaming_is_an_automorphism_on_ordered_and_duplicating_networks() {
+    for network in [NetworkSemantics::Ordered, NetworkSemantics::Duplicating] {
+        assert_automorphism(
+            &Bounds {
+                crashes: 1,
+                network,
+                lossy: network == NetworkSemantics::Ordered,
+                ..Bounds::default()
+            },
+            1_000,
+        );
+    }
 }
 
 fn dfs(bounds: &Bounds, symmetry: bool) -> (checker::model::trace::Report<raft::Raft>, String) {
