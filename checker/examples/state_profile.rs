@@ -133,39 +133,46 @@ impl Model for Profiled {
         if !profile.states.insert(hash_of(|h| state.hash(h))) {
             return true;
         }
+        // The parts of a state: each server, its timers, whether it is down, the ghost state.
+        let machines = &state.machines;
+        let servers = |h: &mut DefaultHasher| machines.iter().for_each(|m| m.server.hash(h));
+        let timers = |h: &mut DefaultHasher| machines.iter().for_each(|m| m.timers.hash(h));
+        let crashed = |h: &mut DefaultHasher| machines.iter().for_each(|m| m.crashed.hash(h));
+        let ghost = |h: &mut DefaultHasher| state.history.ghost.hash(h);
         profile.servers.insert(hash_of(|h| {
-            state.actor_states.hash(h);
-            state.timers_set.hash(h);
-            state.crashed.hash(h);
-            state.history.ghost.hash(h);
+            servers(h);
+            timers(h);
+            crashed(h);
+            ghost(h);
         }));
         profile.networks.insert(hash_of(|h| state.network.hash(h)));
         let parts: [(&'static str, u64); 3] = [
             (
                 "ghost state",
                 hash_of(|h| {
-                    state.actor_states.hash(h);
-                    state.timers_set.hash(h);
-                    state.crashed.hash(h);
+                    servers(h);
+                    timers(h);
+                    crashed(h);
                 }),
             ),
             (
                 "timers",
                 hash_of(|h| {
-                    state.actor_states.hash(h);
-                    state.crashed.hash(h);
-                    state.history.ghost.hash(h);
+                    servers(h);
+                    crashed(h);
+                    ghost(h);
                 }),
             ),
             (
                 "Raft's volatile state (all but the persisted bytes)",
                 hash_of(|h| {
-                    for s in &state.actor_states {
+                    for m in machines {
+                        let s = &m.server;
                         (&s.state, &s.snapshot, s.raft.is_some()).hash(h);
                     }
-                    state.timers_set.hash(h);
-                    state.crashed.hash(h);
-                    state.history.ghost.hash(h);
+                    timers(h);
+                    crashed(h);
+                    ghost(h);
                 }),
             ),
         ];
@@ -178,7 +185,7 @@ impl Model for Profiled {
         for envelope in state.network.iter_deliverable() {
             profile.count("kind of a distinct message in flight", kind(envelope.msg));
         }
-        let terms = state.actor_states.iter().filter_map(|s| s.term());
+        let terms = state.servers().filter_map(|s| s.term());
         profile.count("highest term", terms.clone().max().unwrap_or(0));
         // Messages of a term every server has left: only a Raft that mishandles old terms can
         // act on them. (Not `iter_all`: in stateright 0.31 it yields a message in flight n > 1

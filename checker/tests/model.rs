@@ -127,9 +127,9 @@ fn every_state_of_a_lossy_crash_bound_is_settled() {
         states += 1;
         assert!(state.network.len() <= 3, "{state:?}");
         let mut lowest = u64::MAX;
-        for (i, server) in state.actor_states.iter().enumerate() {
+        for (i, server) in state.servers().enumerate() {
             assert!(server.events.is_empty(), "{server:?}");
-            if state.crashed[i] {
+            if state.crashed(i) {
                 crashed += 1;
                 assert!(server.raft.is_none(), "{server:?}");
                 assert!(server.crashed_in_term.is_some(), "{server:?}");
@@ -247,8 +247,8 @@ fn explorer_serves_the_models_initial_state() {
     let states = get(&address, "/.states");
     assert!(states.contains("200"), "{states}");
     // The initial state: three followers in term 0, as Debug-printed by the Explorer.
-    let init: Vec<std::sync::Arc<Server<raft::Raft>>> =
-        initial_state::<raft::Raft>(&Bounds::default()).actor_states;
+    let init = initial_state::<raft::Raft>(&Bounds::default());
+    let init: Vec<&Server<raft::Raft>> = init.servers().collect();
     assert_eq!(init.len(), 3);
     assert!(states.contains("term: 0"), "{states}");
     assert!(states.contains("role: Follower"), "{states}");

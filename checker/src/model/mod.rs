@@ -15,6 +15,7 @@ pub mod cli;
 pub mod node;
 pub mod properties;
 pub mod shared;
+pub mod state;
 pub mod symmetry;
 pub mod trace;
 
@@ -32,7 +33,8 @@ pub use shared::Shared;
 #[doc(hidden)]
 pub use stateright;
 use stateright::actor::{
-    Actor, ActorModel, ActorModelAction, ActorModelState, Envelope, Id, LossyNetwork, Network, Out,
+    Actor, ActorModel, ActorModelAction, Command as ActorCommand, Envelope, Id, LossyNetwork,
+    Network, Out, is_no_op, is_no_op_with_timer,
 };
 use stateright::{Model, Path, Property};
 
@@ -588,8 +590,7 @@ pub struct History {
     pub lost: usize,
 }
 
-/// The model's states (stateright's actor-model type).
-pub type RaftState<R> = ActorModelState<RaftActor<R>, History>;
+pub use state::{Machine, RaftState};
 
 /// One step of stateright's actor model: a delivery, a timer, a crash, a recovery, or (on an
 /// ordered or sequential lossy network) a loss.
@@ -695,25 +696,25 @@ fn choose<M: Clone>(
 }
 
 /// Remove one copy of each of `lost` from `network`.
-fn lose<M: Eq + Hash>(network: &mut Network<M>, lost: &[Envelope<M>]) {
-    let Network::UnorderedNonDuplicating(multiset) = network else {
-        unreachable!("only an unordered network sheds messages")
-    };
+fn lose<M: Clone + Eq + Hash>(network: &mut Network<M>, lost: &[Envelope<M>]) {
+    assert!(
+        matches!(network, Network::UnorderedNonDuplicating(_)),
+        "only an unordered network sheds messages"
+    );
     for env in lost {
-        match multiset.get_mut(env) {
-            Some(n) if *n > 1 => *n -= 1,
-            Some(_) => {
-                multiset.remove(env);
-            }
-            None => unreachable!("a lost message was in flight"),
-        }
+        assert!(
+            state::take(network, env, false),
+            "a lost message was in flight"
+        );
     }
 }
 
-/// The Raft model: stateright's actor model of the servers, with this crate's network bounds
-/// (see [`Bounds::lossy`]) and properties on top.
+/// The Raft model: the servers as stateright actors, with this crate's state representation
+/// (see [`state`]), network bounds (see [`Bounds::lossy`]) and properties on top.
 pub struct RaftModel<R: RaftNode> {
+    /// The same actors in stateright's own actor model: the bounds, and replays for `as_svg`.
     pub actors: ActorModel<RaftActor<R>, Bounds, History>,
+    actor: RaftActor<R>,
 }
 
 impl<R: RaftNode> RaftModel<R> {
@@ -726,26 +727,31 @@ impl<R: RaftNode> RaftModel<R> {
     /// any more.
     fn settle(&self, last: Option<&RaftState<R>>, next: &mut RaftState<R>) {
         let mut ghost = next.history.ghost.clone();
-        for i in 0..next.actor_states.len() {
-            let before = last.map(|l| &l.actor_states[i]);
-            // A crash changes only the flag: the server is as it was.
-            let crashed_now = next.crashed[i] && last.is_none_or(|l| !l.crashed[i]);
-            if !crashed_now && before.is_some_and(|b| Arc::ptr_eq(b, &next.actor_states[i])) {
+        for i in 0..next.machines.len() {
+            let before = last.map(|l| &l.machines[i]);
+            if before.is_some_and(|b| Shared::ptr_eq(b, &next.machines[i])) {
                 continue;
             }
-            if next.crashed[i] && next.actor_states[i].raft.is_some() {
+            let machine = &mut next.machines[i];
+            if machine.crashed && machine.server.raft.is_some() {
                 // Only what it persisted survives a crash.
-                let server = Arc::make_mut(&mut next.actor_states[i]);
-                server.crashed_in_term = server.raft.take().map(|r| r.state().0);
-                server.service_index = 0;
-                server.service = Shared::default();
+                machine.update(|m| {
+                    let server = &mut m.server;
+                    server.crashed_in_term = server.raft.take().map(|r| r.state().0);
+                    server.service_index = 0;
+                    server.service = Shared::default();
+                    true
+                });
             }
-            record(&mut ghost, i, before.map(|b| &**b), &next.actor_states[i]);
-            if !next.actor_states[i].events.is_empty() {
-                Arc::make_mut(&mut next.actor_states[i]).events.clear();
+            record(&mut ghost, i, before.map(|b| &b.server), &machine.server);
+            if !machine.server.events.is_empty() {
+                machine.update(|m| {
+                    m.server.events.clear();
+                    true
+                });
             }
         }
-        if let Some(lowest) = next.actor_states.iter().filter_map(|s| s.term()).min()
+        if let Some(lowest) = next.servers().filter_map(|s| s.term()).min()
             && ghost
                 .leaders
                 .first_key_value()
@@ -764,6 +770,189 @@ impl<R: RaftNode> RaftModel<R> {
     fn sheds(&self) -> bool {
         self.bounds().lossy && self.bounds().network == NetworkSemantics::Unordered
     }
+
+    fn ordered(&self) -> bool {
+        matches!(
+            self.bounds().network,
+            NetworkSemantics::Ordered | NetworkSemantics::Sequential
+        )
+    }
+
+    /// stateright's actor-model actions in `state`, in the order its `ActorModel` lists them:
+    /// losses (where its network loses), deliveries, timers, crashes, recoveries.
+    fn actor_steps(&self, state: &RaftState<R>, steps: &mut Vec<ActorStep>) {
+        // Only an ordered network needs stateright's own losses (of the first message of a
+        // channel, at any time): see `Bounds::lossy` for the others. The sequential network lists
+        // its own losses (see `actions`).
+        let bounds = self.bounds();
+        let drops = bounds.lossy && bounds.network == NetworkSemantics::Ordered;
+        let mut deliverable: Vec<Envelope<&Msg>> = state.network.iter_deliverable().collect();
+        deliverable.sort_unstable();
+        if drops {
+            steps.extend(
+                deliverable
+                    .iter()
+                    .map(|e| ActorModelAction::Drop(e.to_cloned_msg())),
+            );
+        }
+        steps.extend(deliverable.iter().map(|e| ActorModelAction::Deliver {
+            src: e.src,
+            dst: e.dst,
+            msg: e.msg.clone(),
+        }));
+        for (i, machine) in state.machines.iter().enumerate() {
+            for timer in &machine.timers {
+                steps.push(ActorModelAction::Timeout(Id::from(i), timer.clone()));
+            }
+        }
+        let down = state.machines.iter().filter(|m| m.crashed).count();
+        if down < bounds.crashes {
+            for (i, machine) in state.machines.iter().enumerate() {
+                if !machine.crashed {
+                    steps.push(ActorModelAction::Crash(Id::from(i)));
+                }
+            }
+        }
+        for (i, machine) in state.machines.iter().enumerate() {
+            if machine.crashed {
+                steps.push(ActorModelAction::Recover(Id::from(i)));
+            }
+        }
+    }
+
+    /// The state after `step`, as stateright's actor model computes it (`None` if the step is
+    /// not enabled or, as stateright judges, changes nothing).
+    fn actor_next(&self, last: &RaftState<R>, step: &ActorStep) -> Option<RaftState<R>> {
+        let mut next = last.clone();
+        match step {
+            ActorModelAction::Drop(env) => {
+                next.network.update(|n| state::take(n, env, false));
+            }
+            ActorModelAction::Deliver { src, dst, msg } => {
+                let i = usize::from(*dst);
+                let machine = last.machines.get(i)?;
+                if machine.crashed {
+                    return None;
+                }
+                let mut server = Cow::Borrowed(&machine.server);
+                let mut out = Out::new();
+                self.actor
+                    .on_msg(*dst, &mut server, *src, msg.clone(), &mut out);
+                if is_no_op(&server, &out) && !self.ordered() {
+                    return None;
+                }
+                if self.bounds().network == NetworkSemantics::Sequential {
+                    next.history.sent.pop_front();
+                }
+                let delivered = Envelope {
+                    src: *src,
+                    dst: *dst,
+                    msg: msg.clone(),
+                };
+                let mut machine = Machine::clone(machine);
+                if let Cow::Owned(server) = server {
+                    machine.server = server;
+                }
+                self.carry_out(&mut next, i, machine, out, Some(&delivered));
+            }
+            ActorModelAction::Timeout(id, timer) => {
+                let i = usize::from(*id);
+                let machine = &last.machines[i];
+                let mut server = Cow::Borrowed(&machine.server);
+                let mut out = Out::new();
+                self.actor.on_timeout(*id, &mut server, timer, &mut out);
+                if is_no_op_with_timer(&server, &out, timer) {
+                    return None;
+                }
+                let mut machine = Machine::clone(machine);
+                if let Cow::Owned(server) = server {
+                    machine.server = server;
+                }
+                // A timer that fired is no longer set (unless the handler sets it again).
+                machine.cancel_timer(timer);
+                self.carry_out(&mut next, i, machine, out, None);
+            }
+            ActorModelAction::Crash(id) => {
+                next.machines[usize::from(*id)].update(|m| {
+                    m.timers.clear();
+                    m.crashed = true;
+                    true
+                });
+            }
+            ActorModelAction::Recover(id) => {
+                let i = usize::from(*id);
+                let down = &last.machines[i];
+                assert!(down.crashed, "only a crashed server recovers");
+                let storage = Stored {
+                    state: down.server.state.clone(),
+                    snapshot: down.server.snapshot.clone(),
+                };
+                let mut out = Out::new();
+                let server = self.actor.on_start(*id, &Some(storage), &mut out);
+                let machine = Machine {
+                    server,
+                    timers: down.timers.clone(),
+                    crashed: false,
+                };
+                self.carry_out(&mut next, i, machine, out, None);
+            }
+            ActorModelAction::SelectRandom { .. } => {
+                unreachable!("the Raft actor makes no random choices")
+            }
+        }
+        Some(next)
+    }
+
+    /// Put `machine` (server `i` after a handler ran) into `next`, and carry out what the handler
+    /// asked stateright for: messages (after taking `delivered` out of flight) and timers. Saves
+    /// need nothing: the server keeps the bytes it saved.
+    fn carry_out(
+        &self,
+        next: &mut RaftState<R>,
+        i: usize,
+        mut machine: Machine<R>,
+        out: Out<RaftActor<R>>,
+        delivered: Option<&Envelope<Msg>>,
+    ) {
+        let sends = out.iter().any(|c| matches!(c, ActorCommand::Send(..)));
+        if sends || delivered.is_some() {
+            let sequential = self.bounds().network == NetworkSemantics::Sequential;
+            let history = &mut next.history;
+            next.network.update(|network| {
+                if let Some(env) = delivered {
+                    assert!(
+                        state::take(network, env, true),
+                        "a delivered message was in flight"
+                    );
+                }
+                for command in out.iter() {
+                    if let ActorCommand::Send(dst, msg) = command {
+                        let env = Envelope {
+                            src: Id::from(i),
+                            dst: *dst,
+                            msg: msg.clone(),
+                        };
+                        if sequential {
+                            history.sent.push_back(env.clone());
+                        }
+                        state::send(network, env);
+                    }
+                }
+                true
+            });
+        }
+        for command in out {
+            match command {
+                ActorCommand::SetTimer(timer, _) => machine.set_timer(timer),
+                ActorCommand::CancelTimer(timer) => machine.cancel_timer(&timer),
+                ActorCommand::Send(..) | ActorCommand::Save(_) => {}
+                ActorCommand::ChooseRandom(..) => {
+                    unreachable!("the Raft actor makes no random choices")
+                }
+            }
+        }
+        next.machines[i] = Shared::new(machine);
+    }
 }
 
 impl<R: RaftNode> Model for RaftModel<R> {
@@ -771,11 +960,30 @@ impl<R: RaftNode> Model for RaftModel<R> {
     type Action = RaftAction<R>;
 
     fn init_states(&self) -> Vec<Self::State> {
-        let mut states = self.actors.init_states();
-        for state in &mut states {
-            self.settle(None, state);
+        let servers = self.bounds().servers;
+        let network = match self.bounds().network {
+            NetworkSemantics::Ordered | NetworkSemantics::Sequential => Network::new_ordered([]),
+            NetworkSemantics::Unordered => Network::new_unordered_nonduplicating([]),
+            NetworkSemantics::Duplicating => Network::new_unordered_duplicating([]),
+        };
+        let mut state = RaftState {
+            machines: Vec::with_capacity(servers),
+            network: Shared::new(network),
+            history: History::default(),
+        };
+        for i in 0..servers {
+            let mut out = Out::new();
+            let server = self.actor.on_start(Id::from(i), &None, &mut out);
+            let machine = Machine {
+                server,
+                timers: Vec::new(),
+                crashed: false,
+            };
+            state.machines.push(Shared::new(machine.clone()));
+            self.carry_out(&mut state, i, machine, out, None);
         }
-        states
+        self.settle(None, &mut state);
+        vec![state]
     }
 
     fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
@@ -786,9 +994,9 @@ impl<R: RaftNode> Model for RaftModel<R> {
                 // Reached only when `max_losses` forbade the losses a step needed: a dead end.
                 return;
             }
-            self.actors.actions(state, &mut steps);
+            self.actor_steps(state, &mut steps);
             for step in steps {
-                let Some(after) = self.actors.next_state(state, step.clone()) else {
+                let Some(after) = self.actor_next(state, &step) else {
                     continue;
                 };
                 let excess = after.network.len().saturating_sub(bounds.max_in_flight);
@@ -816,18 +1024,19 @@ impl<R: RaftNode> Model for RaftModel<R> {
         }
         if let Some(next) = state.history.sent.front() {
             // Sequential: the oldest message in flight arrives (or is lost) next.
-            if !state.crashed[usize::from(next.dst)] {
+            let down = state.crashed(usize::from(next.dst));
+            if !down {
                 steps.push(ActorModelAction::Deliver {
                     src: next.src,
                     dst: next.dst,
                     msg: next.msg.clone(),
                 });
             }
-            if bounds.lossy || state.crashed[usize::from(next.dst)] {
+            if bounds.lossy || down {
                 steps.push(ActorModelAction::Drop(next.clone()));
             }
         } else {
-            self.actors.actions(state, &mut steps);
+            self.actor_steps(state, &mut steps);
         }
         if bounds
             .max_losses
@@ -847,10 +1056,13 @@ impl<R: RaftNode> Model for RaftModel<R> {
         let dropped = matches!(step, ActorModelAction::Drop(_));
         let mut next = match after_step {
             Some(after) => Arc::unwrap_or_clone(after),
-            None => self.actors.next_state(last_state, step)?,
+            None => self.actor_next(last_state, &step)?,
         };
         if !lost.is_empty() {
-            lose(&mut next.network, &lost);
+            next.network.update(|network| {
+                lose(network, &lost);
+                true
+            });
         }
         self.settle(Some(last_state), &mut next);
         if dropped && self.bounds().network == NetworkSemantics::Sequential {
@@ -867,20 +1079,11 @@ impl<R: RaftNode> Model for RaftModel<R> {
         trace::describe_action(self.bounds(), action)
     }
 
-    fn format_step(&self, last_state: &Self::State, action: Self::Action) -> Option<String> {
-        self.actors.format_step(last_state, action.step)
-    }
-
     fn as_svg(&self, path: Path<Self::State, Self::Action>) -> Option<String> {
         // stateright draws the actor model's paths: replay the steps there (with no losses, the
         // same steps are enabled; the lost messages are merely never delivered).
-        let steps: Vec<ActorStep> = path
-            .clone()
-            .into_actions()
-            .into_iter()
-            .map(|a| a.step)
-            .collect();
-        let init = path.into_states().into_iter().next()?;
+        let steps: Vec<ActorStep> = path.into_actions().into_iter().map(|a| a.step).collect();
+        let init = self.actors.init_states().into_iter().next()?;
         self.actors
             .as_svg(Path::from_actions(&self.actors, init, &steps)?)
     }
@@ -891,7 +1094,7 @@ impl<R: RaftNode> Model for RaftModel<R> {
 
     fn within_boundary(&self, state: &Self::State) -> bool {
         let bounds = self.bounds();
-        let terms_ok = state.actor_states.iter().all(|s| {
+        let terms_ok = state.servers().all(|s| {
             s.raft
                 .as_ref()
                 .is_none_or(|r| r.state().0 <= bounds.max_term)
@@ -912,16 +1115,15 @@ pub fn model<R: RaftNode>(bounds: &Bounds) -> RaftModel<R> {
         snapshots: bounds.snapshots,
         raft: PhantomData,
     };
+    // stateright's own model of the same actors, for `as_svg`'s replays (and as the bounds'
+    // keeper). Its network and losses are as in `RaftModel::actor_steps`; a sequential network
+    // is an ordered one (which delivers even messages that change nothing) whose global order
+    // `RaftModel` keeps, and whose losses are stateright's actions too.
     let network = match bounds.network {
-        // A sequential network is an ordered one (which delivers even messages that change
-        // nothing) whose global order the history keeps.
         NetworkSemantics::Ordered | NetworkSemantics::Sequential => Network::new_ordered([]),
         NetworkSemantics::Unordered => Network::new_unordered_nonduplicating([]),
         NetworkSemantics::Duplicating => Network::new_unordered_duplicating([]),
     };
-    // Only an ordered network needs stateright's own losses (of the first message of a channel,
-    // at any time): see `Bounds::lossy` for the others. The sequential network lists its own
-    // losses, but they must be stateright's actions too, for replays such as `as_svg`'s.
     let lossy = (bounds.lossy && bounds.network == NetworkSemantics::Ordered)
         || bounds.network == NetworkSemantics::Sequential;
     let actors = ActorModel::new(bounds.clone(), History::default())
@@ -932,22 +1134,8 @@ pub fn model<R: RaftNode>(bounds: &Bounds) -> RaftModel<R> {
         } else {
             LossyNetwork::No
         })
-        .max_crashes(bounds.crashes)
-        .record_msg_out(|bounds, sent, env| {
-            (bounds.network == NetworkSemantics::Sequential).then(|| {
-                let mut sent = sent.clone();
-                sent.sent.push_back(env.to_cloned_msg());
-                sent
-            })
-        })
-        .record_msg_in(|bounds, sent, _| {
-            (bounds.network == NetworkSemantics::Sequential).then(|| {
-                let mut sent = sent.clone();
-                sent.sent.pop_front();
-                sent
-            })
-        });
-    RaftModel { actors }
+        .max_crashes(bounds.crashes);
+    RaftModel { actors, actor }
 }
 
 #[cfg(test)]

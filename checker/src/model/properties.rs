@@ -55,11 +55,11 @@ pub(super) fn all<R: RaftNode>() -> Vec<Property<RaftModel<R>>> {
 
 /// The running servers' Raft states.
 fn live<R: RaftNode>(s: &State<R>) -> impl Iterator<Item = (usize, &R)> {
-    s.actor_states
+    s.machines
         .iter()
         .enumerate()
-        .filter(|(i, _)| !s.crashed.get(*i).copied().unwrap_or(false))
-        .filter_map(|(i, srv)| srv.raft.as_deref().map(|r| (i, r)))
+        .filter(|(_, m)| !m.crashed)
+        .filter_map(|(i, m)| m.server.raft.as_deref().map(|r| (i, r)))
 }
 
 /// A violation of a property that the model checks step by step, as recorded in the ghost state.

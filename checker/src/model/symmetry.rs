@@ -19,15 +19,17 @@
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
+use std::hash::{Hash, Hasher};
+
+use nohash_hasher::IntMap;
 
 use raft::contract::{Effects, PeerId, Persisted, Request, Timer};
 use stateright::actor::{Envelope, Id, Network};
 
+use super::shared::{self, hash_of};
 use super::trace::Strategy;
 use super::{
-    Bounds, Ghost, History, Msg, NetworkSemantics, RaftNode, RaftState, Server, Shared, Stored,
+    Bounds, Ghost, History, Machine, Msg, NetworkSemantics, RaftNode, RaftState, Server, Shared,
 };
 
 /// Why `checker check --symmetry` cannot be used for `R` with these bounds and strategy, if it
@@ -99,7 +101,7 @@ pub fn representative<R: RaftNode>(state: &RaftState<R>) -> RaftState<R> {
 
 /// The representative of `state`'s renamings, or `None` if it is `state` itself.
 fn best_renaming<R: RaftNode>(state: &RaftState<R>) -> Option<RaftState<R>> {
-    let n = state.actor_states.len();
+    let n = state.machines.len();
     if !(2..=MAX_SERVERS).contains(&n)
         || !state.history.sent.is_empty()
         || !state.history.ghost.violations.is_empty()
@@ -161,11 +163,11 @@ pub fn rename_state<R: RaftNode>(state: &RaftState<R>, to: &[PeerId]) -> Option<
     let mut sorted = to.to_vec();
     sorted.sort_unstable();
     assert!(
-        to.len() == state.actor_states.len()
+        to.len() == state.machines.len()
             && to.len() <= MAX_SERVERS
             && sorted.iter().enumerate().all(|(i, &p)| i == p),
         "{to:?} is not a renaming of {} servers",
-        state.actor_states.len()
+        state.machines.len()
     );
     if !state.history.sent.is_empty() {
         return None;
@@ -203,9 +205,10 @@ fn orders(
 /// What renaming does not change about server `i`: a hash of everything about it except its
 /// own and its peers' names.
 fn server_key<R: RaftNode>(state: &RaftState<R>, i: usize, cache: &mut Cache<R>) -> u64 {
-    let mut h = DefaultHasher::new();
-    let server = &state.actor_states[i];
-    state.crashed[i].hash(&mut h);
+    let mut h = shared::hasher();
+    let machine = &state.machines[i];
+    let server = &machine.server;
+    machine.crashed.hash(&mut h);
     server.crashed_in_term.hash(&mut h);
     server.service_index.hash(&mut h);
     server.service.hash(&mut h);
@@ -216,7 +219,7 @@ fn server_key<R: RaftNode>(state: &RaftState<R>, i: usize, cache: &mut Cache<R>)
         // Whom it voted for, up to names: nobody, itself, or another server.
         voted_for.map(|p| p == i).hash(&mut h);
     }
-    state.timers_set[i].hash(&mut h);
+    machine.timers.hash(&mut h);
     for (term, leader) in &state.history.ghost.leaders {
         if *leader == i {
             term.hash(&mut h);
@@ -225,15 +228,11 @@ fn server_key<R: RaftNode>(state: &RaftState<R>, i: usize, cache: &mut Cache<R>)
     h.finish()
 }
 
-fn hash_of<T: Hash>(value: &T) -> u64 {
-    let mut h = DefaultHasher::new();
-    value.hash(&mut h);
-    h.finish()
-}
-
-/// A renaming as a number (3 bits per server), for the caches' keys.
-fn code(to: &[PeerId]) -> u32 {
-    to.iter().fold(0, |code, &p| code << 3 | p as u32)
+/// A cache's key for renaming a value of hash `hash` by `to` (3 bits per server, spread over
+/// the 64 bits so that keys stay as random as the hashes: the caches do not hash them again).
+fn key<T: Hash>(value: &T, to: &[PeerId]) -> u64 {
+    let code = to.iter().fold(0, |code, &p| code << 3 | p as u64);
+    hash_of(value) ^ code.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// The renamings done so far, per thread: the DFS meets the same servers and messages in many
@@ -244,11 +243,12 @@ fn code(to: &[PeerId]) -> u32 {
 /// same hash would make the search skip states, the risk stateright takes already, since it tells
 /// states apart by a 64-bit fingerprint.
 struct Cache<R: RaftNode> {
-    servers: HashMap<(u64, u32), Option<Arc<Server<R>>>>,
-    requests: HashMap<(u64, u32), Option<Shared<Request>>>,
-    ghosts: HashMap<(u64, u32), Shared<Ghost>>,
+    machines: IntMap<u64, Option<Shared<Machine<R>>>>,
+    networks: IntMap<u64, Option<Shared<Network<Msg>>>>,
+    requests: IntMap<u64, Option<Shared<Request>>>,
+    ghosts: IntMap<u64, Shared<Ghost>>,
     /// A hash of what a Raft observes but its vote, and its vote.
-    raft_keys: HashMap<u64, (u64, Option<PeerId>)>,
+    raft_keys: IntMap<u64, (u64, Option<PeerId>)>,
 }
 
 /// Entries a cache keeps before it starts over (bounds its memory).
@@ -257,16 +257,17 @@ const CACHE_ENTRIES: usize = 1 << 18;
 impl<R: RaftNode> Default for Cache<R> {
     fn default() -> Self {
         Cache {
-            servers: HashMap::new(),
-            requests: HashMap::new(),
-            ghosts: HashMap::new(),
-            raft_keys: HashMap::new(),
+            machines: IntMap::default(),
+            networks: IntMap::default(),
+            requests: IntMap::default(),
+            ghosts: IntMap::default(),
+            raft_keys: IntMap::default(),
         }
     }
 }
 
 /// Get `key`'s value from `map`, making it with `make` (and starting over when `map` is full).
-fn cached<K: Eq + Hash, V: Clone>(map: &mut HashMap<K, V>, key: K, make: impl FnOnce() -> V) -> V {
+fn cached<V: Clone>(map: &mut IntMap<u64, V>, key: u64, make: impl FnOnce() -> V) -> V {
     if let Some(value) = map.get(&key) {
         return value.clone();
     }
@@ -282,32 +283,58 @@ impl<R: RaftNode> Cache<R> {
     fn raft_key(&mut self, raft: &Shared<R>) -> (u64, Option<PeerId>) {
         cached(&mut self.raft_keys, hash_of(raft), || {
             let seen = raft.observe();
-            let mut h = DefaultHasher::new();
+            let mut h = shared::hasher();
             (seen.term, seen.role, seen.commit_index).hash(&mut h);
             (seen.snapshot_index, seen.snapshot_term, seen.entries).hash(&mut h);
             (h.finish(), seen.voted_for)
         })
     }
 
-    fn server(&mut self, server: &Arc<Server<R>>, to: &[PeerId]) -> Option<Arc<Server<R>>> {
-        cached(&mut self.servers, (hash_of(server), code(to)), || {
-            Some(Arc::new(Server {
-                raft: match &server.raft {
-                    Some(raft) => Some(Shared::new(raft.relabel(to)?)),
-                    None => None,
+    fn machine(
+        &mut self,
+        machine: &Shared<Machine<R>>,
+        to: &[PeerId],
+    ) -> Option<Shared<Machine<R>>> {
+        cached(&mut self.machines, key(machine, to), || {
+            let server = &machine.server;
+            Some(Shared::new(Machine {
+                server: Server {
+                    raft: match &server.raft {
+                        Some(raft) => Some(Shared::new(raft.relabel(to)?)),
+                        None => None,
+                    },
+                    state: rename_bytes::<R>(&server.state, to)?,
+                    snapshot: server.snapshot.clone(),
+                    service_index: server.service_index,
+                    service: server.service.clone(),
+                    crashed_in_term: server.crashed_in_term,
+                    events: server.events.clone(),
                 },
-                state: rename_bytes::<R>(&server.state, to)?,
-                snapshot: server.snapshot.clone(),
-                service_index: server.service_index,
-                service: server.service.clone(),
-                crashed_in_term: server.crashed_in_term,
-                events: server.events.clone(),
+                timers: machine.timers.clone(),
+                crashed: machine.crashed,
             }))
         })
     }
 
+    fn network(
+        &mut self,
+        network: &Shared<Network<Msg>>,
+        to: &[PeerId],
+    ) -> Option<Shared<Network<Msg>>> {
+        let key = key(network, to);
+        if let Some(renamed) = self.networks.get(&key) {
+            return renamed.clone();
+        }
+        if self.networks.len() >= CACHE_ENTRIES {
+            self.networks.clear();
+        }
+        let renamed = rename_network(network, to, self).map(Shared::new);
+        self.networks.insert(key, renamed.clone());
+        renamed
+    }
+
     fn request(&mut self, request: &Shared<Request>, to: &[PeerId]) -> Option<Shared<Request>> {
-        cached(&mut self.requests, (hash_of(request), code(to)), || {
+        cached(&mut self.requests, key(request, to), || {
             R::relabel_request(request, to).map(Shared::new)
         })
     }
@@ -316,7 +343,7 @@ impl<R: RaftNode> Cache<R> {
         if ghost.leaders.is_empty() {
             return ghost.clone();
         }
-        cached(&mut self.ghosts, (hash_of(ghost), code(to)), || {
+        cached(&mut self.ghosts, key(ghost, to), || {
             Shared::new(Ghost {
                 leaders: ghost.leaders.iter().map(|(t, l)| (*t, to[*l])).collect(),
                 applied: ghost.applied.clone(),
@@ -365,46 +392,18 @@ fn rename<R: RaftNode>(
     to: &[PeerId],
     cache: &mut Cache<R>,
 ) -> Option<RaftState<R>> {
-    let n = to.len();
-    let mut actor_states = state.actor_states.clone();
-    let mut actor_storages = state.actor_storages.clone();
-    let mut timers_set = state.timers_set.clone();
-    let mut random_choices = state.random_choices.clone();
-    let mut crashed = state.crashed.clone();
-    for old in 0..n {
-        let new = to[old];
-        let server = &state.actor_states[old];
-        let renamed = cache.server(server, to)?;
-        actor_storages[new] = match &state.actor_storages[old] {
-            None => None,
-            Some(stored) => Some(Stored {
-                // The storage holds the bytes the server last saved, as the server does.
-                state: if stored.state == server.state {
-                    renamed.state.clone()
-                } else {
-                    rename_bytes::<R>(&stored.state, to)?
-                },
-                snapshot: stored.snapshot.clone(),
-            }),
-        };
-        actor_states[new] = renamed;
-        timers_set[new] = state.timers_set[old].clone();
-        random_choices[new] = state.random_choices[old].clone();
-        crashed[new] = state.crashed[old];
+    let mut machines = state.machines.clone();
+    for (old, machine) in state.machines.iter().enumerate() {
+        machines[to[old]] = cache.machine(machine, to)?;
     }
-    let history = History {
-        ghost: cache.ghost(&state.history.ghost, to),
-        sent: VecDeque::new(),
-        lost: state.history.lost,
-    };
     Some(RaftState {
-        actor_states,
-        network: rename_network(&state.network, to, cache)?,
-        timers_set,
-        random_choices,
-        crashed,
-        history,
-        actor_storages,
+        machines,
+        network: cache.network(&state.network, to)?,
+        history: History {
+            ghost: cache.ghost(&state.history.ghost, to),
+            sent: VecDeque::new(),
+            lost: state.history.lost,
+        },
     })
 }
 

@@ -312,15 +312,12 @@ pub fn describe_msg(msg: &Msg) -> String {
 /// `s2 down (crashed in term 2)` for a crashed server.
 pub fn describe_servers<R: RaftNode>(state: &RaftState<R>) -> String {
     state
-        .actor_states
+        .machines
         .iter()
         .enumerate()
-        .map(|(i, srv)| {
-            let crashed = if state.crashed.get(i).copied().unwrap_or(false) {
-                "*"
-            } else {
-                ""
-            };
+        .map(|(i, machine)| {
+            let srv = &machine.server;
+            let crashed = if machine.crashed { "*" } else { "" };
             match &srv.raft {
                 None if crashed == "*" => format!(
                     "s{i} down (crashed in term {})",
