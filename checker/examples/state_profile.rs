@@ -180,6 +180,19 @@ impl Model for Profiled {
             profile.without.entry(name).or_default().insert(hash);
         }
         profile.count("messages in flight", state.network.len());
+        // Renamings that leave the state as it is (other than the identity): in such a state,
+        // steps that those renamings map onto each other lead to states that are renamings of
+        // each other, so a symmetric search needs only one of them.
+        if self.symmetry && state.machines.len() == 3 {
+            let fixed = [[0, 2, 1], [1, 0, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1]]
+                .iter()
+                .filter(|to| symmetry::rename_state(state, &to[..]).as_ref() == Some(state))
+                .count();
+            profile.count(
+                "renamings (not the identity) that leave the state as it is",
+                fixed,
+            );
+        }
         let distinct = state.network.iter_deliverable().count();
         profile.count("copies beyond the first", state.network.len() - distinct);
         for envelope in state.network.iter_deliverable() {

@@ -54,12 +54,20 @@ impl<T: Hash> Shared<T> {
         }))
     }
 
-    /// Change the value through a copy; `f` returns whether it changed anything (if not, the
-    /// shared value is kept as it was).
+    /// Change the value; `f` returns whether it changed anything (if not, the value is kept as it
+    /// was, so `f` must not change anything then). A value no one else holds is changed in place
+    /// (a state that was just made, such as a step's result); otherwise through a copy.
     pub fn update(&mut self, f: impl FnOnce(&mut T) -> bool) -> bool
     where
         T: Clone,
     {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            let changed = f(&mut inner.value);
+            if changed {
+                inner.hash = hash_of(&inner.value);
+            }
+            return changed;
+        }
         let mut value = self.0.value.clone();
         let changed = f(&mut value);
         if changed {
@@ -159,5 +167,18 @@ mod tests {
         assert_eq!(a, Shared::new(vec![1u8, 2]));
         assert_eq!(hash_of(&a), hash_of(&Shared::new(vec![1u8, 2])));
         assert_eq!(*before, vec![1u8]);
+    }
+
+    #[test]
+    fn a_value_no_one_else_holds_changes_in_place_and_is_rehashed() {
+        let mut a = Shared::new(vec![1u8]);
+        let at = Arc::as_ptr(&a.0);
+        assert!(a.update(|v| {
+            v.push(2);
+            true
+        }));
+        assert_eq!(Arc::as_ptr(&a.0), at);
+        assert_eq!(a, Shared::new(vec![1u8, 2]));
+        assert_eq!(hash_of(&a), hash_of(&Shared::new(vec![1u8, 2])));
     }
 }
