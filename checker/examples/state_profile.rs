@@ -193,9 +193,9 @@ impl Model for Profiled {
                 fixed,
             );
         }
-        let distinct = state.network.iter_deliverable().count();
+        let distinct = state.network.deliverable().len();
         profile.count("copies beyond the first", state.network.len() - distinct);
-        for envelope in state.network.iter_deliverable() {
+        for envelope in state.network.deliverable() {
             profile.count("kind of a distinct message in flight", kind(envelope.msg));
         }
         let terms = state.servers().filter_map(|s| s.term());
@@ -206,7 +206,8 @@ impl Model for Profiled {
         let lowest = terms.min().unwrap_or(0);
         let stale = state
             .network
-            .iter_deliverable()
+            .deliverable()
+            .into_iter()
             .filter(|envelope| request_term(envelope.msg) < lowest)
             .count();
         profile.count("distinct messages of a term every server has left", stale);

@@ -590,7 +590,7 @@ pub struct History {
     pub lost: usize,
 }
 
-pub use state::{Machine, RaftState};
+pub use state::{Flight, Machine, RaftState};
 
 /// One step of stateright's actor model: a delivery, a timer, a crash, a recovery, or (on an
 /// ordered or sequential lossy network) a loss.
@@ -657,25 +657,19 @@ impl<R: RaftNode> fmt::Debug for RaftAction<R> {
 
 /// Every way to choose `count` messages of `network` to lose, each as a sorted list (identical
 /// copies are not told apart: losing either of two copies is one choice).
-fn loss_choices<M: Clone + Eq + Hash + Ord>(
-    network: &Network<M>,
-    count: usize,
-) -> Vec<Vec<Envelope<M>>> {
-    let Network::UnorderedNonDuplicating(multiset) = network else {
+fn loss_choices<M: Clone + Ord + Hash>(network: &Flight<M>, count: usize) -> Vec<Vec<Envelope<M>>> {
+    let Flight::Unordered(distinct) = network else {
         return Vec::new();
     };
-    let mut distinct: Vec<(&Envelope<M>, usize)> =
-        multiset.iter().map(|(env, n)| (env, *n)).collect();
-    distinct.sort();
     let mut choices = Vec::new();
     let mut chosen = Vec::with_capacity(count);
-    choose(&distinct, count, &mut chosen, &mut choices);
+    choose(distinct, count, &mut chosen, &mut choices);
     choices
 }
 
 /// Extend `chosen` by `count` more messages from `distinct` (message, copies) in every way.
 fn choose<M: Clone>(
-    distinct: &[(&Envelope<M>, usize)],
+    distinct: &[(Envelope<M>, usize)],
     count: usize,
     chosen: &mut Vec<Envelope<M>>,
     choices: &mut Vec<Vec<Envelope<M>>>,
@@ -689,23 +683,20 @@ fn choose<M: Clone>(
     };
     for k in (0..=(*copies).min(count)).rev() {
         let before = chosen.len();
-        chosen.extend(std::iter::repeat_n((*env).clone(), k));
+        chosen.extend(std::iter::repeat_n(env.clone(), k));
         choose(rest, count - k, chosen, choices);
         chosen.truncate(before);
     }
 }
 
 /// Remove one copy of each of `lost` from `network`.
-fn lose<M: Clone + Eq + Hash>(network: &mut Network<M>, lost: &[Envelope<M>]) {
+fn lose<M: Clone + Ord + Hash>(network: &mut Flight<M>, lost: &[Envelope<M>]) {
     assert!(
-        matches!(network, Network::UnorderedNonDuplicating(_)),
+        matches!(network, Flight::Unordered(_)),
         "only an unordered network sheds messages"
     );
     for env in lost {
-        assert!(
-            state::take(network, env, false),
-            "a lost message was in flight"
-        );
+        assert!(network.take(env, false), "a lost message was in flight");
     }
 }
 
@@ -786,8 +777,7 @@ impl<R: RaftNode> RaftModel<R> {
         // its own losses (see `actions`).
         let bounds = self.bounds();
         let drops = bounds.lossy && bounds.network == NetworkSemantics::Ordered;
-        let mut deliverable: Vec<Envelope<&Msg>> = state.network.iter_deliverable().collect();
-        deliverable.sort_unstable();
+        let deliverable = state.network.deliverable();
         if drops {
             steps.extend(
                 deliverable
@@ -826,7 +816,7 @@ impl<R: RaftNode> RaftModel<R> {
         let mut next = last.clone();
         match step {
             ActorModelAction::Drop(env) => {
-                next.network.update(|n| state::take(n, env, false));
+                next.network.update(|n| n.take(env, false));
             }
             ActorModelAction::Deliver { src, dst, msg } => {
                 let i = usize::from(*dst);
@@ -920,10 +910,7 @@ impl<R: RaftNode> RaftModel<R> {
             let history = &mut next.history;
             next.network.update(|network| {
                 if let Some(env) = delivered {
-                    assert!(
-                        state::take(network, env, true),
-                        "a delivered message was in flight"
-                    );
+                    assert!(network.take(env, true), "a delivered message was in flight");
                 }
                 for command in out.iter() {
                     if let ActorCommand::Send(dst, msg) = command {
@@ -935,7 +922,7 @@ impl<R: RaftNode> RaftModel<R> {
                         if sequential {
                             history.sent.push_back(env.clone());
                         }
-                        state::send(network, env);
+                        network.send(env);
                     }
                 }
                 true
@@ -961,11 +948,7 @@ impl<R: RaftNode> Model for RaftModel<R> {
 
     fn init_states(&self) -> Vec<Self::State> {
         let servers = self.bounds().servers;
-        let network = match self.bounds().network {
-            NetworkSemantics::Ordered | NetworkSemantics::Sequential => Network::new_ordered([]),
-            NetworkSemantics::Unordered => Network::new_unordered_nonduplicating([]),
-            NetworkSemantics::Duplicating => Network::new_unordered_duplicating([]),
-        };
+        let network = Flight::new(self.bounds().network);
         let mut state = RaftState {
             machines: Vec::with_capacity(servers),
             network: Shared::new(network),
@@ -1150,10 +1133,18 @@ mod tests {
         }
     }
 
+    fn unordered(envelopes: &[Envelope<u8>]) -> Flight<u8> {
+        let mut network = Flight::new(NetworkSemantics::Unordered);
+        for env in envelopes {
+            network.send(*env);
+        }
+        network
+    }
+
     #[test]
     fn loss_choices_are_the_sub_multisets_of_the_size_asked() {
         let (a, b) = (env(0, 1, 7), env(1, 2, 8));
-        let network = Network::new_unordered_nonduplicating([a, b, a]);
+        let network = unordered(&[a, b, a]);
         assert_eq!(loss_choices(&network, 1), vec![vec![a], vec![b]]);
         // Two copies of `a`: losing both is one choice, losing either one with `b` another.
         assert_eq!(loss_choices(&network, 2), vec![vec![a, a], vec![a, b]]);
@@ -1164,8 +1155,8 @@ mod tests {
     #[test]
     fn losing_removes_one_copy_each() {
         let (a, b) = (env(0, 1, 7), env(1, 2, 8));
-        let mut network = Network::new_unordered_nonduplicating([a, b, a]);
+        let mut network = unordered(&[a, b, a]);
         lose(&mut network, &[a, b]);
-        assert_eq!(network, Network::new_unordered_nonduplicating([a]));
+        assert_eq!(network, unordered(&[a]));
     }
 }

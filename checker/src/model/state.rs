@@ -14,13 +14,15 @@
 //! converts a state to stateright's form, which tests use to check that both models reach the
 //! same states.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
 use std::sync::Arc;
 
-use stateright::actor::{ActorModelState, Envelope, Network, RandomChoices, Timers};
+use stateright::actor::{ActorModelState, Envelope, Id, Network, RandomChoices, Timers};
 
-use super::{History, ModelTimer, Msg, RaftActor, RaftNode, Server, Shared, Stored};
+use super::{
+    History, ModelTimer, Msg, NetworkSemantics, RaftActor, RaftNode, Server, Shared, Stored,
+};
 
 /// One machine of the model: the server running on it (what stateright calls the actor's state),
 /// the timers set on it, and whether it is down.
@@ -53,8 +55,8 @@ impl<R> Machine<R> {
 pub struct RaftState<R> {
     /// Machine `i` runs server `i`.
     pub machines: Vec<Shared<Machine<R>>>,
-    /// The messages in flight, in stateright's representation.
-    pub network: Shared<Network<Msg>>,
+    /// The messages in flight.
+    pub network: Shared<Flight<Msg>>,
     pub history: History,
 }
 
@@ -83,7 +85,7 @@ impl<R: RaftNode> RaftState<R> {
                 .iter()
                 .map(|m| Arc::new(m.server.clone()))
                 .collect(),
-            network: (*self.network).clone(),
+            network: self.network.to_network(),
             timers_set: machines
                 .iter()
                 .map(|m| {
@@ -111,64 +113,295 @@ impl<R: RaftNode> RaftState<R> {
     }
 }
 
-/// Put `envelope` in flight (as stateright's network does).
-pub fn send<M: Eq + Hash>(network: &mut Network<M>, envelope: Envelope<M>) {
-    match network {
-        Network::UnorderedDuplicating(set, _) => {
-            set.insert(envelope);
+/// The messages in flight, with the semantics of stateright's `Network` (and convertible to it,
+/// see [`Flight::to_network`]), kept in sorted vectors rather than hash tables: there are only a
+/// few messages in flight, and copying, hashing and searching a short vector costs less.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Flight<M> {
+    /// Each copy is delivered at most once: the distinct messages in flight, sorted, each with
+    /// its number of copies.
+    Unordered(Vec<(Envelope<M>, usize)>),
+    /// Every message sent stays deliverable: the messages, sorted, each once; and the last one
+    /// delivered (as in stateright, so that a delivery that changes nothing is still a step).
+    Duplicating(Vec<Envelope<M>>, Option<Envelope<M>>),
+    /// Each channel (sender, receiver) delivers in the order sent.
+    Ordered(BTreeMap<(Id, Id), VecDeque<M>>),
+}
+
+impl<M: Clone + Ord + Hash> Flight<M> {
+    /// Nothing in flight, on a network of `semantics` (a sequential network is an ordered one).
+    pub fn new(semantics: NetworkSemantics) -> Self {
+        match semantics {
+            NetworkSemantics::Unordered => Flight::Unordered(Vec::new()),
+            NetworkSemantics::Duplicating => Flight::Duplicating(Vec::new(), None),
+            NetworkSemantics::Ordered | NetworkSemantics::Sequential => {
+                Flight::Ordered(BTreeMap::new())
+            }
         }
-        Network::UnorderedNonDuplicating(multiset) => {
-            *multiset.entry(envelope).or_insert(0) += 1;
+    }
+
+    /// How many messages are in flight (counting copies).
+    pub fn len(&self) -> usize {
+        match self {
+            Flight::Unordered(messages) => messages.iter().map(|(_, n)| n).sum(),
+            Flight::Duplicating(messages, _) => messages.len(),
+            Flight::Ordered(channels) => channels.values().map(VecDeque::len).sum(),
         }
-        Network::Ordered(channels) => channels
-            .entry((envelope.src, envelope.dst))
-            .or_insert_with(|| VecDeque::with_capacity(1))
-            .push_back(envelope.msg),
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The messages that may be delivered next, each once, sorted (as stateright orders its
+    /// deliveries): every distinct message, or the first of each channel.
+    pub fn deliverable(&self) -> Vec<Envelope<&M>> {
+        fn borrow<M>(e: &Envelope<M>) -> Envelope<&M> {
+            Envelope {
+                src: e.src,
+                dst: e.dst,
+                msg: &e.msg,
+            }
+        }
+        match self {
+            Flight::Unordered(messages) => messages.iter().map(|(e, _)| borrow(e)).collect(),
+            Flight::Duplicating(messages, _) => messages.iter().map(borrow).collect(),
+            Flight::Ordered(channels) => channels
+                .iter()
+                .filter_map(|(&(src, dst), queue)| {
+                    queue.front().map(|msg| Envelope { src, dst, msg })
+                })
+                .collect(),
+        }
+    }
+
+    /// Put `envelope` in flight.
+    pub fn send(&mut self, envelope: Envelope<M>) {
+        match self {
+            Flight::Unordered(messages) => {
+                match messages.binary_search_by(|(e, _)| e.cmp(&envelope)) {
+                    Ok(at) => messages[at].1 += 1,
+                    Err(at) => messages.insert(at, (envelope, 1)),
+                }
+            }
+            Flight::Duplicating(messages, _) => {
+                if let Err(at) = messages.binary_search(&envelope) {
+                    messages.insert(at, envelope);
+                }
+            }
+            Flight::Ordered(channels) => channels
+                .entry((envelope.src, envelope.dst))
+                .or_insert_with(|| VecDeque::with_capacity(1))
+                .push_back(envelope.msg),
+        }
+    }
+
+    /// Take one copy of `envelope` out of flight because it was delivered (a duplicating network
+    /// keeps it, and remembers it as the last delivered) or lost. Returns whether it was in
+    /// flight.
+    pub fn take(&mut self, envelope: &Envelope<M>, delivered: bool) -> bool {
+        match self {
+            Flight::Unordered(messages) => {
+                let Ok(at) = messages.binary_search_by(|(e, _)| e.cmp(envelope)) else {
+                    return false;
+                };
+                if messages[at].1 > 1 {
+                    messages[at].1 -= 1;
+                } else {
+                    messages.remove(at);
+                }
+                true
+            }
+            Flight::Duplicating(messages, last) => {
+                let Ok(at) = messages.binary_search(envelope) else {
+                    return false;
+                };
+                if delivered {
+                    *last = Some(envelope.clone());
+                } else {
+                    messages.remove(at);
+                }
+                true
+            }
+            Flight::Ordered(channels) => {
+                let key = (envelope.src, envelope.dst);
+                let Some(channel) = channels.get_mut(&key) else {
+                    return false;
+                };
+                let Some(at) = channel.iter().position(|m| *m == envelope.msg) else {
+                    return false;
+                };
+                channel.remove(at);
+                // Channels are never empty, so that taking a message undoes sending it.
+                if channel.is_empty() {
+                    channels.remove(&key);
+                }
+                true
+            }
+        }
+    }
+
+    /// The same messages with `f` applied to each (`None` if `f` fails on any).
+    pub fn map(&self, mut f: impl FnMut(&Envelope<M>) -> Option<Envelope<M>>) -> Option<Self> {
+        Some(match self {
+            Flight::Unordered(messages) => {
+                let mut mapped = messages
+                    .iter()
+                    .map(|(e, n)| Some((f(e)?, *n)))
+                    .collect::<Option<Vec<_>>>()?;
+                mapped.sort_unstable();
+                Flight::Unordered(mapped)
+            }
+            Flight::Duplicating(messages, last) => {
+                let mut mapped = messages.iter().map(&mut f).collect::<Option<Vec<_>>>()?;
+                mapped.sort_unstable();
+                let last = match last {
+                    Some(e) => Some(f(e)?),
+                    None => None,
+                };
+                Flight::Duplicating(mapped, last)
+            }
+            Flight::Ordered(channels) => {
+                let mut mapped = BTreeMap::new();
+                for (&(src, dst), queue) in channels {
+                    let mut renamed = VecDeque::with_capacity(queue.len());
+                    let mut channel = None;
+                    for msg in queue {
+                        let e = f(&Envelope {
+                            src,
+                            dst,
+                            msg: msg.clone(),
+                        })?;
+                        channel = Some((e.src, e.dst));
+                        renamed.push_back(e.msg);
+                    }
+                    if let Some(channel) = channel {
+                        mapped.insert(channel, renamed);
+                    }
+                }
+                Flight::Ordered(mapped)
+            }
+        })
+    }
+
+    /// The same messages as stateright's `Network`.
+    pub fn to_network(&self) -> Network<M> {
+        match self {
+            Flight::Unordered(messages) => Network::new_unordered_nonduplicating(
+                messages
+                    .iter()
+                    .flat_map(|(e, n)| std::iter::repeat_n(e.clone(), *n)),
+            ),
+            Flight::Duplicating(messages, last) => {
+                Network::new_unordered_duplicating_with_last_msg(messages.clone(), last.clone())
+            }
+            Flight::Ordered(channels) => {
+                Network::new_ordered(channels.iter().flat_map(|(&(src, dst), queue)| {
+                    queue.iter().map(move |msg| Envelope {
+                        src,
+                        dst,
+                        msg: msg.clone(),
+                    })
+                }))
+            }
+        }
     }
 }
 
-/// Take one copy of `envelope` out of flight because it was delivered (a duplicating network
-/// keeps it, and remembers it as the last delivered, as stateright's does) or lost. Returns
-/// whether it was in flight.
-pub fn take<M: Clone + Eq + Hash>(
-    network: &mut Network<M>,
-    envelope: &Envelope<M>,
-    delivered: bool,
-) -> bool {
-    match network {
-        Network::UnorderedDuplicating(set, last) => {
-            if delivered {
-                *last = Some(envelope.clone());
-                set.contains(envelope)
-            } else {
-                set.remove(envelope)
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(src: usize, dst: usize, msg: u8) -> Envelope<u8> {
+        Envelope {
+            src: Id::from(src),
+            dst: Id::from(dst),
+            msg,
         }
-        Network::UnorderedNonDuplicating(multiset) => match multiset.get_mut(envelope) {
-            Some(n) if *n > 1 => {
-                *n -= 1;
-                true
-            }
-            Some(_) => {
-                multiset.remove(envelope);
-                true
-            }
-            None => false,
-        },
-        Network::Ordered(channels) => {
-            let key = (envelope.src, envelope.dst);
-            let Some(channel) = channels.get_mut(&key) else {
-                return false;
-            };
-            let Some(at) = channel.iter().position(|m| *m == envelope.msg) else {
-                return false;
-            };
-            channel.remove(at);
-            // Channels are never empty, so that taking a message undoes sending it.
-            if channel.is_empty() {
-                channels.remove(&key);
-            }
-            true
+    }
+
+    /// Send `sent`, take `taken` (delivered or lost), and compare with stateright's network
+    /// holding `left`.
+    fn agrees(semantics: NetworkSemantics, delivered: bool, left: Network<u8>) {
+        let sent = [
+            env(1, 0, 5),
+            env(0, 2, 9),
+            env(0, 1, 7),
+            env(0, 2, 3),
+            env(0, 1, 7),
+        ];
+        let mut flight = Flight::new(semantics);
+        for e in sent {
+            flight.send(e);
         }
+        assert_eq!(flight.len(), left_after_sends(semantics));
+        assert!(flight.take(&env(0, 1, 7), delivered));
+        assert!(flight.take(&env(0, 2, 9), delivered));
+        assert!(!flight.take(&env(2, 1, 1), delivered));
+        assert_eq!(flight.to_network(), left);
+        let deliverable = flight.deliverable();
+        let mut sorted = deliverable.clone();
+        sorted.sort_unstable();
+        assert_eq!(deliverable, sorted);
+    }
+
+    fn left_after_sends(semantics: NetworkSemantics) -> usize {
+        match semantics {
+            NetworkSemantics::Duplicating => 4,
+            _ => 5,
+        }
+    }
+
+    #[test]
+    fn a_flight_holds_what_staterights_network_would() {
+        agrees(
+            NetworkSemantics::Unordered,
+            true,
+            Network::new_unordered_nonduplicating([env(1, 0, 5), env(0, 1, 7), env(0, 2, 3)]),
+        );
+        agrees(
+            NetworkSemantics::Ordered,
+            false,
+            Network::new_ordered([env(1, 0, 5), env(0, 2, 3), env(0, 1, 7)]),
+        );
+        // Delivered: a duplicating network keeps the message and remembers the last delivered.
+        agrees(
+            NetworkSemantics::Duplicating,
+            true,
+            Network::new_unordered_duplicating_with_last_msg(
+                [env(1, 0, 5), env(0, 2, 9), env(0, 1, 7), env(0, 2, 3)],
+                Some(env(0, 2, 9)),
+            ),
+        );
+        // Lost: it is gone.
+        agrees(
+            NetworkSemantics::Duplicating,
+            false,
+            Network::new_unordered_duplicating([env(1, 0, 5), env(0, 2, 3)]),
+        );
+    }
+
+    #[test]
+    fn mapping_keeps_the_messages_sorted() {
+        let mut flight = Flight::new(NetworkSemantics::Unordered);
+        for e in [env(0, 1, 7), env(2, 1, 8), env(0, 1, 7)] {
+            flight.send(e);
+        }
+        let swapped = flight
+            .map(|e| {
+                let swap = |id: Id| Id::from(2 - usize::from(id));
+                Some(Envelope {
+                    src: swap(e.src),
+                    dst: swap(e.dst),
+                    msg: e.msg,
+                })
+            })
+            .expect("renamed");
+        let mut expected = Flight::new(NetworkSemantics::Unordered);
+        for e in [env(2, 1, 7), env(0, 1, 8), env(2, 1, 7)] {
+            expected.send(e);
+        }
+        assert_eq!(swapped, expected);
+        assert!(flight.map(|_| None).is_none());
     }
 }

@@ -18,18 +18,19 @@
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 
 use nohash_hasher::IntMap;
 
 use raft::contract::{Effects, PeerId, Persisted, Request, Timer};
-use stateright::actor::{Envelope, Id, Network};
+use stateright::actor::{Envelope, Id};
 
 use super::shared::{self, hash_of};
 use super::trace::Strategy;
 use super::{
-    Bounds, Ghost, History, Machine, Msg, NetworkSemantics, RaftNode, RaftState, Server, Shared,
+    Bounds, Flight, Ghost, History, Machine, Msg, NetworkSemantics, RaftNode, RaftState, Server,
+    Shared,
 };
 
 /// Why `checker check --symmetry` cannot be used for `R` with these bounds and strategy, if it
@@ -244,7 +245,7 @@ fn key<T: Hash>(value: &T, to: &[PeerId]) -> u64 {
 /// states apart by a 64-bit fingerprint.
 struct Cache<R: RaftNode> {
     machines: IntMap<u64, Option<Shared<Machine<R>>>>,
-    networks: IntMap<u64, Option<Shared<Network<Msg>>>>,
+    networks: IntMap<u64, Option<Shared<Flight<Msg>>>>,
     requests: IntMap<u64, Option<Shared<Request>>>,
     ghosts: IntMap<u64, Shared<Ghost>>,
     /// A hash of what a Raft observes but its vote, and its vote.
@@ -318,9 +319,9 @@ impl<R: RaftNode> Cache<R> {
 
     fn network(
         &mut self,
-        network: &Shared<Network<Msg>>,
+        network: &Shared<Flight<Msg>>,
         to: &[PeerId],
-    ) -> Option<Shared<Network<Msg>>> {
+    ) -> Option<Shared<Flight<Msg>>> {
         let key = key(network, to);
         if let Some(renamed) = self.networks.get(&key) {
             return renamed.clone();
@@ -419,37 +420,9 @@ fn rename_id(id: Id, to: &[PeerId]) -> Id {
 }
 
 fn rename_network<R: RaftNode>(
-    network: &Network<Msg>,
+    network: &Flight<Msg>,
     to: &[PeerId],
     cache: &mut Cache<R>,
-) -> Option<Network<Msg>> {
-    Some(match network {
-        Network::UnorderedNonDuplicating(multiset) => Network::UnorderedNonDuplicating(
-            multiset
-                .iter()
-                .map(|(env, copies)| Some((cache.envelope(env, to)?, *copies)))
-                .collect::<Option<_>>()?,
-        ),
-        Network::UnorderedDuplicating(set, last) => Network::UnorderedDuplicating(
-            set.iter()
-                .map(|env| cache.envelope(env, to))
-                .collect::<Option<_>>()?,
-            match last {
-                Some(env) => Some(cache.envelope(env, to)?),
-                None => None,
-            },
-        ),
-        Network::Ordered(channels) => Network::Ordered(
-            channels
-                .iter()
-                .map(|((src, dst), queue)| {
-                    let queue = queue
-                        .iter()
-                        .map(|msg| cache.message(msg, to))
-                        .collect::<Option<VecDeque<_>>>()?;
-                    Some(((rename_id(*src, to), rename_id(*dst, to)), queue))
-                })
-                .collect::<Option<BTreeMap<_, _>>>()?,
-        ),
-    })
+) -> Option<Flight<Msg>> {
+    network.map(|env| cache.envelope(env, to))
 }
