@@ -474,18 +474,18 @@ fn append_only_violation<R: RaftNode>(me: usize, old: &R, new: &R) -> Option<Str
     let (before, after) = (old.observe(), new.observe());
     // Entries that a snapshot took since are not the leader's to keep in its log.
     let from = after.snapshot_index.max(before.snapshot_index);
-    let kept = |view: &raft::contract::Observation<'_>| {
+    fn kept<'a>(view: &raft::contract::Observation<'a>, from: u64) -> &'a [raft::messages::Entry] {
         let skip = (from - view.snapshot_index) as usize;
-        view.entries.get(skip..).unwrap_or_default().to_vec()
-    };
-    let (old_kept, new_kept) = (kept(&before), kept(&after));
-    if new_kept.starts_with(&old_kept) {
+        view.entries.get(skip..).unwrap_or_default()
+    }
+    let (old_kept, new_kept) = (kept(&before, from), kept(&after, from));
+    if new_kept.starts_with(old_kept) {
         return None;
     }
-    let listed = |kept: Vec<raft::messages::Entry>| {
+    let listed = |kept: &[raft::messages::Entry]| {
         (from + 1..)
             .zip(kept)
-            .map(|(i, e)| (i, e.term, e.command))
+            .map(|(i, e)| (i, e.term, e.command.clone()))
             .collect::<Vec<_>>()
     };
     Some(format!(
@@ -586,7 +586,7 @@ fn record<R: RaftNode>(
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct History {
     pub ghost: Shared<Ghost>,
-    pub sent: std::collections::VecDeque<Envelope<Msg>>,
+    pub sent: Shared<std::collections::VecDeque<Envelope<Msg>>>,
     pub lost: usize,
 }
 
@@ -832,7 +832,7 @@ impl<R: RaftNode> RaftModel<R> {
                     return None;
                 }
                 if self.bounds().network == NetworkSemantics::Sequential {
-                    next.history.sent.pop_front();
+                    next.history.sent.update(|sent| sent.pop_front().is_some());
                 }
                 let delivered = Envelope {
                     src: *src,
@@ -920,7 +920,10 @@ impl<R: RaftNode> RaftModel<R> {
                             msg: msg.clone(),
                         };
                         if sequential {
-                            history.sent.push_back(env.clone());
+                            history.sent.update(|sent| {
+                                sent.push_back(env.clone());
+                                true
+                            });
                         }
                         network.send(env);
                     }
@@ -1049,7 +1052,7 @@ impl<R: RaftNode> Model for RaftModel<R> {
         }
         self.settle(Some(last_state), &mut next);
         if dropped && self.bounds().network == NetworkSemantics::Sequential {
-            next.history.sent.pop_front();
+            next.history.sent.update(|sent| sent.pop_front().is_some());
         }
         let losses = lost.len() + usize::from(dropped);
         if losses > 0 && self.bounds().max_losses.is_some() {

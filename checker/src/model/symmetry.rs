@@ -18,7 +18,7 @@
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+
 use std::hash::{Hash, Hasher};
 
 use nohash_hasher::IntMap;
@@ -373,17 +373,24 @@ impl<R: RaftNode> Cache<R> {
 }
 
 thread_local! {
-    /// One [`Cache`] per Raft type, per thread.
-    static CACHES: RefCell<HashMap<TypeId, Box<dyn Any>>> = RefCell::new(HashMap::new());
+    /// One [`Cache`] per Raft type, per thread (a list: a thread checks one or two types).
+    static CACHES: RefCell<Vec<(TypeId, Box<dyn Any>)>> = const { RefCell::new(Vec::new()) };
 }
 
 fn with_cache<R: RaftNode, T>(f: impl FnOnce(&mut Cache<R>) -> T) -> T {
     CACHES.with(|caches| {
         let mut caches = caches.borrow_mut();
-        let cache = caches
-            .entry(TypeId::of::<R>())
-            .or_insert_with(|| Box::new(Cache::<R>::default()));
-        f(cache.downcast_mut().expect("the caches are keyed by type"))
+        let at = match caches.iter().position(|(t, _)| *t == TypeId::of::<R>()) {
+            Some(at) => at,
+            None => {
+                caches.push((TypeId::of::<R>(), Box::new(Cache::<R>::default())));
+                caches.len() - 1
+            }
+        };
+        f(caches[at]
+            .1
+            .downcast_mut()
+            .expect("the caches are keyed by type"))
     })
 }
 
@@ -402,7 +409,8 @@ fn rename<R: RaftNode>(
         network: cache.network(&state.network, to)?,
         history: History {
             ghost: cache.ghost(&state.history.ghost, to),
-            sent: VecDeque::new(),
+            // Empty: renaming is refused on the sequential network.
+            sent: state.history.sent.clone(),
             lost: state.history.lost,
         },
     })
