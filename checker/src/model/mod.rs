@@ -33,8 +33,8 @@ pub use shared::Shared;
 #[doc(hidden)]
 pub use stateright;
 use stateright::actor::{
-    Actor, ActorModel, ActorModelAction, Command as ActorCommand, Envelope, Id, LossyNetwork,
-    Network, Out, is_no_op, is_no_op_with_timer,
+    Actor, ActorModel, ActorModelAction, Command as ActorCommand, Envelope, Id, LossyNetwork, Out,
+    is_no_op, is_no_op_with_timer,
 };
 use stateright::{Model, Path, Property};
 
@@ -655,51 +655,6 @@ impl<R: RaftNode> fmt::Debug for RaftAction<R> {
     }
 }
 
-/// Every way to choose `count` messages of `network` to lose, each as a sorted list (identical
-/// copies are not told apart: losing either of two copies is one choice).
-fn loss_choices<M: Clone + Ord + Hash>(network: &Flight<M>, count: usize) -> Vec<Vec<Envelope<M>>> {
-    let Flight::Unordered(distinct) = network else {
-        return Vec::new();
-    };
-    let mut choices = Vec::new();
-    let mut chosen = Vec::with_capacity(count);
-    choose(distinct, count, &mut chosen, &mut choices);
-    choices
-}
-
-/// Extend `chosen` by `count` more messages from `distinct` (message, copies) in every way.
-fn choose<M: Clone>(
-    distinct: &[(Envelope<M>, usize)],
-    count: usize,
-    chosen: &mut Vec<Envelope<M>>,
-    choices: &mut Vec<Vec<Envelope<M>>>,
-) {
-    if count == 0 {
-        choices.push(chosen.clone());
-        return;
-    }
-    let Some(((env, copies), rest)) = distinct.split_first() else {
-        return;
-    };
-    for k in (0..=(*copies).min(count)).rev() {
-        let before = chosen.len();
-        chosen.extend(std::iter::repeat_n(env.clone(), k));
-        choose(rest, count - k, chosen, choices);
-        chosen.truncate(before);
-    }
-}
-
-/// Remove one copy of each of `lost` from `network`.
-fn lose<M: Clone + Ord + Hash>(network: &mut Flight<M>, lost: &[Envelope<M>]) {
-    assert!(
-        matches!(network, Flight::Unordered(_)),
-        "only an unordered network sheds messages"
-    );
-    for env in lost {
-        assert!(network.take(env, false), "a lost message was in flight");
-    }
-}
-
 /// The Raft model: the servers as stateright actors, with this crate's state representation
 /// (see [`state`]), network bounds (see [`Bounds::lossy`]) and properties on top.
 pub struct RaftModel<R: RaftNode> {
@@ -998,7 +953,7 @@ impl<R: RaftNode> Model for RaftModel<R> {
                     });
                     continue;
                 }
-                for lost in loss_choices(&after.network, excess) {
+                for lost in after.network.loss_choices(excess) {
                     actions.push(RaftAction {
                         step: step.clone(),
                         lost,
@@ -1046,7 +1001,7 @@ impl<R: RaftNode> Model for RaftModel<R> {
         };
         if !lost.is_empty() {
             next.network.update(|network| {
-                lose(network, &lost);
+                network.lose(&lost);
                 true
             });
         }
@@ -1105,11 +1060,7 @@ pub fn model<R: RaftNode>(bounds: &Bounds) -> RaftModel<R> {
     // keeper). Its network and losses are as in `RaftModel::actor_steps`; a sequential network
     // is an ordered one (which delivers even messages that change nothing) whose global order
     // `RaftModel` keeps, and whose losses are stateright's actions too.
-    let network = match bounds.network {
-        NetworkSemantics::Ordered | NetworkSemantics::Sequential => Network::new_ordered([]),
-        NetworkSemantics::Unordered => Network::new_unordered_nonduplicating([]),
-        NetworkSemantics::Duplicating => Network::new_unordered_duplicating([]),
-    };
+    let network = Flight::<Msg>::new(bounds.network).to_network();
     let lossy = (bounds.lossy && bounds.network == NetworkSemantics::Ordered)
         || bounds.network == NetworkSemantics::Sequential;
     let actors = ActorModel::new(bounds.clone(), History::default())
@@ -1122,44 +1073,4 @@ pub fn model<R: RaftNode>(bounds: &Bounds) -> RaftModel<R> {
         })
         .max_crashes(bounds.crashes);
     RaftModel { actors, actor }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(src: usize, dst: usize, msg: u8) -> Envelope<u8> {
-        Envelope {
-            src: Id::from(src),
-            dst: Id::from(dst),
-            msg,
-        }
-    }
-
-    fn unordered(envelopes: &[Envelope<u8>]) -> Flight<u8> {
-        let mut network = Flight::new(NetworkSemantics::Unordered);
-        for env in envelopes {
-            network.send(*env);
-        }
-        network
-    }
-
-    #[test]
-    fn loss_choices_are_the_sub_multisets_of_the_size_asked() {
-        let (a, b) = (env(0, 1, 7), env(1, 2, 8));
-        let network = unordered(&[a, b, a]);
-        assert_eq!(loss_choices(&network, 1), vec![vec![a], vec![b]]);
-        // Two copies of `a`: losing both is one choice, losing either one with `b` another.
-        assert_eq!(loss_choices(&network, 2), vec![vec![a, a], vec![a, b]]);
-        assert_eq!(loss_choices(&network, 3), vec![vec![a, a, b]]);
-        assert!(loss_choices(&network, 4).is_empty());
-    }
-
-    #[test]
-    fn losing_removes_one_copy_each() {
-        let (a, b) = (env(0, 1, 7), env(1, 2, 8));
-        let mut network = unordered(&[a, b, a]);
-        lose(&mut network, &[a, b]);
-        assert_eq!(network, unordered(&[a]));
-    }
 }

@@ -241,6 +241,30 @@ impl<M: Clone + Ord + Hash> Flight<M> {
         }
     }
 
+    /// Every way to choose `count` messages of an unordered network to lose, each as a sorted
+    /// list (identical copies are not told apart: losing either of two copies is one choice).
+    /// None on other networks, which do not shed messages (see `Bounds::lossy`).
+    pub fn loss_choices(&self, count: usize) -> Vec<Vec<Envelope<M>>> {
+        let Flight::Unordered(distinct) = self else {
+            return Vec::new();
+        };
+        let mut choices = Vec::new();
+        let mut chosen = Vec::with_capacity(count);
+        choose(distinct, count, &mut chosen, &mut choices);
+        choices
+    }
+
+    /// Lose one copy of each of `lost` (from an unordered network, which sheds messages).
+    pub fn lose(&mut self, lost: &[Envelope<M>]) {
+        assert!(
+            matches!(self, Flight::Unordered(_)),
+            "only an unordered network sheds messages"
+        );
+        for env in lost {
+            assert!(self.take(env, false), "a lost message was in flight");
+        }
+    }
+
     /// The same messages with `f` applied to each (`None` if `f` fails on any).
     pub fn map(&self, mut f: impl FnMut(&Envelope<M>) -> Option<Envelope<M>>) -> Option<Self> {
         Some(match self {
@@ -308,6 +332,28 @@ impl<M: Clone + Ord + Hash> Flight<M> {
     }
 }
 
+/// Extend `chosen` by `count` more messages from `distinct` (message, copies) in every way.
+fn choose<M: Clone>(
+    distinct: &[(Envelope<M>, usize)],
+    count: usize,
+    chosen: &mut Vec<Envelope<M>>,
+    choices: &mut Vec<Vec<Envelope<M>>>,
+) {
+    if count == 0 {
+        choices.push(chosen.clone());
+        return;
+    }
+    let Some(((env, copies), rest)) = distinct.split_first() else {
+        return;
+    };
+    for k in (0..=(*copies).min(count)).rev() {
+        let before = chosen.len();
+        chosen.extend(std::iter::repeat_n(env.clone(), k));
+        choose(rest, count - k, chosen, choices);
+        chosen.truncate(before);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,6 +364,33 @@ mod tests {
             dst: Id::from(dst),
             msg,
         }
+    }
+
+    fn unordered(envelopes: &[Envelope<u8>]) -> Flight<u8> {
+        let mut network = Flight::new(NetworkSemantics::Unordered);
+        for env in envelopes {
+            network.send(*env);
+        }
+        network
+    }
+
+    #[test]
+    fn loss_choices_are_the_sub_multisets_of_the_size_asked() {
+        let (a, b) = (env(0, 1, 7), env(1, 2, 8));
+        let network = unordered(&[a, b, a]);
+        assert_eq!(network.loss_choices(1), vec![vec![a], vec![b]]);
+        // Two copies of `a`: losing both is one choice, losing either one with `b` another.
+        assert_eq!(network.loss_choices(2), vec![vec![a, a], vec![a, b]]);
+        assert_eq!(network.loss_choices(3), vec![vec![a, a, b]]);
+        assert!(network.loss_choices(4).is_empty());
+    }
+
+    #[test]
+    fn losing_removes_one_copy_each() {
+        let (a, b) = (env(0, 1, 7), env(1, 2, 8));
+        let mut network = unordered(&[a, b, a]);
+        network.lose(&[a, b]);
+        assert_eq!(network, unordered(&[a]));
     }
 
     /// Send `sent`, take `taken` (delivered or lost), and compare with stateright's network
