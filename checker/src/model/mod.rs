@@ -794,10 +794,7 @@ impl<R: RaftNode> RaftModel<R> {
                     dst: *dst,
                     msg: msg.clone(),
                 };
-                let mut machine = Machine::clone(machine);
-                if let Cow::Owned(server) = server {
-                    machine.server = server;
-                }
+                let machine = machine.after(server);
                 self.carry_out(&mut next, i, machine, out, Some(&delivered));
             }
             ActorModelAction::Timeout(id, timer) => {
@@ -809,10 +806,7 @@ impl<R: RaftNode> RaftModel<R> {
                 if is_no_op_with_timer(&server, &out, timer) {
                     return None;
                 }
-                let mut machine = Machine::clone(machine);
-                if let Cow::Owned(server) = server {
-                    machine.server = server;
-                }
+                let mut machine = machine.after(server);
                 // A timer that fired is no longer set (unless the handler sets it again).
                 machine.cancel_timer(timer);
                 self.carry_out(&mut next, i, machine, out, None);
@@ -836,7 +830,8 @@ impl<R: RaftNode> RaftModel<R> {
                 let server = self.actor.on_start(*id, &Some(storage), &mut out);
                 let machine = Machine {
                     server,
-                    timers: down.timers.clone(),
+                    // The crash cancelled every timer; the restarted server sets its own.
+                    timers: Vec::new(),
                     crashed: false,
                 };
                 self.carry_out(&mut next, i, machine, out, None);

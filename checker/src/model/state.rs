@@ -14,6 +14,7 @@
 //! converts a state to stateright's form, which tests use to check that both models reach the
 //! same states.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
 use std::sync::Arc;
@@ -32,6 +33,20 @@ pub struct Machine<R> {
     /// The timers set, sorted (each at most once).
     pub timers: Vec<ModelTimer>,
     pub crashed: bool,
+}
+
+impl<R: Clone> Machine<R> {
+    /// This machine after a handler ran on its server: the server as the handler left it.
+    pub fn after(&self, server: Cow<'_, Server<R>>) -> Machine<R> {
+        match server {
+            Cow::Owned(server) => Machine {
+                server,
+                timers: self.timers.clone(),
+                crashed: self.crashed,
+            },
+            Cow::Borrowed(_) => self.clone(),
+        }
+    }
 }
 
 impl<R> Machine<R> {
