@@ -16,10 +16,12 @@ pub mod node;
 pub mod properties;
 pub mod shared;
 pub mod state;
+mod step;
 pub mod symmetry;
 pub mod trace;
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::Hash;
@@ -32,11 +34,9 @@ use raft::contract::{ApplyMsg, Command, Effects, Persisted, Reply, Request, Time
 pub use shared::Shared;
 #[doc(hidden)]
 pub use stateright;
-use stateright::actor::{
-    Actor, ActorModel, ActorModelAction, Command as ActorCommand, Envelope, Id, LossyNetwork, Out,
-    is_no_op, is_no_op_with_timer,
-};
+use stateright::actor::{Actor, ActorModel, ActorModelAction, Envelope, Id, LossyNetwork, Out};
 use stateright::{Model, Path, Property};
+use thread_local::ThreadLocal;
 
 /// How the model's network may treat messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -190,7 +190,7 @@ pub struct Stored {
 /// One server's state in the model. The parts are [`Shared`]: a step changes one server, and
 /// usually only its Raft state, so the rest is shared with the state before.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Server<R> {
+pub struct Server<R: 'static> {
     /// `None` while the server is crashed (what it had in memory is gone: only what it persisted
     /// matters from then on), or if it could not restart from its persisted bytes.
     pub raft: Option<Shared<R>>,
@@ -497,25 +497,37 @@ fn append_only_violation<R: RaftNode>(me: usize, old: &R, new: &R) -> Option<Str
 }
 
 /// Record a violation of `property` in `ghost`, unless one is recorded already.
-fn violated(ghost: &mut Shared<Ghost>, property: &'static str, why: impl FnOnce() -> String) {
+fn violated(ghost: &mut Cow<Ghost>, property: &'static str, why: impl FnOnce() -> String) {
     if !ghost.violations.contains_key(property) {
-        ghost.update(|g| {
-            g.violations.insert(property, why());
-            true
-        });
+        ghost.to_mut().violations.insert(property, why());
     }
 }
 
-/// Record in `ghost` what server `me` did in a step, from its state before and after it. Reads
-/// first and changes (a copy of) the ghost state only when there is something new.
+/// Record in `ghost` what server `me` did in a step, from its state before and after it and the
+/// events of the step. Reads first, and makes a new ghost state only when there is something new.
 fn record<R: RaftNode>(
     ghost: &mut Shared<Ghost>,
     me: usize,
     before: Option<&Server<R>>,
     after: &Server<R>,
+    events: &[GhostEvent],
+) {
+    let mut edited = Cow::Borrowed(&**ghost);
+    record_in(&mut edited, me, before, after, events);
+    if let Cow::Owned(edited) = edited {
+        *ghost = Shared::new(edited);
+    }
+}
+
+fn record_in<R: RaftNode>(
+    ghost: &mut Cow<Ghost>,
+    me: usize,
+    before: Option<&Server<R>>,
+    after: &Server<R>,
+    events: &[GhostEvent],
 ) {
     let term = after.raft.as_ref().map(|r| r.state().0);
-    for event in &after.events {
+    for event in events {
         match event {
             GhostEvent::Violation { property, why } => {
                 violated(ghost, property, || why.clone());
@@ -534,10 +546,10 @@ fn record<R: RaftNode>(
                     }
                     Some((_, lowest)) if *lowest <= term => {}
                     _ => {
-                        ghost.update(|g| {
-                            g.applied.insert(*index, (command.clone(), term));
-                            true
-                        });
+                        ghost
+                            .to_mut()
+                            .applied
+                            .insert(*index, (command.clone(), term));
                     }
                 }
             }
@@ -554,7 +566,7 @@ fn record<R: RaftNode>(
             }
             Some(_) => {}
             None => {
-                ghost.update(|g| g.leaders.insert(term, me).is_none());
+                ghost.to_mut().leaders.insert(term, me);
             }
         }
     }
@@ -591,6 +603,7 @@ pub struct History {
 }
 
 pub use state::{Flight, Machine, RaftState};
+use step::{MachineStep, Memo};
 
 /// One step of stateright's actor model: a delivery, a timer, a crash, a recovery, or (on an
 /// ordered or sequential lossy network) a loss.
@@ -661,6 +674,8 @@ pub struct RaftModel<R: RaftNode> {
     /// The same actors in stateright's own actor model: the bounds, and replays for `as_svg`.
     pub actors: ActorModel<RaftActor<R>, Bounds, History>,
     actor: RaftActor<R>,
+    /// Each search thread's memory of what steps did to machines.
+    memo: ThreadLocal<RefCell<Memo<R>>>,
 }
 
 impl<R: RaftNode> RaftModel<R> {
@@ -668,36 +683,11 @@ impl<R: RaftNode> RaftModel<R> {
         &self.actors.cfg
     }
 
-    /// After a step (or at the start): a crashed server forgets its memory, what the step did
-    /// goes into the ghost state, and the ghost forgets the leaders of terms no server can lead
+    /// After a step (or at the start): the ghost forgets the leaders of terms no server can lead
     /// any more.
-    fn settle(&self, last: Option<&RaftState<R>>, next: &mut RaftState<R>) {
-        let mut ghost = next.history.ghost.clone();
-        for i in 0..next.machines.len() {
-            let before = last.map(|l| &l.machines[i]);
-            if before.is_some_and(|b| Shared::ptr_eq(b, &next.machines[i])) {
-                continue;
-            }
-            let machine = &mut next.machines[i];
-            if machine.crashed && machine.server.raft.is_some() {
-                // Only what it persisted survives a crash.
-                machine.update(|m| {
-                    let server = &mut m.server;
-                    server.crashed_in_term = server.raft.take().map(|r| r.state().0);
-                    server.service_index = 0;
-                    server.service = Shared::default();
-                    true
-                });
-            }
-            record(&mut ghost, i, before.map(|b| &b.server), &machine.server);
-            if !machine.server.events.is_empty() {
-                machine.update(|m| {
-                    m.server.events.clear();
-                    true
-                });
-            }
-        }
-        if let Some(lowest) = next.servers().filter_map(|s| s.term()).min()
+    fn forget_old_leaders(&self, next: &mut RaftState<R>) {
+        let ghost = &mut next.history.ghost;
+        if let Some(lowest) = next.machines.iter().filter_map(|m| m.server.term()).min()
             && ghost
                 .leaders
                 .first_key_value()
@@ -708,7 +698,6 @@ impl<R: RaftNode> RaftModel<R> {
                 true
             });
         }
-        next.history.ghost = ghost;
     }
 
     /// Whether this model loses messages only to keep at most `max_in_flight` of them in flight
@@ -779,11 +768,10 @@ impl<R: RaftNode> RaftModel<R> {
                 if machine.crashed {
                     return None;
                 }
-                let mut server = Cow::Borrowed(&machine.server);
-                let mut out = Out::new();
-                self.actor
-                    .on_msg(*dst, &mut server, *src, msg.clone(), &mut out);
-                if is_no_op(&server, &out) && !self.ordered() {
+                let change = self.machine_step(i, machine, step);
+                // stateright's ordered network takes a message that changes nothing out of
+                // flight all the same.
+                if change.no_op && !self.ordered() {
                     return None;
                 }
                 if self.bounds().network == NetworkSemantics::Sequential {
@@ -794,104 +782,99 @@ impl<R: RaftNode> RaftModel<R> {
                     dst: *dst,
                     msg: msg.clone(),
                 };
-                let machine = machine.after(server);
-                self.carry_out(&mut next, i, machine, out, Some(&delivered));
+                self.apply(&mut next, i, &change, Some(&delivered));
             }
-            ActorModelAction::Timeout(id, timer) => {
+            ActorModelAction::Timeout(id, _) => {
                 let i = usize::from(*id);
-                let machine = &last.machines[i];
-                let mut server = Cow::Borrowed(&machine.server);
-                let mut out = Out::new();
-                self.actor.on_timeout(*id, &mut server, timer, &mut out);
-                if is_no_op_with_timer(&server, &out, timer) {
+                let change = self.machine_step(i, &last.machines[i], step);
+                if change.no_op {
                     return None;
                 }
-                let mut machine = machine.after(server);
-                // A timer that fired is no longer set (unless the handler sets it again).
-                machine.cancel_timer(timer);
-                self.carry_out(&mut next, i, machine, out, None);
+                self.apply(&mut next, i, &change, None);
             }
             ActorModelAction::Crash(id) => {
-                next.machines[usize::from(*id)].update(|m| {
-                    m.timers.clear();
-                    m.crashed = true;
-                    true
+                let i = usize::from(*id);
+                let up = &last.machines[i].server;
+                let mut server = up.clone();
+                if server.raft.is_some() {
+                    // Only what it persisted survives a crash.
+                    server.crashed_in_term = server.raft.take().map(|r| r.state().0);
+                    server.service_index = 0;
+                    server.service = Shared::default();
+                }
+                record(&mut next.history.ghost, i, Some(up), &server, &[]);
+                next.machines[i] = Shared::new(Machine {
+                    server,
+                    timers: Vec::new(),
+                    crashed: true,
                 });
             }
             ActorModelAction::Recover(id) => {
                 let i = usize::from(*id);
-                let down = &last.machines[i];
-                assert!(down.crashed, "only a crashed server recovers");
-                let storage = Stored {
-                    state: down.server.state.clone(),
-                    snapshot: down.server.snapshot.clone(),
-                };
-                let mut out = Out::new();
-                let server = self.actor.on_start(*id, &Some(storage), &mut out);
-                let machine = Machine {
-                    server,
-                    // The crash cancelled every timer; the restarted server sets its own.
-                    timers: Vec::new(),
-                    crashed: false,
-                };
-                self.carry_out(&mut next, i, machine, out, None);
+                assert!(last.machines[i].crashed, "only a crashed server recovers");
+                let change = self.machine_step(i, &last.machines[i], step);
+                self.apply(&mut next, i, &change, None);
             }
             ActorModelAction::SelectRandom { .. } => {
                 unreachable!("the Raft actor makes no random choices")
             }
         }
+        self.forget_old_leaders(&mut next);
         Some(next)
     }
 
-    /// Put `machine` (server `i` after a handler ran) into `next`, and carry out what the handler
-    /// asked stateright for: messages (after taking `delivered` out of flight) and timers. Saves
-    /// need nothing: the server keeps the bytes it saved.
-    fn carry_out(
+    /// What a delivery, timer or recovery does to `machine` (server `i`), remembered: see
+    /// [`step::Memo`].
+    fn machine_step(
+        &self,
+        i: usize,
+        machine: &Shared<Machine<R>>,
+        step: &ActorStep,
+    ) -> Arc<MachineStep<R>> {
+        let memo = self.memo.get_or_default();
+        let mut memo = memo.borrow_mut();
+        memo.get_or_insert(machine, step, || {
+            MachineStep::new(&self.actor, i, machine, step)
+        })
+    }
+
+    /// Put what `change` did to server `i` into `next`: its machine, and the messages it sent
+    /// (after taking `delivered` out of flight); and record the step in the ghost state.
+    fn apply(
         &self,
         next: &mut RaftState<R>,
         i: usize,
-        mut machine: Machine<R>,
-        out: Out<RaftActor<R>>,
+        change: &MachineStep<R>,
         delivered: Option<&Envelope<Msg>>,
     ) {
-        let sends = out.iter().any(|c| matches!(c, ActorCommand::Send(..)));
-        if sends || delivered.is_some() {
+        if !change.sends.is_empty() || delivered.is_some() {
             let sequential = self.bounds().network == NetworkSemantics::Sequential;
             let history = &mut next.history;
             next.network.update(|network| {
                 if let Some(env) = delivered {
                     assert!(network.take(env, true), "a delivered message was in flight");
                 }
-                for command in out.iter() {
-                    if let ActorCommand::Send(dst, msg) = command {
-                        let env = Envelope {
-                            src: Id::from(i),
-                            dst: *dst,
-                            msg: msg.clone(),
-                        };
-                        if sequential {
-                            history.sent.update(|sent| {
-                                sent.push_back(env.clone());
-                                true
-                            });
-                        }
-                        network.send(env);
+                for env in &change.sends {
+                    if sequential {
+                        history.sent.update(|sent| {
+                            sent.push_back(env.clone());
+                            true
+                        });
                     }
+                    network.send(env.clone());
                 }
                 true
             });
         }
-        for command in out {
-            match command {
-                ActorCommand::SetTimer(timer, _) => machine.set_timer(timer),
-                ActorCommand::CancelTimer(timer) => machine.cancel_timer(&timer),
-                ActorCommand::Send(..) | ActorCommand::Save(_) => {}
-                ActorCommand::ChooseRandom(..) => {
-                    unreachable!("the Raft actor makes no random choices")
-                }
-            }
-        }
-        next.machines[i] = Shared::new(machine);
+        let before = &next.machines[i].server;
+        record(
+            &mut next.history.ghost,
+            i,
+            Some(before),
+            &change.after.server,
+            &change.events,
+        );
+        next.machines[i] = change.after.clone();
     }
 }
 
@@ -910,15 +893,20 @@ impl<R: RaftNode> Model for RaftModel<R> {
         for i in 0..servers {
             let mut out = Out::new();
             let server = self.actor.on_start(Id::from(i), &None, &mut out);
-            let machine = Machine {
+            let mut machine = Machine {
                 server,
                 timers: Vec::new(),
                 crashed: false,
             };
-            state.machines.push(Shared::new(machine.clone()));
-            self.carry_out(&mut state, i, machine, out, None);
+            let (sends, events) = step::carry_out(i, &mut machine, out);
+            record(&mut state.history.ghost, i, None, &machine.server, &events);
+            state.network.update(|network| {
+                sends.into_iter().for_each(|env| network.send(env));
+                true
+            });
+            state.machines.push(Shared::new(machine));
         }
-        self.settle(None, &mut state);
+        self.forget_old_leaders(&mut state);
         vec![state]
     }
 
@@ -1000,7 +988,6 @@ impl<R: RaftNode> Model for RaftModel<R> {
                 true
             });
         }
-        self.settle(Some(last_state), &mut next);
         if dropped && self.bounds().network == NetworkSemantics::Sequential {
             next.history.sent.update(|sent| sent.pop_front().is_some());
         }
@@ -1067,5 +1054,9 @@ pub fn model<R: RaftNode>(bounds: &Bounds) -> RaftModel<R> {
             LossyNetwork::No
         })
         .max_crashes(bounds.crashes);
-    RaftModel { actors, actor }
+    RaftModel {
+        actors,
+        actor,
+        memo: ThreadLocal::new(),
+    }
 }

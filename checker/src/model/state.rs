@@ -28,7 +28,7 @@ use super::{
 /// One machine of the model: the server running on it (what stateright calls the actor's state),
 /// the timers set on it, and whether it is down.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Machine<R> {
+pub struct Machine<R: 'static> {
     pub server: Server<R>,
     /// The timers set, sorted (each at most once).
     pub timers: Vec<ModelTimer>,
@@ -67,7 +67,7 @@ impl<R> Machine<R> {
 
 /// A state of the Raft model.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct RaftState<R> {
+pub struct RaftState<R: 'static> {
     /// Machine `i` runs server `i`.
     pub machines: Vec<Shared<Machine<R>>>,
     /// The messages in flight.
