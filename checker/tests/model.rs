@@ -141,7 +141,7 @@ fn every_state_of_a_lossy_crash_bound_is_settled() {
         if lowest > 1 && !leaders.contains_key(&1) {
             forgotten += 1;
         }
-        for action in actions.iter().filter(|a| !a.lost.is_empty()) {
+        for action in actions.iter().filter(|a| !a.lost().is_empty()) {
             folded += 1;
             let text = describe_action(&bounds, action);
             assert!(text.contains("; network loses "), "{text}");

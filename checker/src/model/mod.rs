@@ -603,14 +603,14 @@ pub struct History {
 }
 
 pub use state::{Flight, Machine, RaftState};
-use step::{MachineStep, Memo};
+use step::{MachineStep, Memo, Sheddings};
 
 /// One step of stateright's actor model: a delivery, a timer, a crash, a recovery, or (on an
 /// ordered or sequential lossy network) a loss.
 pub type ActorStep = ActorModelAction<Msg, ModelTimer, ()>;
 
 /// One step of the Raft model: an actor step, then the messages the network loses at once
-/// because the step left more than `max_in_flight` in flight (see [`Bounds::lossy`]; always empty
+/// because the step left more than `max_in_flight` in flight (see [`Bounds::lossy`]; never any
 /// unless the network is lossy and unordered).
 ///
 /// Folding the losses into the step that makes them necessary, rather than losing one message
@@ -618,12 +618,12 @@ pub type ActorStep = ActorModelAction<Msg, ModelTimer, ()>;
 /// out of the state space: they were two thirds of it.
 pub struct RaftAction<R: RaftNode> {
     pub step: ActorStep,
-    /// Sorted; a message in flight twice may be lost twice.
-    pub lost: Vec<Envelope<Msg>>,
     /// The state right after `step` and before the losses. The loss choices depend on what the
     /// step sent, so the model runs the step once, when it lists the actions, and every choice
     /// shares the result. A cache, not part of the action's identity.
     after_step: Option<Arc<RaftState<R>>>,
+    /// The losses: one of the ways to shed the excess, by its place in the list of them.
+    shedding: Option<(Sheddings, usize)>,
 }
 
 impl<R: RaftNode> RaftAction<R> {
@@ -631,8 +631,17 @@ impl<R: RaftNode> RaftAction<R> {
     pub fn step(step: ActorStep) -> Self {
         RaftAction {
             step,
-            lost: Vec::new(),
             after_step: None,
+            shedding: None,
+        }
+    }
+
+    /// The messages the network loses right after the step (sorted; a message in flight twice
+    /// may be lost twice).
+    pub fn lost(&self) -> &[Envelope<Msg>] {
+        match &self.shedding {
+            Some((sheddings, at)) => &sheddings[*at].lost,
+            None => &[],
         }
     }
 }
@@ -641,15 +650,15 @@ impl<R: RaftNode> Clone for RaftAction<R> {
     fn clone(&self) -> Self {
         RaftAction {
             step: self.step.clone(),
-            lost: self.lost.clone(),
             after_step: self.after_step.clone(),
+            shedding: self.shedding.clone(),
         }
     }
 }
 
 impl<R: RaftNode> PartialEq for RaftAction<R> {
     fn eq(&self, other: &Self) -> bool {
-        self.step == other.step && self.lost == other.lost
+        self.step == other.step && self.lost() == other.lost()
     }
 }
 
@@ -657,12 +666,12 @@ impl<R: RaftNode> Eq for RaftAction<R> {}
 
 impl<R: RaftNode> fmt::Debug for RaftAction<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.lost.is_empty() {
+        if self.lost().is_empty() {
             self.step.fmt(f)
         } else {
             f.debug_struct("RaftAction")
                 .field("step", &self.step)
-                .field("lost", &self.lost)
+                .field("lost", &self.lost())
                 .finish()
         }
     }
@@ -844,27 +853,20 @@ impl<R: RaftNode> RaftModel<R> {
         &self,
         next: &mut RaftState<R>,
         i: usize,
-        change: &MachineStep<R>,
+        change: &Arc<MachineStep<R>>,
         delivered: Option<&Envelope<Msg>>,
     ) {
         if !change.sends.is_empty() || delivered.is_some() {
-            let sequential = self.bounds().network == NetworkSemantics::Sequential;
-            let history = &mut next.history;
-            next.network.update(|network| {
-                if let Some(env) = delivered {
-                    assert!(network.take(env, true), "a delivered message was in flight");
-                }
-                for env in &change.sends {
-                    if sequential {
-                        history.sent.update(|sent| {
-                            sent.push_back(env.clone());
-                            true
-                        });
-                    }
-                    network.send(env.clone());
-                }
-                true
-            });
+            if self.bounds().network == NetworkSemantics::Sequential {
+                next.history.sent.update(|sent| {
+                    sent.extend(change.sends.iter().cloned());
+                    true
+                });
+            }
+            let memo = self.memo.get_or_default();
+            next.network = memo
+                .borrow_mut()
+                .network_after(&next.network, delivered, change);
         }
         let before = &next.machines[i].server;
         record(
@@ -931,16 +933,18 @@ impl<R: RaftNode> Model for RaftModel<R> {
                 if excess == 0 || !affordable {
                     actions.push(RaftAction {
                         step,
-                        lost: Vec::new(),
                         after_step: Some(after),
+                        shedding: None,
                     });
                     continue;
                 }
-                for lost in after.network.loss_choices(excess) {
+                let memo = self.memo.get_or_default();
+                let sheddings = memo.borrow_mut().sheddings(&after.network, excess);
+                for at in 0..sheddings.len() {
                     actions.push(RaftAction {
                         step: step.clone(),
-                        lost,
                         after_step: Some(after.clone()),
+                        shedding: Some((sheddings.clone(), at)),
                     });
                 }
             }
@@ -974,24 +978,23 @@ impl<R: RaftNode> Model for RaftModel<R> {
     fn next_state(&self, last_state: &Self::State, action: Self::Action) -> Option<Self::State> {
         let RaftAction {
             step,
-            lost,
             after_step,
+            shedding,
         } = action;
         let dropped = matches!(step, ActorModelAction::Drop(_));
         let mut next = match after_step {
             Some(after) => Arc::unwrap_or_clone(after),
             None => self.actor_next(last_state, &step)?,
         };
-        if !lost.is_empty() {
-            next.network.update(|network| {
-                network.lose(&lost);
-                true
-            });
+        let mut lost = 0;
+        if let Some((sheddings, at)) = shedding {
+            next.network = sheddings[at].kept.clone();
+            lost = sheddings[at].lost.len();
         }
         if dropped && self.bounds().network == NetworkSemantics::Sequential {
             next.history.sent.update(|sent| sent.pop_front().is_some());
         }
-        let losses = lost.len() + usize::from(dropped);
+        let losses = lost + usize::from(dropped);
         if losses > 0 && self.bounds().max_losses.is_some() {
             next.history.lost += losses;
         }

@@ -9,6 +9,7 @@
 //! state), which is cheap.
 
 use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use nohash_hasher::IntMap;
@@ -18,7 +19,7 @@ use stateright::actor::{
 };
 
 use super::shared;
-use super::{ActorStep, GhostEvent, Machine, Msg, RaftActor, RaftNode, Shared, Stored};
+use super::{ActorStep, Flight, GhostEvent, Machine, Msg, RaftActor, RaftNode, Shared, Stored};
 
 /// What a delivery, a timer or a restart did to one machine.
 pub struct MachineStep<R: RaftNode> {
@@ -124,11 +125,34 @@ pub fn carry_out<R: RaftNode>(
     (sends, events)
 }
 
-/// One search thread's memory of what steps did to machines (see the module's documentation),
-/// by the hash of the machine and the step. It starts over when full, which bounds its memory.
+/// One search thread's memory of what steps did (see the module's documentation): to machines,
+/// by the hash of the machine and the step; to the messages in flight; and the ways to shed
+/// messages from a network over its bound. Each table starts over when full, which bounds its
+/// memory. Entries are checked against their whole key, not only its hash: a wrong step would be
+/// a wrong state.
 pub struct Memo<R: RaftNode> {
     steps: IntMap<u64, Remembered<R>>,
+    moves: IntMap<u64, Move<R>>,
+    sheddings: IntMap<u64, (Shared<Flight<Msg>>, usize, Sheddings)>,
 }
+
+/// The messages in flight after a machine's step: `network` before it, `delivered` taken out of
+/// flight, and what `change` sent added.
+struct Move<R: RaftNode> {
+    network: Shared<Flight<Msg>>,
+    delivered: Option<Envelope<Msg>>,
+    change: Arc<MachineStep<R>>,
+    result: Shared<Flight<Msg>>,
+}
+
+/// One way for a network over its bound to shed messages: which it loses, and what remains.
+pub struct Shedding {
+    pub lost: Vec<Envelope<Msg>>,
+    pub kept: Shared<Flight<Msg>>,
+}
+
+/// All the ways a network sheds a number of messages, in [`Flight::loss_choices`]' order.
+pub type Sheddings = Arc<[Shedding]>;
 
 struct Remembered<R: RaftNode> {
     machine: Shared<Machine<R>>,
@@ -136,13 +160,15 @@ struct Remembered<R: RaftNode> {
     result: Arc<MachineStep<R>>,
 }
 
-/// Entries the memo keeps before it starts over.
+/// Entries each of the memo's tables keeps before it starts over.
 const MEMO_ENTRIES: usize = 1 << 18;
 
 impl<R: RaftNode> Default for Memo<R> {
     fn default() -> Self {
         Memo {
             steps: IntMap::default(),
+            moves: IntMap::default(),
+            sheddings: IntMap::default(),
         }
     }
 }
@@ -155,23 +181,14 @@ impl<R: RaftNode> Memo<R> {
         step: &ActorStep,
         run: impl FnOnce() -> MachineStep<R>,
     ) -> Arc<MachineStep<R>> {
-        let key = {
-            use std::hash::{Hash, Hasher};
-            let mut h = shared::hasher();
-            machine.hash(&mut h);
-            step.hash(&mut h);
-            h.finish()
-        };
+        let key = key(&(machine, step));
         if let Some(seen) = self.steps.get(&key)
-            // The pair itself, not only its hash: a wrong step would be a wrong state.
             && seen.machine == *machine
             && seen.step == *step
         {
             return seen.result.clone();
         }
-        if self.steps.len() >= MEMO_ENTRIES {
-            self.steps.clear();
-        }
+        make_room(&mut self.steps);
         let result = Arc::new(run());
         self.steps.insert(
             key,
@@ -182,5 +199,84 @@ impl<R: RaftNode> Memo<R> {
             },
         );
         result
+    }
+
+    /// The messages in flight after `change`: `network`, less `delivered`, plus what `change`
+    /// sent.
+    pub fn network_after(
+        &mut self,
+        network: &Shared<Flight<Msg>>,
+        delivered: Option<&Envelope<Msg>>,
+        change: &Arc<MachineStep<R>>,
+    ) -> Shared<Flight<Msg>> {
+        // The step's result is told apart by its address, which is its own while the entry
+        // holds it.
+        let key = key(&(network, delivered, Arc::as_ptr(change)));
+        if let Some(seen) = self.moves.get(&key)
+            && seen.network == *network
+            && seen.delivered.as_ref() == delivered
+            && Arc::ptr_eq(&seen.change, change)
+        {
+            return seen.result.clone();
+        }
+        make_room(&mut self.moves);
+        let mut after = Flight::clone(network);
+        if let Some(env) = delivered {
+            assert!(after.take(env, true), "a delivered message was in flight");
+        }
+        for env in &change.sends {
+            after.send(env.clone());
+        }
+        let result = Shared::new(after);
+        self.moves.insert(
+            key,
+            Move {
+                network: network.clone(),
+                delivered: delivered.cloned(),
+                change: change.clone(),
+                result: result.clone(),
+            },
+        );
+        result
+    }
+
+    /// The ways `network` (unordered) can lose `count` messages.
+    pub fn sheddings(&mut self, network: &Shared<Flight<Msg>>, count: usize) -> Sheddings {
+        let key = key(&(network, count));
+        if let Some((seen, seen_count, sheddings)) = self.sheddings.get(&key)
+            && seen == network
+            && *seen_count == count
+        {
+            return sheddings.clone();
+        }
+        make_room(&mut self.sheddings);
+        let sheddings: Sheddings = network
+            .loss_choices(count)
+            .into_iter()
+            .map(|lost| {
+                let mut kept = Flight::clone(network);
+                kept.lose(&lost);
+                Shedding {
+                    lost,
+                    kept: Shared::new(kept),
+                }
+            })
+            .collect();
+        self.sheddings
+            .insert(key, (network.clone(), count, sheddings.clone()));
+        sheddings
+    }
+}
+
+fn key(value: &impl Hash) -> u64 {
+    let mut h = shared::hasher();
+    value.hash(&mut h);
+    h.finish()
+}
+
+/// Start `table` over if it is full.
+fn make_room<V>(table: &mut IntMap<u64, V>) {
+    if table.len() >= MEMO_ENTRIES {
+        table.clear();
     }
 }

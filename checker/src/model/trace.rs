@@ -248,9 +248,9 @@ fn node(id: Id) -> String {
 /// One step of a path, in words: the step, then what the network lost because of it.
 pub fn describe_action<R: RaftNode>(bounds: &Bounds, action: &RaftAction<R>) -> String {
     let mut out = describe_step(bounds, &action.step);
-    if !action.lost.is_empty() {
+    if !action.lost().is_empty() {
         let lost: Vec<String> = action
-            .lost
+            .lost()
             .iter()
             .map(|env| {
                 format!(
