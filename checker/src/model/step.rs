@@ -280,3 +280,102 @@ fn make_room<V>(table: &mut IntMap<u64, V>) {
         table.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Bounds, ModelTimer, NetworkSemantics, model};
+    use raft::contract::Timer;
+    use stateright::Model;
+
+    type Raft = raft::Raft;
+
+    /// The first state of the default bound, and the model.
+    fn start() -> (crate::model::RaftModel<Raft>, crate::model::RaftState<Raft>) {
+        let model = model::<Raft>(&Bounds::default());
+        let init = model.init_states().remove(0);
+        (model, init)
+    }
+
+    fn election(i: usize) -> ActorStep {
+        ActorModelAction::Timeout(Id::from(i), ModelTimer::Raft(Timer::Election))
+    }
+
+    #[test]
+    fn a_pair_seen_before_gives_the_same_result_and_a_new_pair_is_run() {
+        let (model, init) = start();
+        let mut memo = Memo::<Raft>::default();
+        let machine = &init.machines[0];
+        let first = memo.get_or_insert(machine, &election(0), || {
+            MachineStep::new(&model.actor, 0, machine, &election(0))
+        });
+        assert!(!first.no_op);
+        assert_eq!(
+            first.sends.len(),
+            2,
+            "a candidate asks both others for votes"
+        );
+        let again = memo.get_or_insert(machine, &election(0), || unreachable!("remembered"));
+        assert!(Arc::ptr_eq(&first, &again));
+        // Another machine with the same step, and the same machine with another step, run.
+        let mut ran = 0;
+        let other = &init.machines[1];
+        memo.get_or_insert(other, &election(1), || {
+            ran += 1;
+            MachineStep::new(&model.actor, 1, other, &election(1))
+        });
+        let heartbeat = ActorModelAction::Timeout(Id::from(0), ModelTimer::Raft(Timer::Heartbeat));
+        memo.get_or_insert(machine, &heartbeat, || {
+            ran += 1;
+            MachineStep::new(&model.actor, 0, machine, &heartbeat)
+        });
+        assert_eq!(ran, 2);
+    }
+
+    #[test]
+    fn a_remembered_network_is_the_one_computed_anew() {
+        let (model, init) = start();
+        let mut memo = Memo::<Raft>::default();
+        let change = Arc::new(MachineStep::new(
+            &model.actor,
+            0,
+            &init.machines[0],
+            &election(0),
+        ));
+        let network = &init.network;
+        let after = memo.network_after(network, None, &change);
+        assert_eq!(after.len(), 2);
+        let mut expected = Flight::new(NetworkSemantics::Unordered);
+        change.sends.iter().for_each(|e| expected.send(e.clone()));
+        assert_eq!(*after, expected);
+        assert!(Shared::ptr_eq(
+            &after,
+            &memo.network_after(network, None, &change)
+        ));
+        // Delivering one request leaves the other.
+        let delivered = change.sends[0].clone();
+        let left = memo.network_after(
+            &after,
+            Some(&delivered),
+            &Arc::new(MachineStep {
+                no_op: true,
+                after: init.machines[1].clone(),
+                sends: Vec::new(),
+                events: Vec::new(),
+            }),
+        );
+        assert_eq!(left.len(), 1);
+        assert_eq!(*left.deliverable()[0].msg, change.sends[1].msg);
+        // Shedding one of the two: either can go, and the other stays.
+        let sheddings = memo.sheddings(&after, 1);
+        assert_eq!(sheddings.len(), 2);
+        for shedding in sheddings.iter() {
+            assert_eq!(shedding.lost.len(), 1);
+            assert_eq!(shedding.kept.len(), 1);
+            let mut whole = Flight::clone(&shedding.kept);
+            whole.send(shedding.lost[0].clone());
+            assert_eq!(whole, *after);
+        }
+        assert!(Arc::ptr_eq(&sheddings, &memo.sheddings(&after, 1)));
+    }
+}
