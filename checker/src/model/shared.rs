@@ -23,6 +23,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::ops::Deref;
+use std::sync::OnceLock;
 
 use nohash_hasher::IntMap;
 
@@ -53,6 +54,8 @@ pub struct Shared<T: 'static>(&'static Interned<T>);
 struct Interned<T> {
     hash: u64,
     value: T,
+    /// See [`Shared::derived`].
+    derived: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
 impl<T: Hash + Eq + Sync> Shared<T> {
@@ -68,7 +71,11 @@ impl<T: Hash + Eq + Sync> Shared<T> {
         {
             return Shared(earlier);
         }
-        let interned: &'static Interned<T> = Box::leak(Box::new(Interned { hash, value }));
+        let interned: &'static Interned<T> = Box::leak(Box::new(Interned {
+            hash,
+            value,
+            derived: OnceLock::new(),
+        }));
         // A different value with the same hash keeps the table's place (it is merely not
         // shared); `earlier` is `None` otherwise.
         if earlier.is_none() {
@@ -122,6 +129,18 @@ impl<T> Shared<T> {
     /// Whether `a` and `b` are the same value (not merely equal ones).
     pub fn ptr_eq(a: &Self, b: &Self) -> bool {
         std::ptr::eq(a.0, b.0)
+    }
+
+    /// Data derived from the value by `make`, made the first time it is asked for and kept with
+    /// the value (which never changes), so that asking again costs no lookup. A value type has
+    /// one kind of derived data: asking for another kind is a bug, and panics.
+    pub fn derived<D: Any + Send + Sync>(&self, make: impl FnOnce(&T) -> D) -> &'static D {
+        let inner: &'static Interned<T> = self.0;
+        inner
+            .derived
+            .get_or_init(|| Box::new(make(&inner.value)))
+            .downcast_ref()
+            .expect("a value type has one kind of derived data")
     }
 }
 

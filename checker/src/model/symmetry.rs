@@ -18,6 +18,7 @@
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use std::hash::{Hash, Hasher};
 
@@ -110,7 +111,7 @@ fn best_renaming<R: RaftNode>(state: &RaftState<R>) -> Option<RaftState<R>> {
         return None;
     }
     with_cache(|cache: &mut Cache<R>| {
-        let keys: Vec<u64> = (0..n).map(|i| server_key(state, i, cache)).collect();
+        let keys: Vec<u64> = (0..n).map(|i| server_key(state, i)).collect();
         let mut sorted = keys.clone();
         sorted.sort_unstable();
         // How many orders there are to try: the product of the factorials of the groups' sizes.
@@ -205,28 +206,108 @@ fn orders(
 
 /// What renaming does not change about server `i`: a hash of everything about it except its
 /// own and its peers' names.
-fn server_key<R: RaftNode>(state: &RaftState<R>, i: usize, cache: &mut Cache<R>) -> u64 {
+fn server_key<R: RaftNode>(state: &RaftState<R>, i: usize) -> u64 {
+    let side = machine_side(&state.machines[i], state.machines.len());
     let mut h = shared::hasher();
-    let machine = &state.machines[i];
-    let server = &machine.server;
-    machine.crashed.hash(&mut h);
-    server.crashed_in_term.hash(&mut h);
-    server.service_index.hash(&mut h);
-    server.service.hash(&mut h);
-    server.snapshot.hash(&mut h);
-    if let Some(raft) = &server.raft {
-        let (seen, voted_for) = cache.raft_key(raft);
-        seen.hash(&mut h);
-        // Whom it voted for, up to names: nobody, itself, or another server.
-        voted_for.map(|p| p == i).hash(&mut h);
-    }
-    machine.timers.hash(&mut h);
+    side.key.hash(&mut h);
+    // Whom it voted for, up to names: nobody, itself, or another server.
+    side.voted_for.map(|p| p == i).hash(&mut h);
     for (term, leader) in &state.history.ghost.leaders {
         if *leader == i {
             term.hash(&mut h);
         }
     }
     h.finish()
+}
+
+/// What symmetry keeps with each machine (see [`Shared::derived`]): the part of its
+/// [`server_key`] that does not depend on where it is, and its renamings.
+struct MachineSide<R: RaftNode> {
+    /// A hash of the machine without names: its crash, service, snapshot, timers, and what its
+    /// Raft observes but its vote.
+    key: u64,
+    voted_for: Option<PeerId>,
+    renamed: Renamings<Machine<R>>,
+}
+
+fn machine_side<R: RaftNode>(
+    machine: &Shared<Machine<R>>,
+    servers: usize,
+) -> &'static MachineSide<R> {
+    machine.derived(|machine| {
+        let mut h = shared::hasher();
+        let server = &machine.server;
+        machine.crashed.hash(&mut h);
+        server.crashed_in_term.hash(&mut h);
+        server.service_index.hash(&mut h);
+        server.service.hash(&mut h);
+        server.snapshot.hash(&mut h);
+        let mut voted_for = None;
+        if let Some(raft) = &server.raft {
+            let seen = raft.observe();
+            (seen.term, seen.role, seen.commit_index).hash(&mut h);
+            (seen.snapshot_index, seen.snapshot_term, seen.entries).hash(&mut h);
+            voted_for = seen.voted_for;
+        }
+        machine.timers.hash(&mut h);
+        MachineSide {
+            key: h.finish(),
+            voted_for,
+            renamed: Renamings::new(servers),
+        }
+    })
+}
+
+/// A value's renamings, one slot per renaming of `servers` servers, each filled the first time it
+/// is needed; none with more than [`SLOTTED_SERVERS`] servers (there would be too many: those
+/// go through the thread's [`Cache`]).
+struct Renamings<T: 'static> {
+    servers: usize,
+    slots: Box<[OnceLock<Option<Shared<T>>>]>,
+}
+
+/// The most servers whose renamings are kept with the values (5! = 120 slots each).
+const SLOTTED_SERVERS: usize = 5;
+
+impl<T: 'static> Renamings<T> {
+    fn new(servers: usize) -> Self {
+        let slots = if servers <= SLOTTED_SERVERS {
+            (0..(1..=servers).product::<usize>())
+                .map(|_| OnceLock::new())
+                .collect()
+        } else {
+            Box::default()
+        };
+        Renamings { servers, slots }
+    }
+
+    /// The renaming by `to`, made by `make` if it is not made yet; `None` if this value keeps no
+    /// renamings for `to`'s number of servers.
+    fn get(
+        &self,
+        to: &[PeerId],
+        make: impl FnOnce() -> Option<Shared<T>>,
+    ) -> Option<Option<Shared<T>>> {
+        if to.len() != self.servers || self.slots.is_empty() {
+            return None;
+        }
+        Some(self.slots[slot(to)].get_or_init(make).clone())
+    }
+}
+
+/// The place of the permutation `to` among all permutations of its length (its Lehmer code).
+fn slot(to: &[PeerId]) -> usize {
+    let mut at = 0;
+    for (k, &p) in to.iter().enumerate() {
+        let smaller_later = to[k + 1..].iter().filter(|&&q| q < p).count();
+        at = at * (to.len() - k) + smaller_later;
+    }
+    at
+}
+
+/// What symmetry keeps with each set of messages in flight: its renamings.
+struct NetworkSide {
+    renamed: Renamings<Flight<Msg>>,
 }
 
 /// A cache's key for renaming a value of hash `hash` by `to` (3 bits per server, spread over
@@ -248,8 +329,6 @@ struct Cache<R: RaftNode> {
     networks: IntMap<u64, Option<Shared<Flight<Msg>>>>,
     requests: IntMap<u64, Option<Shared<Request>>>,
     ghosts: IntMap<u64, Shared<Ghost>>,
-    /// A hash of what a Raft observes but its vote, and its vote.
-    raft_keys: IntMap<u64, (u64, Option<PeerId>)>,
 }
 
 /// Entries a cache keeps before it starts over (bounds its memory).
@@ -262,7 +341,6 @@ impl<R: RaftNode> Default for Cache<R> {
             networks: IntMap::default(),
             requests: IntMap::default(),
             ghosts: IntMap::default(),
-            raft_keys: IntMap::default(),
         }
     }
 }
@@ -281,40 +359,16 @@ fn cached<V: Clone>(map: &mut IntMap<u64, V>, key: u64, make: impl FnOnce() -> V
 }
 
 impl<R: RaftNode> Cache<R> {
-    fn raft_key(&mut self, raft: &Shared<R>) -> (u64, Option<PeerId>) {
-        cached(&mut self.raft_keys, hash_of(raft), || {
-            let seen = raft.observe();
-            let mut h = shared::hasher();
-            (seen.term, seen.role, seen.commit_index).hash(&mut h);
-            (seen.snapshot_index, seen.snapshot_term, seen.entries).hash(&mut h);
-            (h.finish(), seen.voted_for)
-        })
-    }
-
     fn machine(
         &mut self,
         machine: &Shared<Machine<R>>,
         to: &[PeerId],
     ) -> Option<Shared<Machine<R>>> {
-        cached(&mut self.machines, key(machine, to), || {
-            let server = &machine.server;
-            Some(Shared::new(Machine {
-                server: Server {
-                    raft: match &server.raft {
-                        Some(raft) => Some(Shared::new(raft.relabel(to)?)),
-                        None => None,
-                    },
-                    state: rename_bytes::<R>(&server.state, to)?,
-                    snapshot: server.snapshot.clone(),
-                    service_index: server.service_index,
-                    service: server.service.clone(),
-                    crashed_in_term: server.crashed_in_term,
-                    events: server.events.clone(),
-                },
-                timers: machine.timers.clone(),
-                crashed: machine.crashed,
-            }))
-        })
+        let rename = || rename_machine(machine, to);
+        if let Some(renamed) = machine_side(machine, to.len()).renamed.get(to, rename) {
+            return renamed;
+        }
+        cached(&mut self.machines, key(machine, to), rename)
     }
 
     fn network(
@@ -322,6 +376,15 @@ impl<R: RaftNode> Cache<R> {
         network: &Shared<Flight<Msg>>,
         to: &[PeerId],
     ) -> Option<Shared<Flight<Msg>>> {
+        let side = network.derived(|_| NetworkSide {
+            renamed: Renamings::new(to.len()),
+        });
+        if let Some(renamed) = side
+            .renamed
+            .get(to, || rename_network(network, to, self).map(Shared::new))
+        {
+            return renamed;
+        }
         let key = key(network, to);
         if let Some(renamed) = self.networks.get(&key) {
             return renamed.clone();
@@ -416,6 +479,29 @@ fn rename<R: RaftNode>(
     })
 }
 
+fn rename_machine<R: RaftNode>(
+    machine: &Shared<Machine<R>>,
+    to: &[PeerId],
+) -> Option<Shared<Machine<R>>> {
+    let server = &machine.server;
+    Some(Shared::new(Machine {
+        server: Server {
+            raft: match &server.raft {
+                Some(raft) => Some(Shared::new(raft.relabel(to)?)),
+                None => None,
+            },
+            state: rename_bytes::<R>(&server.state, to)?,
+            snapshot: server.snapshot.clone(),
+            service_index: server.service_index,
+            service: server.service.clone(),
+            crashed_in_term: server.crashed_in_term,
+            events: server.events.clone(),
+        },
+        timers: machine.timers.clone(),
+        crashed: machine.crashed,
+    }))
+}
+
 fn rename_bytes<R: RaftNode>(bytes: &Shared<Vec<u8>>, to: &[PeerId]) -> Option<Shared<Vec<u8>>> {
     if bytes.is_empty() {
         return Some(bytes.clone());
@@ -433,4 +519,37 @@ fn rename_network<R: RaftNode>(
     cache: &mut Cache<R>,
 ) -> Option<Flight<Msg>> {
     network.map(|env| cache.envelope(env, to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every permutation of up to [`SLOTTED_SERVERS`] servers has its own slot, and the slots
+    /// are exactly 0..n!.
+    #[test]
+    fn each_renaming_has_its_own_slot() {
+        fn permutations(n: usize) -> Vec<Vec<PeerId>> {
+            if n == 0 {
+                return vec![Vec::new()];
+            }
+            let mut all = Vec::new();
+            for shorter in permutations(n - 1) {
+                for at in 0..n {
+                    let mut p = shorter.clone();
+                    p.insert(at, n - 1);
+                    all.push(p);
+                }
+            }
+            all
+        }
+        for n in 1..=SLOTTED_SERVERS {
+            let mut slots: Vec<usize> = permutations(n).iter().map(|p| slot(p)).collect();
+            slots.sort_unstable();
+            let count: usize = (1..=n).product();
+            assert_eq!(slots, (0..count).collect::<Vec<_>>(), "{n} servers");
+        }
+        assert_eq!(slot(&[0, 1, 2]), 0);
+        assert_eq!(slot(&[2, 1, 0]), 5);
+    }
 }
