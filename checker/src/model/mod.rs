@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 pub use node::RaftNode;
 use raft::contract::{ApplyMsg, Command, Effects, Persisted, Reply, Request, Timer, TimerOp};
-pub use shared::Shared;
+pub use shared::{Counted, Shared};
 #[doc(hidden)]
 pub use stateright;
 use stateright::actor::{Actor, ActorModel, ActorModelAction, Envelope, Id, LossyNetwork, Out};
@@ -889,7 +889,7 @@ impl<R: RaftNode> Model for RaftModel<R> {
         let network = Flight::new(self.bounds().network);
         let mut state = RaftState {
             machines: Vec::with_capacity(servers),
-            network: Shared::new(network),
+            network: Counted::new(network),
             history: History::default(),
         };
         for i in 0..servers {

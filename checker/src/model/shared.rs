@@ -23,7 +23,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::ops::Deref;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use nohash_hasher::IntMap;
 
@@ -144,53 +144,62 @@ impl<T> Shared<T> {
     }
 }
 
-impl<T> Deref for Shared<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0.value
-    }
+/// The traits `Shared` and `Counted` implement alike: through the value, with the pointer and
+/// the cached hash as shortcuts.
+macro_rules! by_value {
+    ($wrapper:ident) => {
+        impl<T> Deref for $wrapper<T> {
+            type Target = T;
+            fn deref(&self) -> &T {
+                &self.0.value
+            }
+        }
+
+        impl<T: Hash> Hash for $wrapper<T> {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                state.write_u64(self.0.hash);
+            }
+        }
+
+        impl<T: PartialEq> PartialEq for $wrapper<T> {
+            fn eq(&self, other: &Self) -> bool {
+                $wrapper::ptr_eq(self, other)
+                    || (self.0.hash == other.0.hash && self.0.value == other.0.value)
+            }
+        }
+
+        impl<T: Eq> Eq for $wrapper<T> {}
+
+        impl<T: Ord> PartialOrd for $wrapper<T> {
+            fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl<T: Ord> Ord for $wrapper<T> {
+            fn cmp(&self, other: &Self) -> Ordering {
+                if $wrapper::ptr_eq(self, other) {
+                    Ordering::Equal
+                } else {
+                    self.0.value.cmp(&other.0.value)
+                }
+            }
+        }
+
+        impl<T: fmt::Debug> fmt::Debug for $wrapper<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.value.fmt(f)
+            }
+        }
+    };
 }
+
+by_value!(Shared);
+by_value!(Counted);
 
 impl<T> Clone for Shared<T> {
     fn clone(&self) -> Self {
         Shared(self.0)
-    }
-}
-
-impl<T: Hash> Hash for Shared<T> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.0.hash);
-    }
-}
-
-impl<T: PartialEq> PartialEq for Shared<T> {
-    fn eq(&self, other: &Self) -> bool {
-        Shared::ptr_eq(self, other)
-            || (self.0.hash == other.0.hash && self.0.value == other.0.value)
-    }
-}
-
-impl<T: Eq> Eq for Shared<T> {}
-
-impl<T: Ord> PartialOrd for Shared<T> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl<T: Ord> Ord for Shared<T> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        if Shared::ptr_eq(self, other) {
-            Ordering::Equal
-        } else {
-            self.0.value.cmp(&other.0.value)
-        }
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for Shared<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.value.fmt(f)
     }
 }
 
@@ -200,9 +209,89 @@ impl<T: Default + Hash + Eq + Sync> Default for Shared<T> {
     }
 }
 
+/// An immutable, reference-counted value with its hash computed once, when it is made: for parts
+/// of a state that take too many distinct values to keep them all, as [`Shared`] does (the
+/// messages in flight: hundreds of thousands of distinct sets even in small bounds). A value is
+/// freed when no state, cache or memo holds it any more.
+pub struct Counted<T>(Arc<Counting<T>>);
+
+struct Counting<T> {
+    hash: u64,
+    value: T,
+}
+
+impl<T: Hash> Counted<T> {
+    /// Wrap `value`, hashing it (see [`hash_of`]).
+    pub fn new(value: T) -> Self {
+        Counted(Arc::new(Counting {
+            hash: hash_of(&value),
+            value,
+        }))
+    }
+
+    /// Change the value; `f` returns whether it changed anything (if not, the value is kept as it
+    /// was, so `f` must not change anything then). A value no one else holds is changed in place.
+    pub fn update(&mut self, f: impl FnOnce(&mut T) -> bool) -> bool
+    where
+        T: Clone,
+    {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            let changed = f(&mut inner.value);
+            if changed {
+                inner.hash = hash_of(&inner.value);
+            }
+            return changed;
+        }
+        let mut value = self.0.value.clone();
+        let changed = f(&mut value);
+        if changed {
+            *self = Counted::new(value);
+        }
+        changed
+    }
+}
+
+impl<T> Counted<T> {
+    /// Whether `a` and `b` are the same value (not merely equal ones).
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+impl<T> Clone for Counted<T> {
+    fn clone(&self) -> Self {
+        Counted(Arc::clone(&self.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counted_values_are_equal_by_value_and_change_in_place_when_no_one_else_holds_them() {
+        let mut a = Counted::new(vec![1u8]);
+        let b = Counted::new(vec![1u8]);
+        assert!(!Counted::ptr_eq(&a, &b));
+        assert_eq!(a, b);
+        assert_eq!(hash_of(&a), hash_of(&b));
+        let at = Arc::as_ptr(&a.0);
+        assert!(a.update(|v| {
+            v.push(2);
+            true
+        }));
+        assert_eq!(Arc::as_ptr(&a.0), at);
+        assert_eq!(a, Counted::new(vec![1u8, 2]));
+        assert_eq!(hash_of(&a), hash_of(&Counted::new(vec![1u8, 2])));
+        // Held twice: changed through a copy.
+        let held = a.clone();
+        assert!(a.update(|v| {
+            v.push(3);
+            true
+        }));
+        assert_eq!(*held, vec![1u8, 2]);
+        assert_eq!(*a, vec![1u8, 2, 3]);
+    }
 
     #[test]
     fn equal_values_built_apart_are_one_value() {

@@ -5,9 +5,10 @@
 //! (servers, timers, storages, random choices, crash flags) and a hash table for the network, all
 //! copied for every transition the checker tries, and hashed in full for every state it
 //! generates. That copying and hashing was more than half of a search's time, while Raft's own
-//! handlers did not show in the profile. Here every part is [`Shared`]: a transition copies a
-//! few reference counts and rebuilds only the machine that stepped and the network, and a state's
-//! hash is a handful of `u64` writes.
+//! handlers did not show in the profile. Here every part is [`Shared`] (interned): a transition
+//! copies a few pointers and replaces only the machine that stepped and the network (both taken
+//! from the per-thread memory of steps, see `step`), and a state's hash is a handful of `u64`
+//! writes.
 //!
 //! The transitions are stateright's (see `RaftModel`'s `Model` impl): the same actions, in the
 //! same order, with the same effects, on the same [`RaftActor`]. [`RaftState::actor_state`]
@@ -22,7 +23,8 @@ use std::sync::Arc;
 use stateright::actor::{ActorModelState, Envelope, Id, Network, RandomChoices, Timers};
 
 use super::{
-    History, ModelTimer, Msg, NetworkSemantics, RaftActor, RaftNode, Server, Shared, Stored,
+    Counted, History, ModelTimer, Msg, NetworkSemantics, RaftActor, RaftNode, Server, Shared,
+    Stored,
 };
 
 /// One machine of the model: the server running on it (what stateright calls the actor's state),
@@ -71,7 +73,7 @@ pub struct RaftState<R: 'static> {
     /// Machine `i` runs server `i`.
     pub machines: Vec<Shared<Machine<R>>>,
     /// The messages in flight.
-    pub network: Shared<Flight<Msg>>,
+    pub network: Counted<Flight<Msg>>,
     pub history: History,
 }
 

@@ -30,8 +30,8 @@ use stateright::actor::{Envelope, Id};
 use super::shared::{self, hash_of};
 use super::trace::Strategy;
 use super::{
-    Bounds, Flight, Ghost, History, Machine, Msg, NetworkSemantics, RaftNode, RaftState, Server,
-    Shared,
+    Bounds, Counted, Flight, Ghost, History, Machine, Msg, NetworkSemantics, RaftNode, RaftState,
+    Server, Shared,
 };
 
 /// Why `checker check --symmetry` cannot be used for `R` with these bounds and strategy, if it
@@ -305,11 +305,6 @@ fn slot(to: &[PeerId]) -> usize {
     at
 }
 
-/// What symmetry keeps with each set of messages in flight: its renamings.
-struct NetworkSide {
-    renamed: Renamings<Flight<Msg>>,
-}
-
 /// A cache's key for renaming a value of hash `hash` by `to` (3 bits per server, spread over
 /// the 64 bits so that keys stay as random as the hashes: the caches do not hash them again).
 fn key<T: Hash>(value: &T, to: &[PeerId]) -> u64 {
@@ -319,6 +314,10 @@ fn key<T: Hash>(value: &T, to: &[PeerId]) -> u64 {
 
 /// The renamings done so far, per thread: the DFS meets the same servers and messages in many
 /// states, and renaming them (copying, decoding and encoding Raft's state) is the costly part.
+/// Machines keep their own renamings with them (see [`Renamings`]) up to [`SLOTTED_SERVERS`]
+/// servers; these caches hold the rest: messages in flight (which are [`Counted`], not interned:
+/// keeping their renamings with them would make cycles that are never freed), requests, ghost
+/// states, and machines of larger clusters.
 ///
 /// The caches are keyed by the 64-bit hash of what they rename (and the renaming), not by the
 /// value: comparing values made up a fifth of the search's time. Two different values with the
@@ -326,7 +325,7 @@ fn key<T: Hash>(value: &T, to: &[PeerId]) -> u64 {
 /// states apart by a 64-bit fingerprint.
 struct Cache<R: RaftNode> {
     machines: IntMap<u64, Option<Shared<Machine<R>>>>,
-    networks: IntMap<u64, Option<Shared<Flight<Msg>>>>,
+    networks: IntMap<u64, Option<Counted<Flight<Msg>>>>,
     requests: IntMap<u64, Option<Shared<Request>>>,
     ghosts: IntMap<u64, Shared<Ghost>>,
 }
@@ -373,18 +372,9 @@ impl<R: RaftNode> Cache<R> {
 
     fn network(
         &mut self,
-        network: &Shared<Flight<Msg>>,
+        network: &Counted<Flight<Msg>>,
         to: &[PeerId],
-    ) -> Option<Shared<Flight<Msg>>> {
-        let side = network.derived(|_| NetworkSide {
-            renamed: Renamings::new(to.len()),
-        });
-        if let Some(renamed) = side
-            .renamed
-            .get(to, || rename_network(network, to, self).map(Shared::new))
-        {
-            return renamed;
-        }
+    ) -> Option<Counted<Flight<Msg>>> {
         let key = key(network, to);
         if let Some(renamed) = self.networks.get(&key) {
             return renamed.clone();
@@ -392,7 +382,7 @@ impl<R: RaftNode> Cache<R> {
         if self.networks.len() >= CACHE_ENTRIES {
             self.networks.clear();
         }
-        let renamed = rename_network(network, to, self).map(Shared::new);
+        let renamed = rename_network(network, to, self).map(Counted::new);
         self.networks.insert(key, renamed.clone());
         renamed
     }
