@@ -9,12 +9,21 @@
 //! ```
 //!
 //! Summary lines are written straight to the process's stdout, past the test harness's output
-//! capture, so they show in a plain `cargo test` and the `labs` CLI can read them.
+//! capture, so they show in a plain `cargo test`. They are for people: the code under test runs in
+//! the same process and can print anything. Tools (`labs run`, the grader) read results from the
+//! **report channel** instead (see [`REPORT_VAR`]): a file the harness alone writes, one
+//! [`RunRecord`] per finished run, each carrying a key that only the harness and the tool know.
 
 use std::fmt;
+use std::fs::OpenOptions;
 use std::future::Future;
 use std::io::Write;
+use std::ops::RangeInclusive;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use crate::sim::{RunConfig, RunError, Sim, run_with_stats};
 
@@ -24,32 +33,150 @@ pub const SEED_VAR: &str = "LAB_SEED";
 pub const SEEDS_VAR: &str = "LAB_SEEDS";
 /// The first seed of every test: fixed, so CI is stable.
 pub const FIRST_SEED: u64 = 1;
+/// The most seeds one `LAB_SEEDS` may ask for (a million runs of a test is hours already).
+pub const MAX_SEEDS: u64 = 1_000_000;
 
-/// The seeds to run: `LAB_SEED=s` gives `[s]`; `LAB_SEEDS=n` gives `1..=n`; neither gives `[1]`.
-pub fn seeds_from_env() -> Result<Vec<u64>, String> {
-    seeds_from(
-        std::env::var(SEED_VAR).ok().as_deref(),
-        std::env::var(SEEDS_VAR).ok().as_deref(),
-    )
+/// Environment variable: the file to which the harness appends one [`RunRecord`] (a JSON line) per
+/// finished run. `labs run` and the grader set it and read their verdicts from it, never from the
+/// test's output.
+pub const REPORT_VAR: &str = "LAB_REPORT";
+/// Environment variable: a file holding the key that authenticates the records. The harness reads
+/// it and deletes it before any code under test runs, and puts the key in every record, so a record
+/// that the code under test writes itself cannot pass for the harness's.
+pub const REPORT_KEY_VAR: &str = "LAB_REPORT_KEY";
+
+/// The seeds to run: `LAB_SEED=s` gives `s..=s`; `LAB_SEEDS=n` gives `1..=n`; neither gives `1..=1`.
+pub fn seeds_from_env() -> Result<RangeInclusive<u64>, String> {
+    let var = |name| match std::env::var(name) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(v)) => Err(format!("{name} is not text: {v:?}")),
+    };
+    seeds_from(var(SEED_VAR)?.as_deref(), var(SEEDS_VAR)?.as_deref())
 }
 
 /// [`seeds_from_env`] on given values (for tests and the CLI).
-pub fn seeds_from(seed: Option<&str>, seeds: Option<&str>) -> Result<Vec<u64>, String> {
+pub fn seeds_from(seed: Option<&str>, seeds: Option<&str>) -> Result<RangeInclusive<u64>, String> {
     if let Some(seed) = seed {
-        let seed = seed
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| format!("{SEED_VAR} must be an unsigned integer, got {seed:?}"))?;
-        return Ok(vec![seed]);
+        let seed = seed.trim().parse::<u64>().map_err(|_| {
+            format!(
+                "{SEED_VAR} must be a whole number from 0 to {}, got {seed:?}",
+                u64::MAX
+            )
+        })?;
+        return Ok(seed..=seed);
     }
     let n = match seeds {
         None => 1,
         Some(n) => match n.trim().parse::<u64>() {
-            Ok(n) if n > 0 => n,
-            _ => return Err(format!("{SEEDS_VAR} must be a positive integer, got {n:?}")),
+            Ok(n) if (1..=MAX_SEEDS).contains(&n) => n,
+            _ => {
+                return Err(format!(
+                    "{SEEDS_VAR} must be a whole number from 1 to {MAX_SEEDS}, got {n:?}"
+                ));
+            }
         },
     };
-    Ok((0..n).map(|i| FIRST_SEED + i).collect())
+    Ok(FIRST_SEED..=FIRST_SEED + (n - 1))
+}
+
+/// What the harness reports about one finished run on the report channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The key read from [`REPORT_KEY_VAR`] (empty when none was given).
+    pub key: String,
+    pub lab: String,
+    pub test: String,
+    pub seed: u64,
+    pub ok: bool,
+    /// What went wrong, for a failed run.
+    pub failure: Option<String>,
+    /// The summary line, as printed.
+    pub summary: String,
+}
+
+impl RunRecord {
+    /// The summary line, parsed.
+    pub fn parsed_summary(&self) -> Option<Summary> {
+        Summary::parse(&self.summary)
+    }
+}
+
+/// The lines of a report file that are records carrying `key`, and how many other lines there were
+/// (a line the harness did not write: damage, or a forgery).
+pub fn read_records(text: &str, key: &str) -> (Vec<RunRecord>, usize) {
+    let mut records = Vec::new();
+    let mut foreign = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str::<RunRecord>(line) {
+            Ok(record) if record.key == key => records.push(record),
+            _ => foreign += 1,
+        }
+    }
+    (records, foreign)
+}
+
+/// The harness's end of the report channel: opened, and its key read and deleted, before the first
+/// run of the process starts.
+struct Reporter {
+    file: std::fs::File,
+    key: String,
+}
+
+static REPORTER: OnceLock<Result<Option<Mutex<Reporter>>, String>> = OnceLock::new();
+
+fn reporter() -> &'static Result<Option<Mutex<Reporter>>, String> {
+    REPORTER.get_or_init(|| {
+        let Some(path) = std::env::var_os(REPORT_VAR) else {
+            return Ok(None);
+        };
+        let key = match std::env::var_os(REPORT_KEY_VAR) {
+            None => String::new(),
+            Some(key_file) => {
+                let key_file = Path::new(&key_file);
+                let key = std::fs::read_to_string(key_file)
+                    .map_err(|e| format!("{REPORT_KEY_VAR}={}: {e}", key_file.display()))?;
+                std::fs::remove_file(key_file)
+                    .map_err(|e| format!("{REPORT_KEY_VAR}={}: {e}", key_file.display()))?;
+                key.trim().to_string()
+            }
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("{REPORT_VAR}={}: {e}", Path::new(&path).display()))?;
+        Ok(Some(Mutex::new(Reporter { file, key })))
+    })
+}
+
+/// Append `record` (its key filled in) to the report channel, if there is one. Each record is one
+/// write of one line, so records of tests running in parallel never interleave.
+fn report(mut record: RunRecord) {
+    let Ok(Some(reporter)) = reporter() else {
+        return;
+    };
+    let mut reporter = reporter.lock().unwrap_or_else(|e| e.into_inner());
+    record.key = reporter.key.clone();
+    let mut line = serde_json::to_string(&record).expect("a record serializes");
+    line.push('\n');
+    if let Err(e) = reporter.file.write_all(line.as_bytes()) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "labs: could not write the run's record to {REPORT_VAR}: {e}"
+        );
+    }
+}
+
+/// A setting the whole test process depends on is wrong: say so once and end the process (every
+/// test would fail the same way; one clear message beats one panic per test).
+fn exit_on_bad_setting(message: &str) -> ! {
+    static ONCE: Mutex<()> = Mutex::new(());
+    let _guard = ONCE.lock();
+    // Straight to the process's stderr: the test harness captures `eprintln!` per test, and that
+    // capture is lost when the process exits.
+    let _ = writeln!(std::io::stderr(), "\nerror: {message}\n");
+    std::process::exit(2)
 }
 
 /// The command that replays one test with one seed.
@@ -205,6 +332,16 @@ where
         );
     }
     let _ = out.flush();
+    drop(out);
+    report(RunRecord {
+        key: String::new(),
+        lab: spec.lab.to_string(),
+        test: spec.test.to_string(),
+        seed,
+        ok: error.is_none(),
+        failure: error.as_ref().map(ToString::to_string),
+        summary: summary.to_string(),
+    });
     SeedResult { summary, error }
 }
 
@@ -216,10 +353,15 @@ where
     Fut: Future<Output = Vec<(String, String)>>,
 {
     crate::logging::init();
-    let seeds = seeds_from_env().unwrap_or_else(|e| panic!("{e}"));
+    // Before any code under test runs: the report channel's key must be read (and deleted) now.
+    if let Err(e) = reporter() {
+        exit_on_bad_setting(&format!("the report channel cannot be used: {e}"));
+    }
+    let seeds = seeds_from_env().unwrap_or_else(|e| exit_on_bad_setting(&e));
+    let runs = seeds.clone().count();
     let mut failed = Vec::new();
     let mut first_error = None;
-    for &seed in &seeds {
+    for seed in seeds {
         let result = run_seed(&spec, seed, &body);
         if let Some(error) = result.error {
             failed.push(seed);
@@ -232,7 +374,7 @@ where
             spec.lab,
             spec.test,
             failed.len(),
-            seeds.len(),
+            runs,
             failed
                 .iter()
                 .map(u64::to_string)
@@ -249,18 +391,47 @@ mod tests {
 
     #[test]
     fn seeds_follow_the_conventions() {
-        assert_eq!(seeds_from(None, None), Ok(vec![1]));
-        assert_eq!(seeds_from(None, Some("3")), Ok(vec![1, 2, 3]));
-        assert_eq!(seeds_from(Some("1234"), Some("3")), Ok(vec![1234]));
-        assert!(
-            seeds_from(None, Some("0"))
-                .unwrap_err()
-                .contains("LAB_SEEDS")
+        assert_eq!(seeds_from(None, None), Ok(1..=1));
+        assert_eq!(seeds_from(None, Some("3")), Ok(1..=3));
+        assert_eq!(seeds_from(Some("1234"), Some("3")), Ok(1234..=1234));
+        assert_eq!(seeds_from(None, Some("1000000")), Ok(1..=1_000_000));
+        for bad in ["0", "-1", "abc", "", "1000001", "100000000000"] {
+            let e = seeds_from(None, Some(bad)).unwrap_err();
+            assert!(e.contains("LAB_SEEDS") && e.contains("1000000"), "{e}");
+        }
+        for bad in ["x", "-3", "18446744073709551616"] {
+            let e = seeds_from(Some(bad), None).unwrap_err();
+            assert!(e.starts_with("LAB_SEED must"), "{e}");
+        }
+    }
+
+    #[test]
+    fn records_need_the_key() {
+        let record = RunRecord {
+            key: "k1".into(),
+            lab: "lab2a".into(),
+            test: "initial_election".into(),
+            seed: 1,
+            ok: true,
+            failure: None,
+            summary: "lab2a initial_election ok   seed=1 virtual=3.0s wall=0.00s trace=398748b6"
+                .into(),
+        };
+        let forged = RunRecord {
+            key: "guess".into(),
+            ..record.clone()
+        };
+        let text = format!(
+            "{}\nlab2a initial_election ok seed=1\n{}\n",
+            serde_json::to_string(&record).unwrap(),
+            serde_json::to_string(&forged).unwrap()
         );
-        assert!(
-            seeds_from(Some("x"), None)
-                .unwrap_err()
-                .contains("LAB_SEED")
+        let (records, foreign) = read_records(&text, "k1");
+        assert_eq!(records, vec![record.clone()]);
+        assert_eq!(foreign, 2);
+        assert_eq!(
+            records[0].parsed_summary().map(|s| s.test),
+            Some("initial_election".to_string())
         );
     }
 

@@ -1,8 +1,8 @@
 //! `labs`: the lab framework's command line.
 //!
-//! - `labs run [--lab 2a ...] [--seeds N] [--jobs J]`: build and run every lab suite that exists
-//!   (`tests/lab2a.rs` ... `tests/lab3b.rs`) against the code in this tree, with a progress display
-//!   and a summary table; exits non-zero if any run failed.
+//! - `labs run [--lab 2a ...] [--seeds N] [--jobs J] [--time-limit SECS]`: build and run every lab
+//!   suite that exists (`tests/lab2a.rs` ... `tests/lab3b.rs`) against the code in this tree, with a
+//!   progress display and a summary table; exits non-zero if any run failed or did not finish.
 //! - `labs handout --out DIR`: write the student repository (solutions replaced by stubs,
 //!   instructor-only files left out).
 // BEGIN INSTRUCTOR ONLY
@@ -21,8 +21,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use labs::suites::{
-    build_suites, existing_suites, list_tests, progress_bar, render_table, run_suite, select_labs,
-    workspace_root,
+    SuiteRun, build_suites, existing_suites, list_tests, progress_bar, render_table, run_suite,
+    select_labs, workspace_root,
 };
 
 #[derive(Parser)]
@@ -39,10 +39,10 @@ pub struct SuiteArgs {
     #[arg(long = "lab", value_name = "LAB")]
     pub labs: Vec<String>,
     /// Seeds per test (LAB_SEEDS).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=labs::lab::MAX_SEEDS))]
     pub seeds: u64,
     /// Tests run in parallel (default: number of CPUs).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub jobs: Option<usize>,
 }
 
@@ -53,10 +53,21 @@ impl SuiteArgs {
     }
 }
 
+/// `labs run`.
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    suites: SuiteArgs,
+    /// Stop a suite when none of its runs has finished for this many seconds of real time (its
+    /// unfinished runs then count as failed, by name).
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    time_limit: u64,
+}
+
 #[derive(Subcommand)]
 enum Commands {
     /// Run the lab suites against the code in this tree and print a summary table.
-    Run(SuiteArgs),
+    Run(RunArgs),
     // BEGIN INSTRUCTOR ONLY
     /// Grade a submission (or a folder of submissions) and write results.json and report.md.
     Grade(instructor::GradeArgs),
@@ -86,7 +97,7 @@ fn main() -> ExitCode {
         },
         Commands::Mutants(args) => verdict(instructor::mutants(&args)),
         // END INSTRUCTOR ONLY
-        Commands::Run(suites) => verdict(run(&suites)),
+        Commands::Run(args) => verdict(run(&args)),
     }
 }
 
@@ -125,8 +136,13 @@ fn handout(out: &std::path::Path) -> ExitCode {
     }
 }
 
-fn run(suites: &SuiteArgs) -> Result<bool, Box<dyn std::error::Error>> {
-    let (seeds, jobs) = (suites.seeds, suites.jobs());
+fn run(args: &RunArgs) -> Result<bool, Box<dyn std::error::Error>> {
+    let suites = &args.suites;
+    let settings = SuiteRun {
+        seeds: suites.seeds,
+        jobs: suites.jobs(),
+        time_limit: std::time::Duration::from_secs(args.time_limit),
+    };
     let wanted = select_labs(&suites.labs)?;
     let root = workspace_root()?;
     let present = existing_suites(&root, &wanted);
@@ -142,13 +158,16 @@ fn run(suites: &SuiteArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let mut planned = Vec::new();
     for (lab, exe) in executables {
         let tests = list_tests(&exe)?;
-        planned.push((lab, exe, tests.len() as u64));
+        planned.push((lab, exe, tests));
     }
-    let total = planned.iter().map(|(_, _, n)| n * seeds).sum();
+    let total = planned
+        .iter()
+        .map(|(_, _, tests)| tests.len() as u64 * settings.seeds)
+        .sum();
     let progress = progress_bar(total);
     let mut results = Vec::new();
-    for (lab, exe, _) in &planned {
-        results.push(run_suite(lab, exe, seeds, jobs, &progress)?);
+    for (lab, exe, tests) in &planned {
+        results.push(run_suite(lab, exe, tests, &settings, &progress)?);
     }
     progress.finish_and_clear();
     print!("{}", render_table(&results));
