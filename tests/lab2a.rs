@@ -5,14 +5,12 @@
 use std::time::Duration;
 
 use harness::raft::{Applier, Net, RAFT_ELECTION_TIMEOUT, raft_test};
-
-const LAB: &str = "lab2a";
+use harness::this_test;
 
 #[test]
 fn initial_election() {
     raft_test(
-        LAB,
-        "initial_election",
+        this_test!(),
         3,
         Net::Reliable,
         Applier::Plain,
@@ -45,8 +43,7 @@ fn initial_election() {
 #[test]
 fn re_election() {
     raft_test(
-        LAB,
-        "re_election",
+        this_test!(),
         3,
         Net::Reliable,
         Applier::Plain,
@@ -83,8 +80,7 @@ fn re_election() {
 #[test]
 fn many_elections() {
     raft_test(
-        LAB,
-        "many_elections",
+        this_test!(),
         7,
         Net::Reliable,
         Applier::Plain,
@@ -119,8 +115,7 @@ fn many_elections() {
 #[test]
 fn step_down_on_newer_term_in_reply() {
     raft_test(
-        LAB,
-        "step_down_on_newer_term_in_reply",
+        this_test!(),
         3,
         Net::Reliable,
         Applier::Plain,

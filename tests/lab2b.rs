@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use harness::raft::{Applier, Net, RAFT_ELECTION_TIMEOUT, raft_test, show};
-
-const LAB: &str = "lab2b";
+use harness::this_test;
 
 fn random_string(cfg: &harness::raft::Cluster, len: usize) -> String {
     (0..len)
@@ -15,8 +14,7 @@ fn random_string(cfg: &harness::raft::Cluster, len: usize) -> String {
 #[test]
 fn basic_agree() {
     raft_test(
-        LAB,
-        "basic_agree",
+        this_test!(),
         5,
         Net::Reliable,
         Applier::Plain,
@@ -41,8 +39,7 @@ fn basic_agree() {
 #[test]
 fn rpc_bytes() {
     raft_test(
-        LAB,
-        "rpc_bytes",
+        this_test!(),
         3,
         Net::Reliable,
         Applier::Plain,
@@ -71,8 +68,7 @@ fn rpc_bytes() {
 #[test]
 fn follower_failure() {
     raft_test(
-        LAB,
-        "follower_failure",
+        this_test!(),
         3,
         Net::Reliable,
         Applier::Plain,
@@ -108,8 +104,7 @@ fn follower_failure() {
 #[test]
 fn leader_failure() {
     raft_test(
-        LAB,
-        "leader_failure",
+        this_test!(),
         3,
         Net::Reliable,
         Applier::Plain,
@@ -143,8 +138,7 @@ fn leader_failure() {
 #[test]
 fn fail_agree() {
     raft_test(
-        LAB,
-        "fail_agree",
+        this_test!(),
         3,
         Net::Reliable,
         Applier::Plain,
@@ -173,8 +167,7 @@ fn fail_agree() {
 #[test]
 fn fail_no_agree() {
     raft_test(
-        LAB,
-        "fail_no_agree",
+        this_test!(),
         5,
         Net::Reliable,
         Applier::Plain,
@@ -218,8 +211,7 @@ fn fail_no_agree() {
 #[test]
 fn concurrent_starts() {
     raft_test(
-        LAB,
-        "concurrent_starts",
+        this_test!(),
         3,
         Net::Reliable,
         Applier::Plain,
@@ -275,8 +267,7 @@ fn concurrent_starts() {
 #[test]
 fn rejoin() {
     raft_test(
-        LAB,
-        "rejoin",
+        this_test!(),
         3,
         Net::Reliable,
         Applier::Plain,
@@ -310,8 +301,7 @@ fn rejoin() {
 #[test]
 fn backup() {
     raft_test(
-        LAB,
-        "backup",
+        this_test!(),
         5,
         Net::Reliable,
         Applier::Plain,
@@ -379,8 +369,7 @@ fn backup() {
 #[test]
 fn count() {
     raft_test(
-        LAB,
-        "count",
+        this_test!(),
         3,
         Net::Reliable,
         Applier::Plain,

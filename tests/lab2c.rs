@@ -5,14 +5,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use harness::raft::{Applier, Cluster, Net, RAFT_ELECTION_TIMEOUT, raft_test};
-
-const LAB: &str = "lab2c";
+use harness::this_test;
 
 #[test]
 fn persist1() {
     raft_test(
-        LAB,
-        "persist1",
+        this_test!(),
         3,
         Net::Reliable,
         Applier::Plain,
@@ -59,8 +57,7 @@ fn persist1() {
 #[test]
 fn persist2() {
     raft_test(
-        LAB,
-        "persist2",
+        this_test!(),
         5,
         Net::Reliable,
         Applier::Plain,
@@ -104,8 +101,7 @@ fn persist2() {
 #[test]
 fn persist3() {
     raft_test(
-        LAB,
-        "persist3",
+        this_test!(),
         3,
         Net::Reliable,
         Applier::Plain,
@@ -135,8 +131,7 @@ fn persist3() {
 #[test]
 fn figure8() {
     raft_test(
-        LAB,
-        "figure8",
+        this_test!(),
         5,
         Net::Reliable,
         Applier::Plain,
@@ -184,8 +179,7 @@ fn figure8() {
 #[test]
 fn unreliable_agree() {
     raft_test(
-        LAB,
-        "unreliable_agree",
+        this_test!(),
         5,
         Net::Unreliable,
         Applier::Plain,
@@ -214,8 +208,7 @@ fn unreliable_agree() {
 #[test]
 fn figure8_unreliable() {
     raft_test(
-        LAB,
-        "figure8_unreliable",
+        this_test!(),
         5,
         Net::Unreliable,
         Applier::Plain,
@@ -352,26 +345,12 @@ async fn churn(cfg: Rc<Cluster>) {
 
 #[test]
 fn reliable_churn() {
-    raft_test(
-        LAB,
-        "reliable_churn",
-        5,
-        Net::Reliable,
-        Applier::Plain,
-        churn,
-    );
+    raft_test(this_test!(), 5, Net::Reliable, Applier::Plain, churn);
 }
 
 #[test]
 fn unreliable_churn() {
-    raft_test(
-        LAB,
-        "unreliable_churn",
-        5,
-        Net::Unreliable,
-        Applier::Plain,
-        churn,
-    );
+    raft_test(this_test!(), 5, Net::Unreliable, Applier::Plain, churn);
 }
 
 /// The paper's Figure 8, scripted with partitions rather than left to chance: an entry of an old
@@ -382,8 +361,7 @@ fn unreliable_churn() {
 #[test]
 fn figure8_scripted() {
     raft_test(
-        LAB,
-        "figure8_scripted",
+        this_test!(),
         5,
         Net::Reliable,
         Applier::Plain,
@@ -451,8 +429,7 @@ fn figure8_scripted() {
 #[test]
 fn persist_vote_scripted() {
     raft_test(
-        LAB,
-        "persist_vote_scripted",
+        this_test!(),
         3,
         Net::Reliable,
         Applier::Plain,

@@ -3,8 +3,7 @@
 use std::rc::Rc;
 
 use harness::raft::{Applier, Cluster, MAX_LOG_SIZE, Net, SNAPSHOT_INTERVAL, raft_test};
-
-const LAB: &str = "lab2d";
+use harness::this_test;
 
 /// The common story of the snapshot tests: 30 rounds in which a victim is cut off or crashed while
 /// enough commands commit to force a snapshot, then comes back and must catch up.
@@ -66,70 +65,44 @@ async fn snapshot_common(cfg: Rc<Cluster>, disconnect: bool, crash: bool) {
 
 #[test]
 fn snapshot_basic() {
-    raft_test(
-        LAB,
-        "snapshot_basic",
-        3,
-        Net::Reliable,
-        Applier::Snapshot,
-        |cfg| snapshot_common(cfg, false, false),
-    );
+    raft_test(this_test!(), 3, Net::Reliable, Applier::Snapshot, |cfg| {
+        snapshot_common(cfg, false, false)
+    });
 }
 
 #[test]
 fn snapshot_install() {
-    raft_test(
-        LAB,
-        "snapshot_install",
-        3,
-        Net::Reliable,
-        Applier::Snapshot,
-        |cfg| snapshot_common(cfg, true, false),
-    );
+    raft_test(this_test!(), 3, Net::Reliable, Applier::Snapshot, |cfg| {
+        snapshot_common(cfg, true, false)
+    });
 }
 
 #[test]
 fn snapshot_install_unreliable() {
-    raft_test(
-        LAB,
-        "snapshot_install_unreliable",
-        3,
-        Net::Unreliable,
-        Applier::Snapshot,
-        |cfg| snapshot_common(cfg, true, false),
-    );
+    raft_test(this_test!(), 3, Net::Unreliable, Applier::Snapshot, |cfg| {
+        snapshot_common(cfg, true, false)
+    });
 }
 
 #[test]
 fn snapshot_install_crash() {
-    raft_test(
-        LAB,
-        "snapshot_install_crash",
-        3,
-        Net::Reliable,
-        Applier::Snapshot,
-        |cfg| snapshot_common(cfg, false, true),
-    );
+    raft_test(this_test!(), 3, Net::Reliable, Applier::Snapshot, |cfg| {
+        snapshot_common(cfg, false, true)
+    });
 }
 
 #[test]
 fn snapshot_install_uncrash() {
-    raft_test(
-        LAB,
-        "snapshot_install_uncrash",
-        3,
-        Net::Unreliable,
-        Applier::Snapshot,
-        |cfg| snapshot_common(cfg, false, true),
-    );
+    raft_test(this_test!(), 3, Net::Unreliable, Applier::Snapshot, |cfg| {
+        snapshot_common(cfg, false, true)
+    });
 }
 
 /// Crash and restart every server, repeatedly; the commit index must never go back.
 #[test]
 fn snapshot_all_crash() {
     raft_test(
-        LAB,
-        "snapshot_all_crash",
+        this_test!(),
         3,
         Net::Reliable,
         Applier::Snapshot,
@@ -164,8 +137,7 @@ fn snapshot_all_crash() {
 #[test]
 fn snapshot_init() {
     raft_test(
-        LAB,
-        "snapshot_init",
+        this_test!(),
         3,
         Net::Reliable,
         Applier::Snapshot,

@@ -5,28 +5,27 @@ use std::time::Duration;
 use harness::kv::{
     ELECTION_TIMEOUT, Generic, append_value, check_appends, generic_test, kv_test, speed_test,
 };
+use harness::{Net, this_test};
 use tokio::sync::oneshot;
-
-const LAB: &str = "lab3a";
 
 #[test]
 fn basic() {
-    generic_test(LAB, "basic", Generic::new(1, 5));
+    generic_test(this_test!(), Generic::new(1, 5));
 }
 
 #[test]
 fn speed() {
-    speed_test(LAB, "speed", None);
+    speed_test(this_test!(), None);
 }
 
 #[test]
 fn concurrent() {
-    generic_test(LAB, "concurrent", Generic::new(5, 5));
+    generic_test(this_test!(), Generic::new(5, 5));
 }
 
 #[test]
 fn unreliable() {
-    generic_test(LAB, "unreliable", Generic::new(5, 5).unreliable());
+    generic_test(this_test!(), Generic::new(5, 5).unreliable());
 }
 
 /// Five clerks append to one key over an unreliable network: every append once, each clerk's in
@@ -35,7 +34,7 @@ fn unreliable() {
 fn unreliable_one_key() {
     const CLIENTS: u64 = 5;
     const UPTO: u64 = 10;
-    kv_test(LAB, "unreliable_one_key", 3, true, None, |cfg| async move {
+    kv_test(this_test!(), 3, Net::Unreliable, None, |cfg| async move {
         let ck = cfg.make_client(&cfg.all());
         cfg.put(&ck, "k", "", None).await;
         let clients: Vec<_> = (0..CLIENTS)
@@ -62,7 +61,7 @@ fn unreliable_one_key() {
 /// the whole cluster ends up in the minority.
 #[test]
 fn one_partition() {
-    kv_test(LAB, "one_partition", 5, false, None, |cfg| async move {
+    kv_test(this_test!(), 5, Net::Reliable, None, |cfg| async move {
         let ck = cfg.make_client(&cfg.all());
         cfg.put(&ck, "1", "13", None).await;
 
@@ -125,55 +124,38 @@ fn one_partition() {
 
 #[test]
 fn many_partitions_one_client() {
-    generic_test(
-        LAB,
-        "many_partitions_one_client",
-        Generic::new(1, 5).partitions(),
-    );
+    generic_test(this_test!(), Generic::new(1, 5).partitions());
 }
 
 #[test]
 fn many_partitions_many_clients() {
-    generic_test(
-        LAB,
-        "many_partitions_many_clients",
-        Generic::new(5, 5).partitions(),
-    );
+    generic_test(this_test!(), Generic::new(5, 5).partitions());
 }
 
 #[test]
 fn persist_one_client() {
-    generic_test(LAB, "persist_one_client", Generic::new(1, 5).crash());
+    generic_test(this_test!(), Generic::new(1, 5).crash());
 }
 
 #[test]
 fn persist_concurrent() {
-    generic_test(LAB, "persist_concurrent", Generic::new(5, 5).crash());
+    generic_test(this_test!(), Generic::new(5, 5).crash());
 }
 
 #[test]
 fn persist_concurrent_unreliable() {
-    generic_test(
-        LAB,
-        "persist_concurrent_unreliable",
-        Generic::new(5, 5).unreliable().crash(),
-    );
+    generic_test(this_test!(), Generic::new(5, 5).unreliable().crash());
 }
 
 #[test]
 fn persist_partition() {
-    generic_test(
-        LAB,
-        "persist_partition",
-        Generic::new(5, 5).crash().partitions(),
-    );
+    generic_test(this_test!(), Generic::new(5, 5).crash().partitions());
 }
 
 #[test]
 fn persist_partition_unreliable() {
     generic_test(
-        LAB,
-        "persist_partition_unreliable",
+        this_test!(),
         Generic::new(5, 5).unreliable().crash().partitions(),
     );
 }
@@ -181,8 +163,7 @@ fn persist_partition_unreliable() {
 #[test]
 fn persist_partition_unreliable_linearizable() {
     generic_test(
-        LAB,
-        "persist_partition_unreliable_linearizable",
+        this_test!(),
         Generic::new(15, 7)
             .unreliable()
             .crash()

@@ -2,9 +2,9 @@
 //! `cargo test --release --test lab3b`
 
 use harness::kv::{ELECTION_TIMEOUT, Generic, generic_test, kv_test, speed_test};
+use harness::{Net, this_test};
 use kvraft::contract::Op;
 
-const LAB: &str = "lab3b";
 const MAXRAFTSTATE: usize = 1000;
 /// A generous bound for the snapshots of `snapshot_size`'s tiny store.
 const MAX_SNAPSHOT_STATE: usize = 500;
@@ -17,10 +17,9 @@ fn snapshot_rpc() {
     // 50 of ours do not reach maxraftstate. 200 do, so the majority must snapshot.
     const PUTS: u64 = 200;
     kv_test(
-        LAB,
-        "snapshot_rpc",
+        this_test!(),
         3,
-        false,
+        Net::Reliable,
         Some(MAXRAFTSTATE),
         |cfg| async move {
             let ck = cfg.make_client(&cfg.all());
@@ -84,10 +83,9 @@ fn snapshot_rpc() {
 #[test]
 fn snapshot_size() {
     kv_test(
-        LAB,
-        "snapshot_size",
+        this_test!(),
         3,
-        false,
+        Net::Reliable,
         Some(MAXRAFTSTATE),
         |cfg| async move {
             let ck = cfg.make_client(&cfg.all());
@@ -124,10 +122,9 @@ fn snapshot_keeps_duplicate_table() {
     // Far more small Puts than it takes every server to snapshot past the Append.
     const MAX_PUTS: u64 = 300;
     kv_test(
-        LAB,
-        "snapshot_keeps_duplicate_table",
+        this_test!(),
         3,
-        false,
+        Net::Reliable,
         Some(MAXRAFTSTATE),
         |cfg| async move {
             let servers = cfg.servers();
@@ -180,14 +177,13 @@ fn snapshot_keeps_duplicate_table() {
 
 #[test]
 fn speed() {
-    speed_test(LAB, "speed", Some(MAXRAFTSTATE));
+    speed_test(this_test!(), Some(MAXRAFTSTATE));
 }
 
 #[test]
 fn snapshot_recover() {
     generic_test(
-        LAB,
-        "snapshot_recover",
+        this_test!(),
         Generic::new(1, 5).crash().snapshots(MAXRAFTSTATE),
     );
 }
@@ -195,8 +191,7 @@ fn snapshot_recover() {
 #[test]
 fn snapshot_recover_many_clients() {
     generic_test(
-        LAB,
-        "snapshot_recover_many_clients",
+        this_test!(),
         Generic::new(20, 5).crash().snapshots(MAXRAFTSTATE),
     );
 }
@@ -204,8 +199,7 @@ fn snapshot_recover_many_clients() {
 #[test]
 fn snapshot_unreliable() {
     generic_test(
-        LAB,
-        "snapshot_unreliable",
+        this_test!(),
         Generic::new(5, 5).unreliable().snapshots(MAXRAFTSTATE),
     );
 }
@@ -213,8 +207,7 @@ fn snapshot_unreliable() {
 #[test]
 fn snapshot_unreliable_recover() {
     generic_test(
-        LAB,
-        "snapshot_unreliable_recover",
+        this_test!(),
         Generic::new(5, 5)
             .unreliable()
             .crash()
@@ -225,8 +218,7 @@ fn snapshot_unreliable_recover() {
 #[test]
 fn snapshot_unreliable_recover_concurrent_partition() {
     generic_test(
-        LAB,
-        "snapshot_unreliable_recover_concurrent_partition",
+        this_test!(),
         Generic::new(5, 5)
             .unreliable()
             .crash()
@@ -238,8 +230,7 @@ fn snapshot_unreliable_recover_concurrent_partition() {
 #[test]
 fn snapshot_unreliable_recover_concurrent_partition_linearizable() {
     generic_test(
-        LAB,
-        "snapshot_unreliable_recover_concurrent_partition_linearizable",
+        this_test!(),
         Generic::new(15, 7)
             .unreliable()
             .crash()

@@ -41,7 +41,7 @@ fn main() {
         std::fs::write(&file, patched).expect("write mutant");
         let _ = writeln!(
             modules,
-            "#[path = {:?}]\n#[allow(dead_code, unused, clippy::all, clippy::pedantic)]\npub mod {module};\nchecker::impl_raft_node!({module}::Raft);",
+            "#[path = {:?}]\n#[allow(dead_code, unused, clippy::all, clippy::pedantic)]\npub mod {module};",
             file.display().to_string()
         );
         let _ = writeln!(catalog, "    ({name:?}, {lab:?}, {what:?}),");

@@ -5,6 +5,7 @@
 //! timers, whether it is down, and the messages in flight; not the ghost state, which only this
 //! model keeps, nor what a crashed server had in memory, which only this model forgets).
 
+use raft::contract::RaftContract as _;
 use std::collections::{HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
 

@@ -156,13 +156,13 @@ fn every_state_of_a_lossy_crash_bound_is_settled() {
 struct Amnesiac(raft::Raft);
 
 impl RaftNode for Amnesiac {
-    fn boot(
+    fn new(
         me: PeerId,
-        peers: usize,
+        peers: &[PeerId],
         _persisted: &Persisted,
         out: &mut Effects,
     ) -> Result<Self, CorruptState> {
-        raft::Raft::boot(me, peers, &Persisted::default(), out).map(Amnesiac)
+        raft::Raft::new(me, peers, &Persisted::default(), out).map(Amnesiac)
     }
     fn state(&self) -> (u64, bool) {
         RaftNode::state(&self.0)

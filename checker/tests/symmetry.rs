@@ -180,9 +180,9 @@ fn a_symmetric_search_reaches_the_same_verdicts_with_fewer_states() {
 struct NoRenaming(raft::Raft);
 
 impl RaftNode for NoRenaming {
-    fn boot(
+    fn new(
         me: PeerId,
-        peers: usize,
+        peers: &[PeerId],
         persisted: &Persisted,
         out: &mut Effects,
     ) -> Result<Self, CorruptState> {

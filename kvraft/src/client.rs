@@ -5,7 +5,7 @@
 //! says [`ClerkStep::Done`]. The clerk must keep trying until some leader has applied the
 //! operation, and must number its operations so that the servers can recognise retries.
 
-use crate::contract::{ClerkStep, ClientId, KvReply, Op};
+use crate::contract::{ClerkContract, ClerkStep, ClientId, KvReply, Op};
 // BEGIN SOLUTION
 use std::time::Duration;
 
@@ -38,10 +38,10 @@ pub struct Clerk {
     // END SOLUTION
 }
 
-impl Clerk {
+impl ClerkContract for Clerk {
     /// A clerk that talks to `servers` servers (indices `0..servers` in every [`ClerkStep::Send`])
     /// and identifies itself as `client_id`, which no other clerk uses.
-    pub fn new(servers: usize, client_id: ClientId) -> Clerk {
+    fn new(servers: usize, client_id: ClientId) -> Clerk {
         // BEGIN SOLUTION
         Clerk {
             servers,
@@ -57,7 +57,7 @@ impl Clerk {
     }
 
     /// Start `op` (the previous operation must be done) and say what to do first.
-    pub fn begin(&mut self, op: Op) -> ClerkStep {
+    fn begin(&mut self, op: Op) -> ClerkStep {
         // BEGIN SOLUTION
         self.seq += 1;
         let (client, seq) = (self.me, self.seq);
@@ -83,7 +83,7 @@ impl Clerk {
     }
 
     /// The server answered the last [`ClerkStep::Send`] with `reply`.
-    pub fn on_reply(&mut self, reply: KvReply) -> ClerkStep {
+    fn on_reply(&mut self, reply: KvReply) -> ClerkStep {
         // BEGIN SOLUTION
         let result = match (&self.request, reply) {
             (Some(KvRequest::Get(_)), KvReply::Get(r)) => {
@@ -107,7 +107,7 @@ impl Clerk {
     }
 
     /// No reply to the last [`ClerkStep::Send`] came back in time.
-    pub fn on_failure(&mut self) -> ClerkStep {
+    fn on_failure(&mut self) -> ClerkStep {
         // BEGIN SOLUTION
         self.next_server()
         // STUB
@@ -116,15 +116,17 @@ impl Clerk {
     }
 
     /// The [`ClerkStep::Wait`] is over.
-    pub fn on_wake(&mut self) -> ClerkStep {
+    fn on_wake(&mut self) -> ClerkStep {
         // BEGIN SOLUTION
         self.send()
         // STUB
         // todo!("3A: try again")
         // END SOLUTION
     }
+}
 
-    // BEGIN SOLUTION
+// BEGIN SOLUTION
+impl Clerk {
     fn send(&self) -> ClerkStep {
         match &self.request {
             Some(request) => ClerkStep::Send {
@@ -145,5 +147,5 @@ impl Clerk {
             self.send()
         }
     }
-    // END SOLUTION
 }
+// END SOLUTION

@@ -8,9 +8,9 @@
 //! snapshots its state and lets Raft drop the log it covers.
 
 use raft::Raft;
-use raft::contract::{PeerId, Persisted, Reply, Request, Timer};
+use raft::contract::{PeerId, Persisted};
 
-use crate::contract::{KvEffects, KvError, KvRequest, RequestId};
+use crate::contract::{KvEffects, KvError, KvRequest, KvServerContract, RequestId};
 // BEGIN SOLUTION
 use std::collections::BTreeMap;
 
@@ -19,7 +19,7 @@ use tracing::{debug, trace};
 
 use crate::common::{GetReply, PutAppendOp, PutAppendReply, Status};
 use crate::contract::{ClientId, KvReply, Op};
-use raft::contract::ApplyMsg;
+use raft::contract::{ApplyMsg, RaftContract};
 // END SOLUTION
 
 /// One KV server.
@@ -123,12 +123,12 @@ fn decode_snapshot(bytes: &[u8]) -> Result<State, KvError> {
 }
 // END SOLUTION
 
-impl KvServer {
+impl KvServerContract for KvServer {
     /// Boot server `me` of `peers`, or restart it from what it persisted last (empty on first
     /// boot). Snapshot when Raft's persisted state reaches `maxraftstate` bytes (`None`: never).
-    pub fn new(
+    fn new(
         me: PeerId,
-        peers: usize,
+        peers: &[PeerId],
         persisted: &Persisted,
         maxraftstate: Option<usize>,
         out: &mut KvEffects,
@@ -168,7 +168,7 @@ impl KvServer {
     }
 
     /// The Raft inside, for the tester (who leads, log sizes).
-    pub fn raft(&self) -> &Raft {
+    fn raft(&self) -> &Raft {
         // BEGIN SOLUTION
         &self.raft
         // STUB
@@ -176,9 +176,18 @@ impl KvServer {
         // END SOLUTION
     }
 
+    /// The Raft inside, for the framework to hand it Raft's own events.
+    fn raft_mut(&mut self) -> &mut Raft {
+        // BEGIN SOLUTION
+        &mut self.raft
+        // STUB
+        // todo!("3A: return the Raft")
+        // END SOLUTION
+    }
+
     /// A clerk's request `id` arrived. Answer it with `out.reply(id, ..)`, now or once its
     /// operation is applied (or is known to be lost).
-    pub fn on_client_request(
+    fn on_client_request(
         &mut self,
         id: RequestId,
         request: KvRequest,
@@ -236,58 +245,16 @@ impl KvServer {
                 }
             }
         }
-        self.settle(out)
+        Ok(())
         // STUB
         // todo!("3A: start the operation in Raft and remember who waits for which index")
         // END SOLUTION
     }
 
-    /// A Raft RPC request from peer `from`: Raft answers it.
-    pub fn on_request(
-        &mut self,
-        from: PeerId,
-        request: Request,
-        out: &mut KvEffects,
-    ) -> Result<Reply, KvError> {
+    /// Raft handled an event: apply what it delivered, snapshot if the log grew too big, and give
+    /// up on the requests that can no longer commit here.
+    fn after_raft(&mut self, out: &mut KvEffects) -> Result<(), KvError> {
         // BEGIN SOLUTION
-        let reply = self.raft.on_request(from, request, &mut out.raft);
-        self.settle(out)?;
-        Ok(reply)
-        // STUB
-        // todo!("3A: let Raft handle it, then apply what Raft committed")
-        // END SOLUTION
-    }
-
-    /// The reply to a Raft RPC this server sent.
-    pub fn on_reply(
-        &mut self,
-        from: PeerId,
-        request: Request,
-        reply: Reply,
-        out: &mut KvEffects,
-    ) -> Result<(), KvError> {
-        // BEGIN SOLUTION
-        self.raft.on_reply(from, request, reply, &mut out.raft);
-        self.settle(out)
-        // STUB
-        // todo!("3A: let Raft handle it, then apply what Raft committed")
-        // END SOLUTION
-    }
-
-    /// One of Raft's timers fired.
-    pub fn on_timer(&mut self, timer: Timer, out: &mut KvEffects) -> Result<(), KvError> {
-        // BEGIN SOLUTION
-        self.raft.on_timer(timer, &mut out.raft);
-        self.settle(out)
-        // STUB
-        // todo!("3A: let Raft handle it, then apply what Raft committed")
-        // END SOLUTION
-    }
-
-    // BEGIN SOLUTION
-    /// After every event: apply what Raft delivered, snapshot if the log grew too big, and give up
-    /// on the requests that can no longer commit here.
-    fn settle(&mut self, out: &mut KvEffects) -> Result<(), KvError> {
         for msg in std::mem::take(&mut out.raft.applies) {
             match msg {
                 ApplyMsg::Command { index, command } => self.apply(index, &command, out)?,
@@ -299,8 +266,14 @@ impl KvServer {
         self.note_persisted(out);
         self.drop_lost_requests(out);
         Ok(())
+        // STUB
+        // todo!("3A: apply what Raft committed and answer the waiting clerks; 3B: snapshot")
+        // END SOLUTION
     }
+}
 
+// BEGIN SOLUTION
+impl KvServer {
     fn apply(&mut self, index: u64, bytes: &[u8], out: &mut KvEffects) -> Result<(), KvError> {
         if index <= self.state.index {
             return Ok(()); // covered by our snapshot already
@@ -398,5 +371,5 @@ impl KvServer {
             alive
         });
     }
-    // END SOLUTION
 }
+// END SOLUTION

@@ -4,9 +4,12 @@
 use std::collections::VecDeque;
 
 use kvraft::common::{GetArgs, GetReply, PutAppendArgs, PutAppendOp, PutAppendReply, Status};
-use kvraft::contract::{ClerkStep, KvEffects, KvError, KvReply, KvRequest, Op, RequestId};
+use kvraft::contract::{
+    ClerkContract, ClerkStep, KvEffects, KvError, KvReply, KvRequest, KvServerContract, Op,
+    RequestId,
+};
 use kvraft::{Clerk, KvServer};
-use raft::contract::{PeerId, Persisted, Request, Timer};
+use raft::contract::{PeerId, Persisted, RaftContract, Request, Timer};
 
 /// Servers whose Raft messages wait in one FIFO queue until the test delivers them.
 struct Cluster {
@@ -29,7 +32,8 @@ impl Cluster {
         };
         for i in 0..n {
             let mut out = KvEffects::default();
-            let server = KvServer::new(i, n, &Persisted::default(), maxraftstate, &mut out)
+            let peers: Vec<PeerId> = (0..n).collect();
+            let server = KvServer::new(i, &peers, &Persisted::default(), maxraftstate, &mut out)
                 .expect("first boot");
             cluster.servers.push(server);
             cluster.absorb(i, out);
@@ -80,6 +84,7 @@ impl Cluster {
         self.servers[i]
             .on_client_request(id, request, &mut out)
             .unwrap();
+        self.servers[i].after_raft(&mut out).unwrap();
         self.absorb(i, out);
     }
 
@@ -95,8 +100,8 @@ impl Cluster {
     /// Crash server `i` and boot it again from its disk.
     fn restart(&mut self, i: PeerId) {
         let mut out = KvEffects::default();
-        let n = self.servers.len();
-        self.servers[i] = KvServer::new(i, n, &self.disk[i], self.maxraftstate, &mut out)
+        let peers: Vec<PeerId> = (0..self.servers.len()).collect();
+        self.servers[i] = KvServer::new(i, &peers, &self.disk[i], self.maxraftstate, &mut out)
             .expect("restart from what it persisted");
         self.absorb(i, out);
     }
@@ -239,14 +244,14 @@ fn bytes_that_do_not_decode_are_errors() {
         state: c.disk[0].state.clone(),
         snapshot: vec![0xff; 3],
     };
-    let err = KvServer::new(0, 1, &garbage_snapshot, None, &mut out).unwrap_err();
+    let err = KvServer::new(0, &[0], &garbage_snapshot, None, &mut out).unwrap_err();
     assert!(matches!(err, KvError::CorruptSnapshot(_)), "{err}");
 
     let garbage_state = Persisted {
         state: vec![0xff; 3],
         snapshot: Vec::new(),
     };
-    let err = KvServer::new(0, 1, &garbage_state, None, &mut out).unwrap_err();
+    let err = KvServer::new(0, &[0], &garbage_state, None, &mut out).unwrap_err();
     assert!(matches!(err, KvError::Raft(_)), "{err}");
 }
 

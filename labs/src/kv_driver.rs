@@ -1,8 +1,9 @@
 //! The lab driver for the KV service (labs 3A/3B): runs a [`kvraft::KvServer`] as a server on the
 //! simulated network, and pumps a [`kvraft::Clerk`]'s operations over it.
 //!
-//! A KV server is a [`Machine`](crate::raft_driver::Machine) like a bare Raft: the Raft driver runs
-//! it (Raft's RPCs, timers, persister), and this module adds its "KVServer" service. A clerk's
+//! A KV server is a [`Host`] of a Raft, like a bare Raft: the Raft driver runs it (Raft's RPCs and
+//! timers go to the server's Raft, then the server's `after_raft`; the persister), and this module
+//! adds its "KVServer" service, whose methods come from the KV contract's `rpcs!` list. A clerk's
 //! request gets a [`RequestId`]; its labrpc call waits until the server's effects answer that id.
 //! A request the server never answers (a crashed server, or a leader cut off from its majority)
 //! leaves its caller waiting until the clerk's own timeout.
@@ -23,57 +24,48 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use kvraft::common::{GetArgs, GetReply, PutAppendArgs, PutAppendReply};
-use kvraft::contract::{ClerkStep, KvEffects, KvError, KvReply, KvRequest, Op, RequestId};
+use kvraft::contract::{
+    ClerkContract, ClerkStep, KvEffects, KvError, KvReply, KvRequest, KvServerContract, Op,
+    RequestId,
+};
 use kvraft::{Clerk, KvServer};
-use raft::contract::{Effects, PeerId, Reply, Request, Timer};
+use raft::Raft;
+use raft::contract::{Effects, PeerId, RaftContract};
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::labrpc::{ClientEnd, Rpc, Server, Service};
+use crate::labrpc::{ClientEnd, RpcError, Server, Service};
 use crate::persister::Persister;
-use crate::raft_driver::{Machine, Node};
+use crate::raft_driver::{Host, Node};
 use crate::sim::{RunError, Sim};
 
-impl Rpc for GetArgs {
-    type Reply = GetReply;
-    const METHOD: &'static str = "KVServer.Get";
-}
+/// A KV server as the Raft driver runs it: Raft's events go to its Raft, then to its `after_raft`;
+/// what goes up are its answers to clerks.
+pub struct KvHost<S>(pub S);
 
-impl Rpc for PutAppendArgs {
-    type Reply = PutAppendReply;
-    const METHOD: &'static str = "KVServer.PutAppend";
-}
-
-impl Machine for KvServer {
+impl<S: KvServerContract> Host for KvHost<S> {
+    type Raft = Raft;
     type Effects = KvEffects;
     type Up = (RequestId, KvReply);
     type Error = KvError;
 
+    fn raft(&self) -> &Raft {
+        self.0.raft()
+    }
+
+    fn raft_mut(&mut self) -> &mut Raft {
+        self.0.raft_mut()
+    }
+
+    fn raft_effects(out: &mut KvEffects) -> &mut Effects {
+        &mut out.raft
+    }
+
+    fn after_raft(&mut self, out: &mut KvEffects) -> Result<(), KvError> {
+        self.0.after_raft(out)
+    }
+
     fn split(effects: KvEffects) -> (Effects, Vec<(RequestId, KvReply)>) {
         (effects.raft, effects.replies)
-    }
-
-    fn on_request(
-        &mut self,
-        from: PeerId,
-        request: Request,
-        out: &mut KvEffects,
-    ) -> Result<Reply, KvError> {
-        KvServer::on_request(self, from, request, out)
-    }
-
-    fn on_reply(
-        &mut self,
-        from: PeerId,
-        request: Request,
-        reply: Reply,
-        out: &mut KvEffects,
-    ) -> Result<(), KvError> {
-        KvServer::on_reply(self, from, request, reply, out)
-    }
-
-    fn on_timer(&mut self, timer: Timer, out: &mut KvEffects) -> Result<(), KvError> {
-        KvServer::on_timer(self, timer, out)
     }
 }
 
@@ -85,7 +77,7 @@ pub const REQUEST_SERVICE_TIME: Duration = Duration::from_millis(15);
 /// One running incarnation of a KV server. Cheap to clone.
 #[derive(Clone)]
 pub struct KvNode {
-    node: Node<KvServer>,
+    node: Node<KvHost<KvServer>>,
     sim: Sim,
     waiting: Rc<Waiting>,
     /// One permit: the request being serviced. Waiters queue in arrival order.
@@ -112,13 +104,15 @@ impl Waiting {
 }
 
 impl KvNode {
-    /// Boot KV server `me` from `persister` (empty on first boot); `peers[j]` is its end to server
-    /// `j`. It snapshots when Raft's state reaches `maxraftstate` bytes (`None`: never). Returns
-    /// the node and the labrpc server (services "Raft" and "KVServer") to register under its name.
+    /// Boot KV server `me` of the cluster `peers` from `persister` (empty on first boot); `ends`
+    /// are its ends to the other servers, by id. It snapshots when Raft's state reaches
+    /// `maxraftstate` bytes (`None`: never). Returns the node and the labrpc server (services
+    /// "Raft" and "KVServer") to register under its name.
     pub fn start(
         sim: &Sim,
         me: PeerId,
-        peers: Vec<ClientEnd>,
+        peers: &[PeerId],
+        ends: BTreeMap<PeerId, ClientEnd>,
         persister: Persister,
         maxraftstate: Option<usize>,
     ) -> Result<(KvNode, Server), KvError> {
@@ -129,9 +123,8 @@ impl KvNode {
             let waiting = waiting.clone();
             move |(id, reply)| waiting.answer(id, reply)
         };
-        let n = peers.len();
-        let (node, server) = Node::boot(sim, me, peers, persister, span, up, |persisted, out| {
-            KvServer::new(me, n, persisted, maxraftstate, out)
+        let (node, server) = Node::boot(sim, me, ends, persister, span, up, |persisted, out| {
+            KvServer::new(me, peers, persisted, maxraftstate, out).map(KvHost)
         })?;
         let kv = KvNode {
             node,
@@ -139,33 +132,27 @@ impl KvNode {
             waiting,
             service: Rc::new(Semaphore::new(1)),
         };
-        server.add_service(
-            Service::new("KVServer")
-                .handle_async({
-                    let kv = kv.clone();
-                    move |args: GetArgs| {
-                        let kv = kv.clone();
-                        async move {
-                            match kv.request(KvRequest::Get(args)).await {
-                                KvReply::Get(reply) => reply,
-                                other => kv.mismatched("Get", other).await,
-                            }
-                        }
+        let mut service = Service::new("KVServer");
+        for &method in KvRequest::METHODS {
+            let kv = kv.clone();
+            service = service.handle_raw_async(method, move |bytes| {
+                let kv = kv.clone();
+                let request = KvRequest::decode(method, bytes);
+                Box::pin(async move {
+                    let request = request.map_err(|e| RpcError::Decode {
+                        method: method.to_string(),
+                        what: "request",
+                        message: e.message,
+                    })?;
+                    let reply = kv.request(request.clone()).await;
+                    if !reply.answers(&request) {
+                        return kv.mismatched(&request, reply).await;
                     }
+                    Ok(reply.encode())
                 })
-                .handle_async({
-                    let kv = kv.clone();
-                    move |args: PutAppendArgs| {
-                        let kv = kv.clone();
-                        async move {
-                            match kv.request(KvRequest::PutAppend(args)).await {
-                                KvReply::PutAppend(reply) => reply,
-                                other => kv.mismatched("PutAppend", other).await,
-                            }
-                        }
-                    }
-                }),
-        );
+            });
+        }
+        server.add_service(service);
         Ok((kv, server))
     }
 
@@ -181,7 +168,7 @@ impl KvNode {
 
     /// Look at the server (for the tester's checks), without copying it.
     pub fn inspect<T>(&self, f: impl FnOnce(&KvServer) -> T) -> T {
-        self.node.inspect(f)
+        self.node.inspect(|host| f(&host.0))
     }
 
     /// Crash: the server stops, and the calls waiting on it are never answered.
@@ -207,9 +194,10 @@ impl KvNode {
         self.waiting.next_id.set(id + 1);
         let (call, answer) = oneshot::channel();
         self.waiting.calls.borrow_mut().insert(id, call);
-        let handled = self
-            .node
-            .handle(|kv, out| kv.on_client_request(id, request, out));
+        let handled = self.node.handle(|host, out| {
+            host.0.on_client_request(id, request, out)?;
+            host.0.after_raft(out)
+        });
         if handled.is_none() {
             self.waiting.calls.borrow_mut().remove(&id);
         }
@@ -220,10 +208,11 @@ impl KvNode {
     }
 
     /// An answer of the wrong kind is a bug in the server: fail the run saying so.
-    async fn mismatched<T>(&self, request: &str, reply: KvReply) -> T {
+    async fn mismatched<T>(&self, request: &KvRequest, reply: KvReply) -> T {
         let message = format!(
-            "server {} answered a {request} request with {reply:?}, a reply of the wrong kind",
-            self.id()
+            "server {} answered a {} request with {reply:?}, a reply of the wrong kind",
+            self.id(),
+            request.kind()
         );
         self.sim.fail(RunError::Panicked { message });
         std::future::pending().await
@@ -273,16 +262,10 @@ pub async fn call_with_timeout(
     request: KvRequest,
     timeout: Duration,
 ) -> Option<KvReply> {
-    match request {
-        KvRequest::Get(args) => tokio::time::timeout(timeout, end.call(&args))
-            .await
-            .ok()?
-            .ok()
-            .map(KvReply::Get),
-        KvRequest::PutAppend(args) => tokio::time::timeout(timeout, end.call(&args))
-            .await
-            .ok()?
-            .ok()
-            .map(KvReply::PutAppend),
-    }
+    let method = request.method();
+    let bytes = tokio::time::timeout(timeout, end.call_raw(method, request.encode()))
+        .await
+        .ok()?
+        .ok()?;
+    KvReply::decode(method, &bytes).ok()
 }

@@ -90,7 +90,11 @@ pub enum RpcError {
     },
 }
 
-type ReplyFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, RpcError>>>>;
+/// A reply on its way: the encoded reply, or why there is none.
+pub type ReplyFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, RpcError>>>>;
+
+/// The request type of a raw handler: no type check is made against it.
+const RAW: &str = "";
 
 type SyncHandler = Box<dyn Fn(&[u8]) -> Result<Vec<u8>, RpcError>>;
 type AsyncHandler = Box<dyn Fn(&[u8]) -> ReplyFuture>;
@@ -195,6 +199,45 @@ impl Service {
         self
     }
 
+    /// Answer requests of `method` (`"Service.Method"`) with `handler`, which takes the encoded
+    /// arguments and returns the encoded reply, or `None` to drop the request as
+    /// [`handle_or_drop`](Self::handle_or_drop) does. For drivers whose messages are declared
+    /// elsewhere (the contracts' `rpcs!` lists) and encode themselves; no type check is made.
+    pub fn handle_raw_or_drop(
+        mut self,
+        method: &str,
+        handler: impl Fn(&[u8]) -> Result<Option<Vec<u8>>, RpcError> + 'static,
+    ) -> Self {
+        let name = self.method_name(method);
+        let handler = move |args: &[u8]| handler(args)?.ok_or(RpcError::Unreachable);
+        self.methods.insert(
+            name,
+            Method {
+                request_type: RAW,
+                handler: Handler::Sync(Box::new(handler)),
+            },
+        );
+        self
+    }
+
+    /// Like [`handle_raw_or_drop`](Self::handle_raw_or_drop), but the reply may take a while (a
+    /// future of the encoded reply).
+    pub fn handle_raw_async(
+        mut self,
+        method: &str,
+        handler: impl Fn(&[u8]) -> ReplyFuture + 'static,
+    ) -> Self {
+        let name = self.method_name(method);
+        self.methods.insert(
+            name,
+            Method {
+                request_type: RAW,
+                handler: Handler::Async(Box::new(handler)),
+            },
+        );
+        self
+    }
+
     fn insert<R: Rpc>(&mut self, method: String, handler: Handler) {
         let request_type = std::any::type_name::<R>();
         self.methods.insert(
@@ -207,12 +250,14 @@ impl Service {
     }
 
     fn method_of<R: Rpc>(&self) -> String {
-        let (service, method) = R::METHOD.split_once('.').unwrap_or(("", R::METHOD));
+        self.method_name(R::METHOD)
+    }
+
+    fn method_name(&self, full: &str) -> String {
+        let (service, method) = full.split_once('.').unwrap_or(("", full));
         assert_eq!(
-            service,
-            self.name,
-            "{} registered on service {:?}",
-            R::METHOD,
+            service, self.name,
+            "{full} registered on service {:?}",
             self.name
         );
         method.to_string()
@@ -269,7 +314,9 @@ impl Server {
                 method: method.to_string(),
             });
         };
-        if let Some(sent) = request_type.filter(|t| *t != entry.request_type) {
+        if let Some(sent) =
+            request_type.filter(|t| entry.request_type != RAW && *t != entry.request_type)
+        {
             return Err(RpcError::TypeMismatch {
                 method: method.to_string(),
                 expected: entry.request_type,

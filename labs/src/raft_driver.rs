@@ -1,271 +1,239 @@
-//! The lab driver for Raft: runs one [`raft::Raft`] state machine as a server on the simulated
-//! network; or, generally, any [`Machine`] that speaks Raft's RPCs and timers (the KV server, which
-//! owns a Raft, runs on the same driver: see [`crate::kv_driver`]).
+//! The lab driver for Raft: runs a Raft state machine (anything implementing
+//! [`raft::contract::RaftContract`]) as a server on the simulated network, alone or inside a
+//! service that owns it (the KV server runs on the same driver: see [`crate::kv_driver`]).
 //!
 //! The driver owns everything the state machine may not touch: it turns labrpc requests into
 //! `on_request` calls and replies, sends the requests a handler asks for and feeds their replies to
-//! `on_reply`, keeps the two timers (durations drawn from the run's seeded RNG), writes the persister,
-//! and hands what goes up (Raft's applies to the tester's channel; a KV server's answers to its
-//! clerks). Effects are carried out in the contract's order: persist, then reply and sends, then
-//! timers, then what goes up.
+//! `on_reply`, keeps the timers (one per [`Timer`], durations drawn from the run's seeded RNG),
+//! writes the persister, and hands what goes up (Raft's applies to the tester's channel; a KV
+//! server's answers to its clerks). Effects are carried out in the contract's order: persist, then
+//! reply and sends, then timers, then what goes up. Everything about the RPCs (their network
+//! methods, their encoding) comes from the contract's `rpcs!` list, and the timers from its
+//! `timers!` list: the driver names none of them.
+//!
+//! Peers are addressed by id, through ends the tester gives (and may add or remove while the node
+//! runs), so nothing here assumes the cluster's membership is fixed.
 //!
 //! Killing a node (a crash) stops all of that at once: its timers, the replies to its in-flight
 //! requests and its applies are dropped. The tester restarts a server by starting a new node from a
 //! copy of the persister.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt::Display;
 use std::rc::Rc;
 
 use raft::Raft;
 use raft::contract::{
-    ApplyMsg, Command, CorruptState, Effects, PeerId, Persisted, Reply, Request, Timer, TimerOp,
+    ApplyMsg, Command, CorruptState, Effects, PeerId, Persisted, RaftContract, Reply, Request,
+    Timer, TimerOp,
 };
-use raft::messages::{
-    AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply,
-    RequestVoteArgs, RequestVoteReply,
-};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
-use crate::labrpc::{ClientEnd, Rpc, Server, Service};
+use crate::labrpc::{ClientEnd, RpcError, Server, Service};
 use crate::persister::Persister;
 use crate::sim::{RunError, Sim};
 
-/// A Raft request on the wire, with the sender's id (the contract's `from`).
-#[derive(Serialize, Deserialize)]
-pub struct Wire<A> {
-    pub from: PeerId,
-    pub args: A,
-}
-
-impl Rpc for Wire<RequestVoteArgs> {
-    type Reply = RequestVoteReply;
-    const METHOD: &'static str = "Raft.RequestVote";
-}
-
-impl Rpc for Wire<AppendEntriesArgs> {
-    type Reply = AppendEntriesReply;
-    const METHOD: &'static str = "Raft.AppendEntries";
-}
-
-impl Rpc for Wire<InstallSnapshotArgs> {
-    type Reply = InstallSnapshotReply;
-    const METHOD: &'static str = "Raft.InstallSnapshot";
-}
-
-const TIMERS: [Timer; 2] = [Timer::Election, Timer::Heartbeat];
-
-fn timer_slot(timer: Timer) -> usize {
-    match timer {
-        Timer::Election => 0,
-        Timer::Heartbeat => 1,
-    }
-}
-
-/// A deterministic state machine the driver runs as a server: it speaks Raft's RPCs and timers.
-/// A [`Raft`] itself, or a service that owns a Raft and forwards these events to it.
-pub trait Machine: 'static {
-    /// Everything one handler asks for: Raft's effects and the machine's own.
+/// What the driver runs as a server: a Raft, and whatever hosts it. A bare Raft ([`Bare`]) hosts
+/// itself; a service (the KV server) owns one and does its own work after each of Raft's events.
+/// This is the driver's adapter, not a contract: the handlers it calls are the contract's.
+pub trait Host: 'static {
+    type Raft: RaftContract;
+    /// Everything one handler asks for: Raft's effects and the host's own.
     type Effects: Default;
-    /// What leaves upwards once Raft's effects are carried out (Raft: applies to the tester).
+    /// What leaves upwards once Raft's effects are carried out (a bare Raft: its applies).
     type Up;
-    /// A reason the machine cannot go on (e.g. a snapshot that does not decode): fails the run.
+    /// A reason the host cannot go on (e.g. a snapshot that does not decode): fails the run.
     type Error: Display;
+    fn raft(&self) -> &Self::Raft;
+    fn raft_mut(&mut self) -> &mut Self::Raft;
+    /// Raft's part of the effects.
+    fn raft_effects(out: &mut Self::Effects) -> &mut Effects;
+    /// Raft handled an event (its effects are in `out`): the host's own work, if any.
+    fn after_raft(&mut self, out: &mut Self::Effects) -> Result<(), Self::Error>;
     /// Separate Raft's effects (persist, sends, timers) from what goes up.
     fn split(effects: Self::Effects) -> (Effects, Vec<Self::Up>);
-    fn on_request(
-        &mut self,
-        from: PeerId,
-        request: Request,
-        out: &mut Self::Effects,
-    ) -> Result<Reply, Self::Error>;
-    fn on_reply(
-        &mut self,
-        from: PeerId,
-        request: Request,
-        reply: Reply,
-        out: &mut Self::Effects,
-    ) -> Result<(), Self::Error>;
-    fn on_timer(&mut self, timer: Timer, out: &mut Self::Effects) -> Result<(), Self::Error>;
 }
 
-impl Machine for Raft {
+/// A Raft on its own (labs 2A-2D): its applies go up to the tester.
+#[derive(Clone, Debug)]
+pub struct Bare<R>(pub R);
+
+impl<R: RaftContract> Host for Bare<R> {
+    type Raft = R;
     type Effects = Effects;
     type Up = ApplyMsg;
     type Error = Infallible;
+
+    fn raft(&self) -> &R {
+        &self.0
+    }
+
+    fn raft_mut(&mut self) -> &mut R {
+        &mut self.0
+    }
+
+    fn raft_effects(out: &mut Effects) -> &mut Effects {
+        out
+    }
+
+    fn after_raft(&mut self, _: &mut Effects) -> Result<(), Infallible> {
+        Ok(())
+    }
 
     fn split(mut effects: Effects) -> (Effects, Vec<ApplyMsg>) {
         let applies = std::mem::take(&mut effects.applies);
         (effects, applies)
     }
-
-    fn on_request(
-        &mut self,
-        from: PeerId,
-        request: Request,
-        out: &mut Effects,
-    ) -> Result<Reply, Infallible> {
-        Ok(Raft::on_request(self, from, request, out))
-    }
-
-    fn on_reply(
-        &mut self,
-        from: PeerId,
-        request: Request,
-        reply: Reply,
-        out: &mut Effects,
-    ) -> Result<(), Infallible> {
-        Raft::on_reply(self, from, request, reply, out);
-        Ok(())
-    }
-
-    fn on_timer(&mut self, timer: Timer, out: &mut Effects) -> Result<(), Infallible> {
-        Raft::on_timer(self, timer, out);
-        Ok(())
-    }
 }
 
-/// One running incarnation of a server running machine `M`. Cheap to clone.
-pub struct Node<M: Machine>(Rc<NodeState<M>>);
+/// A request on the wire: the sender's id (the contract's `from`), then the arguments.
+fn encode_request(from: PeerId, request: &Request) -> Vec<u8> {
+    let mut bytes = postcard::to_allocvec(&from).expect("encoding to memory cannot fail");
+    bytes.extend(request.encode());
+    bytes
+}
 
-impl<M: Machine> Clone for Node<M> {
+fn decode_request(method: &str, bytes: &[u8]) -> Result<(PeerId, Request), RpcError> {
+    let decode_error = |message: String| RpcError::Decode {
+        method: method.to_string(),
+        what: "request",
+        message,
+    };
+    let (from, args) =
+        postcard::take_from_bytes::<PeerId>(bytes).map_err(|e| decode_error(e.to_string()))?;
+    let request = Request::decode(method, args).map_err(|e| decode_error(e.message))?;
+    Ok((from, request))
+}
+
+/// One running incarnation of a server hosting a Raft. Cheap to clone.
+pub struct Node<H: Host>(Rc<NodeState<H>>);
+
+impl<H: Host> Clone for Node<H> {
     fn clone(&self) -> Self {
         Node(self.0.clone())
     }
 }
 
 /// A node running a bare Raft, for the Raft labs.
-pub type RaftNode = Node<Raft>;
+pub type RaftNode<R = Raft> = Node<Bare<R>>;
 
-struct NodeState<M: Machine> {
+struct NodeState<H: Host> {
     me: PeerId,
     sim: Sim,
-    machine: RefCell<M>,
-    peers: Vec<ClientEnd>,
+    host: RefCell<H>,
+    /// This server's ends to its peers, by id.
+    peers: RefCell<BTreeMap<PeerId, ClientEnd>>,
     persister: Persister,
-    up: Box<dyn Fn(M::Up)>,
+    up: Box<dyn Fn(H::Up)>,
     alive: Cell<bool>,
-    deadlines: [Cell<Option<Instant>>; 2],
-    timer_changed: [Rc<Notify>; 2],
+    /// Per timer (in the order of `Timer::ALL`): when it fires, if armed.
+    deadlines: Vec<Cell<Option<Instant>>>,
+    timer_changed: Vec<Rc<Notify>>,
     timer_tasks: RefCell<Vec<tokio::task::JoinHandle<()>>>,
     span: tracing::Span,
 }
 
-impl RaftNode {
-    /// Boot server `me` from `persister` (empty on first boot). `peers[j]` is this server's end to
-    /// server `j` (`peers[me]` is never used). Applies go to `applies`. Returns the node and the
-    /// labrpc server to register under this server's name.
+impl<R: RaftContract> Node<Bare<R>> {
+    /// Boot server `me` of the cluster `peers` (its initial configuration, `me` included) from
+    /// `persister` (empty on first boot). `ends` are this server's ends to the other servers, by
+    /// id. Applies go to `applies`. Returns the node and the labrpc server to register under this
+    /// server's name.
     pub fn start(
         sim: &Sim,
         me: PeerId,
-        peers: Vec<ClientEnd>,
+        peers: &[PeerId],
+        ends: BTreeMap<PeerId, ClientEnd>,
         persister: Persister,
         applies: mpsc::UnboundedSender<ApplyMsg>,
-    ) -> Result<(RaftNode, Server), CorruptState> {
+    ) -> Result<(Self, Server), CorruptState> {
         let span = tracing::span!(target: crate::logging::SERVER_SPAN_TARGET, tracing::Level::ERROR, "server", id = me);
-        let n = peers.len();
         let up = move |msg| {
             // The tester may have stopped listening (test over); that is not an error here.
             let _ = applies.send(msg);
         };
-        Node::boot(sim, me, peers, persister, span, up, |persisted, out| {
-            Raft::new(me, n, persisted, out)
+        Node::boot(sim, me, ends, persister, span, up, |persisted, out| {
+            R::new(me, peers, persisted, out).map(Bare)
         })
     }
 
     /// `(term, is_leader)`.
     pub fn state(&self) -> (u64, bool) {
-        self.0.machine.borrow().state()
+        self.0.host.borrow().0.state()
     }
 
     /// Submit a command; `Some((index, term))` if this server is the leader.
     pub fn start_command(&self, command: Command) -> Option<(u64, u64)> {
-        self.handle(|rf, out| Ok::<_, Infallible>(rf.start(command, out)))
+        self.handle(|host, out| Ok::<_, Infallible>(host.0.start(command, out)))
             .flatten()
     }
 
     /// Tell Raft the service has a snapshot of everything up to `index`.
     pub fn snapshot(&self, index: u64, snapshot: Vec<u8>) {
-        self.handle(|rf, out| {
-            rf.snapshot(index, snapshot, out);
+        self.handle(|host, out| {
+            host.0.snapshot(index, snapshot, out);
             Ok::<_, Infallible>(())
         });
     }
 }
 
-impl<M: Machine> Node<M> {
-    /// Boot server `me` with the machine `init` builds from what `persister` holds, logging in
+impl<H: Host> Node<H> {
+    /// Boot server `me` with the host `init` builds from what `persister` holds, logging in
     /// `span`; what goes up is handed to `up`. Returns the node and the labrpc server (with the
     /// "Raft" service) to register under this server's name.
     pub fn boot<E>(
         sim: &Sim,
         me: PeerId,
-        peers: Vec<ClientEnd>,
+        ends: BTreeMap<PeerId, ClientEnd>,
         persister: Persister,
         span: tracing::Span,
-        up: impl Fn(M::Up) + 'static,
-        init: impl FnOnce(&Persisted, &mut M::Effects) -> Result<M, E>,
-    ) -> Result<(Node<M>, Server), E> {
+        up: impl Fn(H::Up) + 'static,
+        init: impl FnOnce(&Persisted, &mut H::Effects) -> Result<H, E>,
+    ) -> Result<(Node<H>, Server), E> {
         let persisted = Persisted {
             state: persister.read_raft_state(),
             snapshot: persister.read_snapshot(),
         };
-        let mut out = M::Effects::default();
-        let machine = span.in_scope(|| init(&persisted, &mut out))?;
+        let mut out = H::Effects::default();
+        let host = span.in_scope(|| init(&persisted, &mut out))?;
         let node = Node(Rc::new(NodeState {
             me,
             sim: sim.clone(),
-            machine: RefCell::new(machine),
-            peers,
+            host: RefCell::new(host),
+            peers: RefCell::new(ends),
             persister,
             up: Box::new(up),
             alive: Cell::new(true),
-            deadlines: Default::default(),
-            timer_changed: Default::default(),
+            deadlines: Timer::ALL.iter().map(|_| Cell::new(None)).collect(),
+            timer_changed: Timer::ALL.iter().map(|_| Rc::default()).collect(),
             timer_tasks: RefCell::default(),
             span,
         }));
-        let tasks = TIMERS
-            .into_iter()
-            .map(|timer| node.spawn_timer(timer))
+        let tasks = Timer::ALL
+            .iter()
+            .map(|&timer| node.spawn_timer(timer))
             .collect();
         *node.0.timer_tasks.borrow_mut() = tasks;
         node.execute(out);
 
+        let mut service = Service::new("Raft");
+        for &method in Request::METHODS {
+            let node = node.clone();
+            service = service.handle_raw_or_drop(method, move |bytes| {
+                let (from, request) = decode_request(method, bytes)?;
+                let Some(reply) = node.handle_request(from, request.clone()) else {
+                    return Ok(None); // a dead node: the request is dropped
+                };
+                if !reply.answers(&request) {
+                    return Ok(node.mismatched(&request, &reply));
+                }
+                Ok(Some(reply.encode()))
+            });
+        }
         let server = Server::new();
-        server.add_service(
-            Service::new("Raft")
-                .handle_or_drop({
-                    let node = node.clone();
-                    move |w: Wire<RequestVoteArgs>| match node
-                        .handle_request(w.from, Request::RequestVote(w.args))?
-                    {
-                        Reply::RequestVote(r) => Some(r),
-                        other => node.mismatched("RequestVote", &other),
-                    }
-                })
-                .handle_or_drop({
-                    let node = node.clone();
-                    move |w: Wire<AppendEntriesArgs>| match node
-                        .handle_request(w.from, Request::AppendEntries(w.args))?
-                    {
-                        Reply::AppendEntries(r) => Some(r),
-                        other => node.mismatched("AppendEntries", &other),
-                    }
-                })
-                .handle_or_drop({
-                    let node = node.clone();
-                    move |w: Wire<InstallSnapshotArgs>| match node
-                        .handle_request(w.from, Request::InstallSnapshot(w.args))?
-                    {
-                        Reply::InstallSnapshot(r) => Some(r),
-                        other => node.mismatched("InstallSnapshot", &other),
-                    }
-                }),
-        );
+        server.add_service(service);
         Ok((node, server))
     }
 
@@ -274,25 +242,41 @@ impl<M: Machine> Node<M> {
         self.0.me
     }
 
-    /// Look at the state machine (for the tester's checks), without copying it.
-    pub fn inspect<T>(&self, f: impl FnOnce(&M) -> T) -> T {
-        f(&self.0.machine.borrow())
+    /// Look at the host (for the tester's checks), without copying it.
+    pub fn inspect<T>(&self, f: impl FnOnce(&H) -> T) -> T {
+        f(&self.0.host.borrow())
     }
 
-    /// Run an event handler `f` on the machine and carry out its effects. `None` if the node is
+    /// Look at the Raft inside (for the tester's checks), without copying it.
+    pub fn inspect_raft<T>(&self, f: impl FnOnce(&H::Raft) -> T) -> T {
+        f(self.0.host.borrow().raft())
+    }
+
+    /// Give this server an end to server `peer` (a server added to the cluster, say), replacing
+    /// any it had.
+    pub fn add_peer(&self, peer: PeerId, end: ClientEnd) {
+        self.0.peers.borrow_mut().insert(peer, end);
+    }
+
+    /// Take this server's end to `peer` away: what it sends there is dropped from now on.
+    pub fn remove_peer(&self, peer: PeerId) {
+        self.0.peers.borrow_mut().remove(&peer);
+    }
+
+    /// Run an event handler `f` on the host and carry out its effects. `None` if the node is
     /// dead (or the handler failed, which fails the run).
     pub fn handle<T>(
         &self,
-        f: impl FnOnce(&mut M, &mut M::Effects) -> Result<T, M::Error>,
+        f: impl FnOnce(&mut H, &mut H::Effects) -> Result<T, H::Error>,
     ) -> Option<T> {
         if !self.0.alive.get() {
             return None;
         }
-        let mut out = M::Effects::default();
+        let mut out = H::Effects::default();
         let result = self
             .0
             .span
-            .in_scope(|| f(&mut self.0.machine.borrow_mut(), &mut out));
+            .in_scope(|| f(&mut self.0.host.borrow_mut(), &mut out));
         // Whatever the handler asked for before it failed still happens, like a crash after it.
         self.execute(out);
         match result {
@@ -302,6 +286,15 @@ impl<M: Machine> Node<M> {
                 None
             }
         }
+    }
+
+    /// Run one of Raft's handlers, then the host's own work after it.
+    fn handle_raft<T>(&self, f: impl FnOnce(&mut H::Raft, &mut Effects) -> T) -> Option<T> {
+        self.handle(|host, out| {
+            let value = f(host.raft_mut(), H::raft_effects(out));
+            host.after_raft(out)?;
+            Ok(value)
+        })
     }
 
     /// Crash: stop timers, ignore replies and requests, deliver nothing more.
@@ -316,8 +309,8 @@ impl<M: Machine> Node<M> {
         self.0.alive.get()
     }
 
-    /// The machine cannot go on: stop the node and fail the run with the reason.
-    fn fail(&self, error: M::Error) {
+    /// The host cannot go on: stop the node and fail the run with the reason.
+    fn fail(&self, error: H::Error) {
         let message = format!("server {} failed: {error}", self.0.me);
         tracing::error!(target: "raft", parent: &self.0.span, "{message}");
         self.kill();
@@ -325,37 +318,37 @@ impl<M: Machine> Node<M> {
     }
 
     /// A reply of the wrong kind is a bug in the Raft code: say so, and send nothing back.
-    fn mismatched<T>(&self, request: &str, reply: &Reply) -> Option<T> {
-        tracing::error!(target: "raft", parent: &self.0.span, ?reply, "on_request answered a {request} request with the wrong kind of reply; dropped");
+    fn mismatched<T>(&self, request: &Request, reply: &Reply) -> Option<T> {
+        tracing::error!(target: "raft", parent: &self.0.span, ?reply, "on_request answered a {} request with the wrong kind of reply; dropped", request.kind());
         None
     }
 
     /// `None` when the node is dead: the request is dropped and the caller sees a failed call.
     /// The reply leaves when this returns: after the persist in `execute`.
     fn handle_request(&self, from: PeerId, request: Request) -> Option<Reply> {
-        self.handle(|m, out| m.on_request(from, request, out))
+        self.handle_raft(|rf, out| rf.on_request(from, request, out))
     }
 
     fn handle_reply(&self, from: PeerId, request: Request, reply: Reply) {
-        self.handle(|m, out| m.on_reply(from, request, reply, out));
+        self.handle_raft(|rf, out| rf.on_reply(from, request, reply, out));
     }
 
     fn fire(&self, timer: Timer) {
         if !self.0.alive.get() {
             return;
         }
-        self.0.sim.record(("timer", self.0.me, timer_slot(timer)));
-        self.handle(|m, out| m.on_timer(timer, out));
+        self.0.sim.record(("timer", self.0.me, timer.index()));
+        self.handle_raft(|rf, out| rf.on_timer(timer, out));
     }
 
     /// Carry out a handler's effects in the contract's order.
-    fn execute(&self, out: M::Effects) {
-        let (raft, up) = M::split(out);
+    fn execute(&self, out: H::Effects) {
+        let (raft, up) = H::split(out);
         let Effects {
             sends,
             timers,
             persist,
-            applies: _, // a service applies Raft's applies itself; `split` took a Raft's
+            applies: _, // a service applies Raft's applies itself; `split` took a bare Raft's
         } = raft;
         if !self.0.alive.get() {
             return;
@@ -367,7 +360,7 @@ impl<M: Machine> Node<M> {
             self.send(to, request);
         }
         for op in timers {
-            let slot = timer_slot(op.timer());
+            let slot = op.timer().index();
             let deadline = match op {
                 TimerOp::Set { range, .. } => {
                     Some(Instant::now() + self.0.sim.random_duration(range))
@@ -383,38 +376,25 @@ impl<M: Machine> Node<M> {
     }
 
     fn send(&self, to: PeerId, request: Request) {
-        let Some(end) = self.0.peers.get(to).filter(|_| to != self.0.me).cloned() else {
+        let end = (to != self.0.me)
+            .then(|| self.0.peers.borrow().get(&to).cloned())
+            .flatten();
+        let Some(end) = end else {
             tracing::warn!(target: "raft", parent: &self.0.span, to, "send to an invalid peer ignored");
             return;
         };
         let node = self.clone();
-        let from = self.0.me;
+        let args = encode_request(self.0.me, &request);
         self.0.sim.spawn(async move {
-            let reply = match &request {
-                Request::RequestVote(args) => end
-                    .call(&Wire {
-                        from,
-                        args: args.clone(),
-                    })
-                    .await
-                    .map(Reply::RequestVote),
-                Request::AppendEntries(args) => end
-                    .call(&Wire {
-                        from,
-                        args: args.clone(),
-                    })
-                    .await
-                    .map(Reply::AppendEntries),
-                Request::InstallSnapshot(args) => end
-                    .call(&Wire {
-                        from,
-                        args: args.clone(),
-                    })
-                    .await
-                    .map(Reply::InstallSnapshot),
+            let method = request.method();
+            let Ok(bytes) = end.call_raw(method, args).await else {
+                return; // no reply came back
             };
-            if let Ok(reply) = reply {
-                node.handle_reply(to, request, reply);
+            match Reply::decode(method, &bytes) {
+                Ok(reply) => node.handle_reply(to, request, reply),
+                Err(e) => node.0.sim.fail(RunError::Panicked {
+                    message: format!("the network delivered a reply that does not decode: {e}"),
+                }),
             }
         });
     }
@@ -423,7 +403,7 @@ impl<M: Machine> Node<M> {
     fn spawn_timer(&self, timer: Timer) -> tokio::task::JoinHandle<()> {
         // A weak reference: the task must not keep a crashed node alive.
         let node = Rc::downgrade(&self.0);
-        let slot = timer_slot(timer);
+        let slot = timer.index();
         let notify = self.0.timer_changed[slot].clone();
         self.0.sim.spawn(async move {
             loop {

@@ -4,14 +4,19 @@
 //! number, spawns a thread or touches a disk or socket. Instead, the framework calls one handler per
 //! event and the handler describes what should happen in an [`Effects`] value:
 //!
-//! | event                        | handler                          | typical effects                         |
-//! |------------------------------|----------------------------------|-----------------------------------------|
-//! | boot or restart after crash  | [`Raft::new`](crate::Raft::new)   | arm the election timer                  |
-//! | a timer fired                | [`Raft::on_timer`](crate::Raft::on_timer) | start an election, send heartbeats |
-//! | an RPC request from a peer   | [`Raft::on_request`](crate::Raft::on_request) | persist, return the reply     |
-//! | the reply to an RPC we sent  | [`Raft::on_reply`](crate::Raft::on_reply) | become leader, advance commit, apply |
-//! | the service submits a command| [`Raft::start`](crate::Raft::start) | append, persist, replicate          |
-//! | the service took a snapshot  | [`Raft::snapshot`](crate::Raft::snapshot) | trim the log, persist the snapshot |
+//! | event                        | handler                              | typical effects                     |
+//! |------------------------------|--------------------------------------|-------------------------------------|
+//! | boot or restart after crash  | [`RaftContract::new`]                | arm the election timer              |
+//! | a timer fired                | [`RaftContract::on_timer`]           | start an election, send heartbeats  |
+//! | an RPC request from a peer   | [`RaftContract::on_request`]         | persist, return the reply           |
+//! | the reply to an RPC we sent  | [`RaftContract::on_reply`]           | become leader, advance commit, apply|
+//! | the service submits a command| [`RaftContract::start`]              | append, persist, replicate          |
+//! | the service took a snapshot  | [`RaftContract::snapshot`]           | trim the log, persist the snapshot  |
+//!
+//! The RPCs ([`Request`], [`Reply`]) and the timers ([`Timer`]) are each declared once, below: a new
+//! RPC is one line in the `rpcs!` list plus its two message structs in `messages.rs`; a new timer is
+//! one name in the `timers!` list. The drivers, the network's method names and the model checker's
+//! messages follow from these lists.
 //!
 //! Two drivers run the same code: the lab driver (tokio tasks, the simulated `labrpc` network, timer
 //! durations drawn from the run's seeded RNG, a persister, an apply channel to the tester) and the model
@@ -22,14 +27,19 @@
 //! reply (for a request) and send the new requests, then arm or cancel timers, then deliver the applies
 //! in order. So a reply or a vote never leaves a server before the state that justifies it is durable.
 //!
+//! Servers are named by [`PeerId`]s. A server boots knowing the cluster's initial configuration (the
+//! ids of its servers); nothing here assumes that the configuration stays the same for the life of a
+//! run, so a later lab can change it through the log.
+//!
 //! # A worked example
 //! ```
-//! use raft::contract::{Effects, Persisted, Timer};
+//! use raft::contract::{Effects, Persisted, RaftContract, Timer};
 //! use raft::Raft;
 //!
 //! // Server 0 of 3 boots with nothing persisted. It must arm its election timer.
+//! let peers = [0, 1, 2];
 //! let mut out = Effects::default();
-//! let mut rf = Raft::new(0, 3, &Persisted::default(), &mut out).unwrap();
+//! let mut rf = Raft::new(0, &peers, &Persisted::default(), &mut out).unwrap();
 //! assert!(out.timers.iter().any(|t| t.timer() == Timer::Election));
 //!
 //! // The election timer fires: server 0 becomes a candidate and asks both peers for votes.
@@ -40,7 +50,7 @@
 //!
 //! // Peer 1 grants its vote (simulated here by running a second Raft): with 2 of 3 votes, 0 leads.
 //! let mut peer_out = Effects::default();
-//! let mut peer = Raft::new(1, 3, &Persisted::default(), &mut peer_out).unwrap();
+//! let mut peer = Raft::new(1, &peers, &Persisted::default(), &mut peer_out).unwrap();
 //! let (to, request) = out.sends[0].clone();
 //! assert_eq!(to, 1);
 //! let mut peer_out = Effects::default();
@@ -50,6 +60,8 @@
 //! assert!(rf.state().1, "server 0 is leader");
 //! ```
 
+use std::fmt::Debug;
+use std::hash::Hash;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -67,41 +79,29 @@ pub type PeerId = usize;
 /// KV service sends encoded operations).
 pub type Command = Vec<u8>;
 
-/// The timers a Raft server can arm. Arming a timer that is already armed replaces it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Timer {
+crate::timers! {
     /// No word from a leader for a while: start an election.
     Election,
     /// Time for a leader to send the next round of AppendEntries.
     Heartbeat,
 }
 
-/// An RPC request, as sent by [`Effects::send`] and received by `Raft::on_request`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Request {
-    RequestVote(RequestVoteArgs),
-    AppendEntries(AppendEntriesArgs),
-    InstallSnapshot(InstallSnapshotArgs),
-}
-
-/// The reply to a [`Request`], returned by `Raft::on_request` and passed to `Raft::on_reply`.
-/// The variant must match the request's: a mismatched pair is a bug the drivers report.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Reply {
-    RequestVote(RequestVoteReply),
-    AppendEntries(AppendEntriesReply),
-    InstallSnapshot(InstallSnapshotReply),
-}
-
-impl Request {
-    /// The labrpc method name this request travels under (`"Raft.RequestVote"`, ...).
-    pub fn method(&self) -> &'static str {
-        match self {
-            Request::RequestVote(_) => "Raft.RequestVote",
-            Request::AppendEntries(_) => "Raft.AppendEntries",
-            Request::InstallSnapshot(_) => "Raft.InstallSnapshot",
-        }
-    }
+crate::rpcs! {
+    service "Raft";
+    /// The RPC requests: sent by [`Effects::send`], received by [`RaftContract::on_request`].
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    pub enum Request;
+    /// The reply to a [`Request`], returned by [`RaftContract::on_request`] and passed to
+    /// [`RaftContract::on_reply`]. The variant must match the request's: a mismatched pair is a
+    /// bug the drivers report.
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    pub enum Reply;
+    /// Votes (Figure 2).
+    RequestVote(RequestVoteArgs) -> RequestVoteReply;
+    /// Log replication and heartbeats (Figure 2).
+    AppendEntries(AppendEntriesArgs) -> AppendEntriesReply;
+    /// A leader's snapshot for a follower that lags behind its log (Figure 13).
+    InstallSnapshot(InstallSnapshotArgs) -> InstallSnapshotReply;
 }
 
 /// A message from Raft to the service above it (the tester or the KV server), in log order.
@@ -236,3 +236,85 @@ pub struct Observation<'a> {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("corrupt persisted Raft state: {0}")]
 pub struct CorruptState(pub String);
+
+/// The Raft contract: the handlers of one Raft server, the only way the drivers (the labs' and the
+/// model checker's) ever touch it. Your `Raft` implements it.
+///
+/// The state must be `Clone + Debug + Eq + Hash` (the model checker stores, compares and
+/// fingerprints it) and `Send + Sync` (it explores on several threads): plain data, no `Rc` or
+/// `RefCell`, no handles to anything outside.
+pub trait RaftContract: Sized + Clone + Debug + Eq + Hash + Send + Sync + 'static {
+    /// Boot server `me`, one of `peers` (the ids of the cluster's servers when it was created, `me`
+    /// included), or restart it from what it persisted last (empty on first boot).
+    fn new(
+        me: PeerId,
+        peers: &[PeerId],
+        persisted: &Persisted,
+        out: &mut Effects,
+    ) -> Result<Self, CorruptState>;
+
+    /// The current term, and whether this server believes it is the leader.
+    fn state(&self) -> (u64, bool);
+
+    /// A truthful, read-only view of the state for the tester and the model checker.
+    fn observe(&self) -> Observation<'_>;
+
+    /// A timer armed with `out.set_timer` fired.
+    fn on_timer(&mut self, timer: Timer, out: &mut Effects);
+
+    /// Handle an RPC request from peer `from` and return the reply (same variant as the request).
+    fn on_request(&mut self, from: PeerId, request: Request, out: &mut Effects) -> Reply;
+
+    /// Handle the `reply` that peer `from` sent to our `request`.
+    fn on_reply(&mut self, from: PeerId, request: Request, reply: Reply, out: &mut Effects);
+
+    /// The service asks to replicate `command`. Returns `None` unless we are the leader, else the
+    /// index and term the command will have if it commits.
+    fn start(&mut self, command: Command, out: &mut Effects) -> Option<(u64, u64)>;
+
+    /// The service saved a snapshot of everything up to and including `index`: trim the log.
+    fn snapshot(&mut self, index: u64, snapshot: Vec<u8>, out: &mut Effects);
+
+    // ----- Optional, not part of any lab: symmetry for the model checker. -----
+    //
+    // Servers are interchangeable: renaming them changes nothing about what Raft does. With these
+    // four functions a Raft lets `checker check --symmetry` explore one state of each set of states
+    // that differ only in the servers' names (up to 6x fewer with 3 servers). Each renames server
+    // `p` to `to[p]` everywhere a server id appears. The defaults return `None`, which turns
+    // symmetry off. A wrong renaming makes the checker miss states: `checker/tests/symmetry.rs`
+    // tests a Raft's renaming.
+
+    /// This server's state with every server id `p` renamed `to[p]`.
+    fn relabel(&self, to: &[PeerId]) -> Option<Self> {
+        let _ = to;
+        None
+    }
+
+    /// Persisted bytes (as `persist` saved them) with every server id `p` renamed `to[p]`.
+    fn relabel_persisted(state: &[u8], to: &[PeerId]) -> Option<Vec<u8>> {
+        let _ = (state, to);
+        None
+    }
+
+    /// A request with every server id `p` in it renamed `to[p]`.
+    fn relabel_request(request: &Request, to: &[PeerId]) -> Option<Request> {
+        let _ = (request, to);
+        None
+    }
+
+    /// A reply with every server id `p` in it renamed `to[p]`.
+    fn relabel_reply(reply: &Reply, to: &[PeerId]) -> Option<Reply> {
+        let _ = (reply, to);
+        None
+    }
+}
+
+/// Bytes on the wire that are not the message they should be (a driver or network bug, never the
+/// student's): the drivers report it instead of panicking.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("bad {what} for {method}: {message}")]
+pub struct WireError {
+    pub method: String,
+    pub what: &'static str,
+    pub message: String,
+}

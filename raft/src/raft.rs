@@ -5,10 +5,12 @@
 //! Log indices start at 1; index 0 is a sentinel entry with term 0.
 
 use crate::contract::{
-    Command, CorruptState, Effects, Observation, PeerId, Persisted, Reply, Request, Timer,
+    Command, CorruptState, Effects, Observation, PeerId, Persisted, RaftContract, Reply, Request,
+    Timer,
 };
 // BEGIN SOLUTION
 use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::time::Duration;
 
@@ -33,7 +35,8 @@ const ELECTION_TIMEOUT: Range<Duration> = Duration::from_millis(300)..Duration::
 pub struct Raft {
     // BEGIN SOLUTION
     me: PeerId,
-    peers: usize,
+    /// Every server of the cluster, `me` included, in increasing order.
+    peers: Vec<PeerId>,
     // Persistent state (Figure 2): written with `persist` in the handler that changes it.
     term: u64,
     voted_for: Option<PeerId>,
@@ -44,10 +47,10 @@ pub struct Raft {
     role: Role,
     commit_index: u64,
     last_applied: u64,
-    /// Candidate only: `votes[p]` says whether peer `p` granted us its vote in this term.
-    votes: Vec<bool>,
-    /// Leader only: what we know of each peer's log (the entry for `me` is unused).
-    progress: Vec<Progress>,
+    /// Candidate only: the servers that granted us their vote in this term (us included).
+    votes: BTreeSet<PeerId>,
+    /// Leader only: what we know of each other server's log.
+    progress: BTreeMap<PeerId, Progress>,
     // STUB
     // // Your state here (Figure 2).
     // END SOLUTION
@@ -155,7 +158,7 @@ struct Durable<'a> {
 }
 
 /// Decode and sanity-check persisted state: bytes that decode but make no sense are corrupt too.
-fn decode(bytes: &[u8], peers: usize) -> Result<Durable<'static>, CorruptState> {
+fn decode(bytes: &[u8], peers: &[PeerId]) -> Result<Durable<'static>, CorruptState> {
     let (durable, rest): (Durable, _) =
         postcard::take_from_bytes(bytes).map_err(|e| CorruptState(e.to_string()))?;
     let log = &durable.log;
@@ -164,8 +167,11 @@ fn decode(bytes: &[u8], peers: usize) -> Result<Durable<'static>, CorruptState> 
         .chain(std::iter::once(durable.term));
     let problem = if !rest.is_empty() {
         format!("{} trailing bytes", rest.len())
-    } else if durable.voted_for.is_some_and(|v| v >= peers) {
-        format!("voted for server {:?} of {peers}", durable.voted_for)
+    } else if durable.voted_for.is_some_and(|v| !peers.contains(&v)) {
+        format!(
+            "voted for server {:?}, not one of {peers:?}",
+            durable.voted_for
+        )
     } else if !terms.is_sorted() {
         "log terms out of order".to_string()
     } else if log.snapshot_index == 0 && log.snapshot_term != 0 {
@@ -186,16 +192,17 @@ fn request_term(request: &Request) -> u64 {
 }
 // END SOLUTION
 
-impl Raft {
-    /// Boot server `me` of `peers`, or restart it from what it persisted last (empty on first boot).
-    pub fn new(
+impl RaftContract for Raft {
+    /// Boot server `me`, one of `peers`, or restart it from what it persisted last (empty on first
+    /// boot).
+    fn new(
         me: PeerId,
-        peers: usize,
+        peers: &[PeerId],
         persisted: &Persisted,
         out: &mut Effects,
     ) -> Result<Raft, CorruptState> {
         // BEGIN SOLUTION
-        debug_assert!(me < peers, "server {me} of {peers}");
+        debug_assert!(peers.contains(&me), "server {me} of {peers:?}");
         let durable = if !persisted.state.is_empty() {
             decode(&persisted.state, peers)?
         } else if persisted.snapshot.is_empty() {
@@ -212,6 +219,9 @@ impl Raft {
             0 => Vec::new(),
             _ => persisted.snapshot.clone(),
         };
+        let mut peers = peers.to_vec();
+        peers.sort_unstable();
+        peers.dedup();
         let rf = Raft {
             me,
             peers,
@@ -223,8 +233,8 @@ impl Raft {
             log,
             snapshot,
             role: Role::Follower,
-            votes: Vec::new(),
-            progress: Vec::new(),
+            votes: BTreeSet::new(),
+            progress: BTreeMap::new(),
         };
         out.set_timer(Timer::Election, ELECTION_TIMEOUT);
         debug!(term = rf.term, role = ?rf.role, me, "booted");
@@ -235,7 +245,7 @@ impl Raft {
     }
 
     /// The current term, and whether this server believes it is the leader.
-    pub fn state(&self) -> (u64, bool) {
+    fn state(&self) -> (u64, bool) {
         // BEGIN SOLUTION
         (self.term, self.role == Role::Leader)
         // STUB
@@ -244,7 +254,7 @@ impl Raft {
     }
 
     /// A truthful, read-only view of the state for the tester and the model checker.
-    pub fn observe(&self) -> Observation<'_> {
+    fn observe(&self) -> Observation<'_> {
         // BEGIN SOLUTION
         Observation {
             term: self.term,
@@ -261,7 +271,7 @@ impl Raft {
     }
 
     /// A timer armed with `out.set_timer` fired.
-    pub fn on_timer(&mut self, timer: Timer, out: &mut Effects) {
+    fn on_timer(&mut self, timer: Timer, out: &mut Effects) {
         // BEGIN SOLUTION
         match timer {
             Timer::Election if self.role != Role::Leader => self.become_candidate(out),
@@ -277,7 +287,7 @@ impl Raft {
     }
 
     /// Handle an RPC request from peer `from` and return the reply (same variant as the request).
-    pub fn on_request(&mut self, from: PeerId, request: Request, out: &mut Effects) -> Reply {
+    fn on_request(&mut self, from: PeerId, request: Request, out: &mut Effects) -> Reply {
         // BEGIN SOLUTION
         trace!(from, method = request.method(), "request");
         // Rules for all servers (Figure 2): a newer term makes us a follower in that term.
@@ -298,7 +308,7 @@ impl Raft {
     }
 
     /// Handle the `reply` that peer `from` sent to our `request`.
-    pub fn on_reply(&mut self, from: PeerId, request: Request, reply: Reply, out: &mut Effects) {
+    fn on_reply(&mut self, from: PeerId, request: Request, reply: Reply, out: &mut Effects) {
         // BEGIN SOLUTION
         match (request, reply) {
             (Request::RequestVote(args), Reply::RequestVote(reply)) => {
@@ -331,7 +341,7 @@ impl Raft {
 
     /// The service asks to replicate `command`. Returns `None` unless we are the leader, else the
     /// index and term the command will have if it commits.
-    pub fn start(&mut self, command: Command, out: &mut Effects) -> Option<(u64, u64)> {
+    fn start(&mut self, command: Command, out: &mut Effects) -> Option<(u64, u64)> {
         // BEGIN SOLUTION
         if self.role != Role::Leader {
             return None;
@@ -346,7 +356,7 @@ impl Raft {
         // start's whole backlog to a lagging peer would cost quadratic bytes.
         let index = self.log.last_index();
         for peer in self.others() {
-            if self.progress[peer].next_index == index {
+            if self.progress[&peer].next_index == index {
                 self.send_append(peer, out);
             }
         }
@@ -358,7 +368,7 @@ impl Raft {
     }
 
     /// The service saved a snapshot of everything up to and including `index`: trim the log.
-    pub fn snapshot(&mut self, index: u64, snapshot: Vec<u8>, out: &mut Effects) {
+    fn snapshot(&mut self, index: u64, snapshot: Vec<u8>, out: &mut Effects) {
         // BEGIN SOLUTION
         if index <= self.log.snapshot_index || index > self.commit_index {
             trace!(index, "snapshot outside the committed log; ignored");
@@ -377,60 +387,42 @@ impl Raft {
         // END SOLUTION
     }
 
+    // BEGIN SOLUTION
     // ----- Optional, not part of any lab: symmetry for the model checker. -----
-    //
-    // Servers are interchangeable: renaming them changes nothing about what Raft does. With these
-    // four functions, `checker check --symmetry` explores one state of each set of states that
-    // differ only in the servers' names (up to 6x fewer with 3 servers). Each renames server `p`
-    // to `to[p]` everywhere a server id appears; returning `None` (as the handout does) turns
-    // symmetry off. Keep the functions even if you leave them so: the checker calls them. A
-    // wrong renaming makes the checker miss states: `checker/tests/symmetry.rs` tests the
-    // reference's, and the same tests would test yours.
+    // (See `RaftContract::relabel`: renaming servers lets `checker check --symmetry` explore
+    // one state of each set that differ only in the servers' names.)
 
-    /// This server's state with every server id `p` renamed `to[p]`.
-    pub fn relabel(&self, to: &[PeerId]) -> Option<Raft> {
-        // BEGIN SOLUTION
+    fn relabel(&self, to: &[PeerId]) -> Option<Raft> {
+        let rename = |p: &PeerId| to.get(*p).copied();
         let mut renamed = self.clone();
-        renamed.me = *to.get(self.me)?;
-        renamed.voted_for = match self.voted_for {
-            Some(p) => Some(*to.get(p)?),
+        renamed.me = rename(&self.me)?;
+        renamed.peers = self.peers.iter().map(rename).collect::<Option<_>>()?;
+        renamed.peers.sort_unstable();
+        renamed.voted_for = match &self.voted_for {
+            Some(p) => Some(rename(p)?),
             None => None,
         };
-        // `votes` and `progress` are indexed by server (or empty).
-        for (p, vote) in self.votes.iter().enumerate() {
-            *renamed.votes.get_mut(*to.get(p)?)? = *vote;
-        }
-        for (p, progress) in self.progress.iter().enumerate() {
-            *renamed.progress.get_mut(*to.get(p)?)? = *progress;
-        }
+        renamed.votes = self.votes.iter().map(rename).collect::<Option<_>>()?;
+        renamed.progress = (self.progress.iter())
+            .map(|(p, progress)| Some((rename(p)?, *progress)))
+            .collect::<Option<_>>()?;
         Some(renamed)
-        // STUB
-        // let _ = to;
-        // None
-        // END SOLUTION
     }
 
-    /// Persisted bytes (as `persist` saved them) with every server id `p` renamed `to[p]`.
-    pub fn relabel_persisted(state: &[u8], to: &[PeerId]) -> Option<Vec<u8>> {
-        // BEGIN SOLUTION
+    fn relabel_persisted(state: &[u8], to: &[PeerId]) -> Option<Vec<u8>> {
         if state.is_empty() {
             return Some(Vec::new());
         }
-        let mut durable = decode(state, to.len()).ok()?;
+        let peers: Vec<PeerId> = (0..to.len()).collect();
+        let mut durable = decode(state, &peers).ok()?;
         durable.voted_for = match durable.voted_for {
             Some(p) => Some(*to.get(p)?),
             None => None,
         };
         Some(postcard::to_allocvec(&durable).expect("encoding to memory cannot fail"))
-        // STUB
-        // let _ = (state, to);
-        // None
-        // END SOLUTION
     }
 
-    /// A request with every server id `p` in it renamed `to[p]`.
-    pub fn relabel_request(request: &Request, to: &[PeerId]) -> Option<Request> {
-        // BEGIN SOLUTION
+    fn relabel_request(request: &Request, to: &[PeerId]) -> Option<Request> {
         let mut renamed = request.clone();
         match &mut renamed {
             Request::RequestVote(args) => args.candidate = *to.get(args.candidate)?,
@@ -438,25 +430,18 @@ impl Raft {
             Request::InstallSnapshot(args) => args.leader = *to.get(args.leader)?,
         }
         Some(renamed)
-        // STUB
-        // let _ = (request, to);
-        // None
-        // END SOLUTION
     }
 
-    /// A reply with every server id `p` in it renamed `to[p]`.
-    pub fn relabel_reply(reply: &Reply, to: &[PeerId]) -> Option<Reply> {
-        // BEGIN SOLUTION
+    fn relabel_reply(reply: &Reply, to: &[PeerId]) -> Option<Reply> {
         // The replies carry no server ids.
         let _ = to;
         Some(reply.clone())
-        // STUB
-        // let _ = (reply, to);
-        // None
-        // END SOLUTION
     }
+    // END SOLUTION
+}
 
-    // BEGIN SOLUTION
+// BEGIN SOLUTION
+impl Raft {
     // ----- Role transitions: the only places `role` changes. -----
 
     /// Follow a leader of `term` (or wait for one): we saw a newer term, or the current leader.
@@ -482,8 +467,7 @@ impl Raft {
         self.role = Role::Candidate;
         self.term += 1;
         self.voted_for = Some(self.me);
-        self.votes = vec![false; self.peers];
-        self.votes[self.me] = true;
+        self.votes = BTreeSet::from([self.me]);
         self.persist(out);
         out.set_timer(Timer::Election, ELECTION_TIMEOUT);
         debug!(term = self.term, role = ?self.role, "became candidate");
@@ -505,13 +489,11 @@ impl Raft {
         self.role = Role::Leader;
         self.votes.clear();
         let next_index = self.log.last_index() + 1;
-        self.progress = vec![
-            Progress {
-                next_index,
-                match_index: 0
-            };
-            self.peers
-        ];
+        let progress = Progress {
+            next_index,
+            match_index: 0,
+        };
+        self.progress = self.others().map(|p| (p, progress)).collect();
         debug!(term = self.term, role = ?self.role, "became leader");
         out.cancel_timer(Timer::Election);
         self.broadcast_append(out);
@@ -527,7 +509,7 @@ impl Raft {
         let up_to_date = (args.last_log_term, args.last_log_index)
             >= (self.log.last_term(), self.log.last_index());
         let vote_granted = args.term == self.term
-            && args.candidate < self.peers
+            && self.peers.contains(&args.candidate)
             && self.voted_for.is_none_or(|v| v == args.candidate)
             && up_to_date;
         if vote_granted {
@@ -649,8 +631,8 @@ impl Raft {
         if self.role != Role::Candidate || !reply.vote_granted {
             return;
         }
-        if let Some(vote) = self.votes.get_mut(from) {
-            *vote = true;
+        if self.peers.contains(&from) {
+            self.votes.insert(from);
         }
         if self.won_election() {
             self.become_leader(out);
@@ -667,7 +649,7 @@ impl Raft {
         if self.role != Role::Leader || from == self.me {
             return;
         }
-        let Some(p) = self.progress.get_mut(from) else {
+        let Some(p) = self.progress.get_mut(&from) else {
             return;
         };
         if reply.success {
@@ -701,7 +683,7 @@ impl Raft {
         if self.role != Role::Leader || from == self.me {
             return;
         }
-        if let Some(p) = self.progress.get_mut(from) {
+        if let Some(p) = self.progress.get_mut(&from) {
             let advanced = args.last_included_index > p.match_index;
             p.match_index = p.match_index.max(args.last_included_index);
             p.next_index = p.next_index.max(p.match_index + 1);
@@ -713,13 +695,13 @@ impl Raft {
 
     // ----- Helpers. -----
 
-    fn others(&self) -> impl Iterator<Item = PeerId> {
+    fn others(&self) -> impl Iterator<Item = PeerId> + '_ {
         let me = self.me;
-        (0..self.peers).filter(move |&p| p != me)
+        self.peers.iter().copied().filter(move |&p| p != me)
     }
 
     fn won_election(&self) -> bool {
-        self.votes.iter().filter(|&&v| v).count() * 2 > self.peers
+        self.votes.len() * 2 > self.peers.len()
     }
 
     fn broadcast_append(&self, out: &mut Effects) {
@@ -731,7 +713,7 @@ impl Raft {
     /// Leader: send `peer` the entries from its next_index on, or our snapshot if we have
     /// compacted some of them away.
     fn send_append(&self, peer: PeerId, out: &mut Effects) {
-        let next = self.progress[peer].next_index;
+        let next = self.progress[&peer].next_index;
         let request = if next <= self.log.snapshot_index {
             Request::InstallSnapshot(InstallSnapshotArgs {
                 term: self.term,
@@ -759,18 +741,15 @@ impl Raft {
 
     /// Leader: commit the highest index that a majority holds, if it is from our own term.
     fn advance_commit(&mut self, out: &mut Effects) {
-        let mut matched: Vec<u64> = (self.progress.iter().enumerate())
-            .map(|(p, progress)| {
-                if p == self.me {
-                    self.log.last_index()
-                } else {
-                    progress.match_index
-                }
+        let mut matched: Vec<u64> = (self.peers.iter())
+            .map(|p| match self.progress.get(p) {
+                Some(progress) => progress.match_index,
+                None => self.log.last_index(), // us
             })
             .collect();
         matched.sort_unstable();
         // Sorted ascending, the entries from position (peers - 1) / 2 on are a majority.
-        let n = matched[(self.peers - 1) / 2];
+        let n = matched[(self.peers.len() - 1) / 2];
         // Figure 8: count replicas only for an entry of our own term. An older entry stored on a
         // majority can still be overwritten by a later leader; it commits indirectly, with the
         // first entry of our term after it.
@@ -815,5 +794,5 @@ impl Raft {
     fn persist_with_snapshot(&self, out: &mut Effects) {
         out.persist(self.encode(), Some(self.snapshot.clone()));
     }
-    // END SOLUTION
 }
+// END SOLUTION

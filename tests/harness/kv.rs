@@ -15,9 +15,12 @@ use checker::linearizability::{
     CheckOptions, History, Operation, PartitionStatus, Verdict, check_history, write_html,
 };
 use kvraft::Clerk;
-use kvraft::contract::{ClerkStep, ClientId, Op};
+use kvraft::contract::{ClerkContract, ClerkStep, ClientId, KvServerContract, Op};
 use labs::kv_driver::{KvNode, call_with_timeout, run_op};
 use labs::lab::{TestSpec, run_test};
+use raft::contract::{PeerId, RaftContract};
+
+use crate::{Net, TestId};
 use labs::labrpc::{ClientEnd, Network};
 use labs::persister::Persister;
 use labs::sim::Sim;
@@ -59,7 +62,7 @@ pub struct KvCluster {
     nodes: RefCell<Vec<Option<KvNode>>>,
     persisters: RefCell<Vec<Persister>>,
     /// `ends[i][j]`: the name of server i's end to server j in i's current incarnation.
-    ends: RefCell<Vec<Vec<String>>>,
+    ends: RefCell<Vec<BTreeMap<PeerId, String>>>,
     incarnation: Cell<u64>,
     next_client: Cell<ClientId>,
     /// Operations completed by clerks (logged or not).
@@ -70,21 +73,15 @@ pub struct KvCluster {
 }
 
 /// Run a KV lab test over the seeds from the environment, with a fresh cluster of `servers` per
-/// seed (`unreliable` network; snapshots at `maxraftstate` bytes of Raft state, `None`: never),
+/// seed (on a `net` network; snapshots at `maxraftstate` bytes of Raft state, `None`: never),
 /// and print its summary line.
-pub fn kv_test<F, Fut>(
-    lab: &'static str,
-    test: &'static str,
-    servers: usize,
-    unreliable: bool,
-    maxraftstate: Option<usize>,
-    body: F,
-) where
+pub fn kv_test<F, Fut>(id: TestId, servers: usize, net: Net, maxraftstate: Option<usize>, body: F)
+where
     F: Fn(Rc<KvCluster>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    run_test(TestSpec::new(lab, test), |sim| {
-        let cluster = KvCluster::new(&sim, lab, test, servers, unreliable, maxraftstate);
+    run_test(TestSpec::new(id.lab, id.test), |sim| {
+        let cluster = KvCluster::new(&sim, id, servers, net, maxraftstate);
         let fut = body(cluster.clone());
         async move {
             fut.await;
@@ -97,22 +94,21 @@ impl KvCluster {
     /// `n` servers, all started and connected (no long delays, as in the course's KV tests).
     pub fn new(
         sim: &Sim,
-        lab: &'static str,
-        test: &'static str,
+        id: TestId,
         n: usize,
-        unreliable: bool,
+        net: Net,
         maxraftstate: Option<usize>,
     ) -> Rc<KvCluster> {
         let cluster = Rc::new(KvCluster {
             sim: sim.clone(),
             net: Network::new(sim),
-            lab,
-            test,
+            lab: id.lab,
+            test: id.test,
             n,
             maxraftstate,
             nodes: RefCell::new(vec![None; n]),
             persisters: RefCell::new((0..n).map(|_| Persister::new()).collect()),
-            ends: RefCell::new(vec![Vec::new(); n]),
+            ends: RefCell::new(vec![BTreeMap::new(); n]),
             incarnation: Cell::new(0),
             next_client: Cell::new(n as ClientId + 1000),
             ops: Cell::new(0),
@@ -123,7 +119,7 @@ impl KvCluster {
             cluster.start_server(i);
         }
         cluster.connect_all();
-        cluster.net.set_reliable(!unreliable);
+        cluster.net.set_reliable(net == Net::Reliable);
         cluster
     }
 
@@ -187,13 +183,16 @@ impl KvCluster {
         }
         // Fresh end names, so the old incarnation's ends cannot reach anyone.
         self.incarnation.set(self.incarnation.get() + 1);
-        let (names, ends) = crate::fresh_ends(&self.net, "kv", i, self.n, self.incarnation.get());
+        let (names, ends) =
+            crate::fresh_ends(&self.net, "kv", i, 0..self.n, self.incarnation.get());
         self.ends.borrow_mut()[i] = names;
         let persister = self.persisters.borrow()[i].clone();
-        let (node, server) = match KvNode::start(&self.sim, i, ends, persister, self.maxraftstate) {
-            Ok(started) => started,
-            Err(e) => fail(format!("expected server {i} to restart; it failed: {e}")),
-        };
+        let peers: Vec<PeerId> = (0..self.n).collect();
+        let (node, server) =
+            match KvNode::start(&self.sim, i, &peers, ends, persister, self.maxraftstate) {
+                Ok(started) => started,
+                Err(e) => fail(format!("expected server {i} to restart; it failed: {e}")),
+            };
         self.nodes.borrow_mut()[i] = Some(node);
         self.net.add_server(&Self::server_name(i), server);
     }
@@ -211,10 +210,10 @@ impl KvCluster {
     fn set_links(&self, i: usize, others: &[usize], on: bool) {
         let ends = self.ends.borrow();
         for &j in others {
-            if let Some(name) = ends[i].get(j) {
+            if let Some(name) = ends[i].get(&j) {
                 self.net.enable(name, on);
             }
-            if let Some(name) = ends[j].get(i) {
+            if let Some(name) = ends[j].get(&i) {
                 self.net.enable(name, on);
             }
         }
@@ -719,12 +718,15 @@ impl Generic {
 /// (or random keys), with the network unreliable, partitioned, and all servers crashed between
 /// rounds, as `g` says. After each round every client's appends must be in its key once and in
 /// order, and the Raft state small enough; at the end the history must be linearizable.
-pub fn generic_test(lab: &'static str, test: &'static str, g: Generic) {
+pub fn generic_test(id: TestId, g: Generic) {
     kv_test(
-        lab,
-        test,
+        id,
         g.servers,
-        g.unreliable,
+        if g.unreliable {
+            Net::Unreliable
+        } else {
+            Net::Reliable
+        },
         g.maxraftstate,
         move |cfg| async move {
             let ck = cfg.make_client(&cfg.all());
@@ -852,9 +854,9 @@ async fn partitioner(cfg: Rc<KvCluster>, done: Rc<Cell<bool>>) {
 }
 
 /// The course's GenericTestSpeed: 1000 appends by one clerk, each well within a heartbeat.
-pub fn speed_test(lab: &'static str, test: &'static str, maxraftstate: Option<usize>) {
+pub fn speed_test(id: TestId, maxraftstate: Option<usize>) {
     const OPS: u64 = 1000;
-    kv_test(lab, test, 3, false, maxraftstate, |cfg| async move {
+    kv_test(id, 3, Net::Reliable, maxraftstate, |cfg| async move {
         let ck = cfg.make_client(&cfg.all());
         // The first operation completes once a leader is elected and the servers are ready.
         cfg.get(&ck, "x", None).await;
@@ -885,7 +887,11 @@ mod tests {
     #[test]
     fn an_empty_history_is_not_linearizable_by_default() {
         let result = run(RunConfig::new(1), |sim| async move {
-            let cluster = KvCluster::new(&sim, "lab3a", "empty", 3, false, None);
+            let id = TestId {
+                lab: "lab3a",
+                test: "empty",
+            };
+            let cluster = KvCluster::new(&sim, id, 3, Net::Reliable, None);
             cluster.check_linearizable();
         });
         match result {

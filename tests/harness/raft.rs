@@ -10,11 +10,13 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use labs::lab::{TestSpec, run_test};
+
+use crate::TestId;
 use labs::labrpc::Network;
 use labs::persister::Persister;
 use labs::raft_driver::RaftNode;
 use labs::sim::{RunError, Sim};
-use raft::contract::{ApplyMsg, Command};
+use raft::contract::{ApplyMsg, Command, PeerId, RaftContract};
 use tokio::sync::mpsc;
 
 /// The course's election timeout, used by tests as "long enough for a new election".
@@ -24,12 +26,7 @@ pub const SNAPSHOT_INTERVAL: u64 = 10;
 /// 2D: persisted Raft state must stay under this with snapshots.
 pub const MAX_LOG_SIZE: usize = 2000;
 
-/// How a test's network behaves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Net {
-    Reliable,
-    Unreliable,
-}
+pub use crate::Net;
 
 /// How the tester applies committed commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +117,7 @@ pub struct Cluster {
     persisters: RefCell<Vec<Persister>>,
     connected: RefCell<Vec<bool>>,
     /// `ends[i][j]`: the name of server i's end to server j in its current incarnation.
-    ends: RefCell<Vec<Vec<String>>>,
+    ends: RefCell<Vec<BTreeMap<PeerId, String>>>,
     incarnation: Cell<u64>,
     shared: Rc<RefCell<Shared>>,
     started_at: Duration,
@@ -131,18 +128,12 @@ pub struct Cluster {
 
 /// Run a Raft lab test over the seeds from the environment, with a fresh cluster of `servers`
 /// per seed, and print its summary line.
-pub fn raft_test<F, Fut>(
-    lab: &'static str,
-    test: &'static str,
-    servers: usize,
-    net: Net,
-    applier: Applier,
-    body: F,
-) where
+pub fn raft_test<F, Fut>(id: TestId, servers: usize, net: Net, applier: Applier, body: F)
+where
     F: Fn(Rc<Cluster>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let spec = TestSpec::new(lab, test);
+    let spec = TestSpec::new(id.lab, id.test);
     run_test(spec, |sim| {
         let cluster = Cluster::new(&sim, servers, net, applier);
         let fut = body(cluster.clone());
@@ -171,7 +162,7 @@ impl Cluster {
             nodes: RefCell::new(vec![None; n]),
             persisters: RefCell::new((0..n).map(|_| Persister::new()).collect()),
             connected: RefCell::new(vec![false; n]),
-            ends: RefCell::new(vec![Vec::new(); n]),
+            ends: RefCell::new(vec![BTreeMap::new(); n]),
             incarnation: Cell::new(0),
             shared: Rc::new(RefCell::new(Shared {
                 logs: vec![BTreeMap::new(); n],
@@ -257,7 +248,7 @@ impl Cluster {
             if !leader {
                 continue;
             }
-            node.inspect(|rf| {
+            node.inspect_raft(|rf| {
                 let view = rf.observe();
                 let after_snapshot = shared.committed.range(view.snapshot_index + 1..);
                 for (&index, (command, bound)) in after_snapshot {
@@ -329,7 +320,8 @@ impl Cluster {
         self.crash1(i);
         // Fresh end names, so the old incarnation's ends cannot reach anyone.
         self.incarnation.set(self.incarnation.get() + 1);
-        let (names, ends) = crate::fresh_ends(&self.net, "end", i, self.n, self.incarnation.get());
+        let (names, ends) =
+            crate::fresh_ends(&self.net, "end", i, 0..self.n, self.incarnation.get());
         self.ends.borrow_mut()[i] = names;
 
         let persister = self.persisters.borrow()[i].clone();
@@ -344,7 +336,8 @@ impl Cluster {
             }
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let (node, server) = match RaftNode::start(&self.sim, i, ends, persister, tx) {
+        let peers: Vec<PeerId> = (0..self.n).collect();
+        let (node, server) = match RaftNode::start(&self.sim, i, &peers, ends, persister, tx) {
             Ok(started) => started,
             Err(e) => fail(format!("server {i} could not restart: {e}")),
         };
@@ -403,10 +396,10 @@ impl Cluster {
         let ends = self.ends.borrow();
         for j in 0..self.n {
             if !on || connected[j] {
-                if let Some(name) = ends[i].get(j) {
+                if let Some(name) = ends[i].get(&j) {
                     self.net.enable(name, on);
                 }
-                if let Some(name) = ends[j].get(i) {
+                if let Some(name) = ends[j].get(&i) {
                     self.net.enable(name, on);
                 }
             }
@@ -418,7 +411,7 @@ impl Cluster {
     /// labrpc's per-end enable allows). It does not change whether the harness counts either server
     /// as connected; a later `connect` or `disconnect` of either server resets the link.
     pub fn set_link(&self, from: usize, to: usize, on: bool) {
-        if let Some(name) = self.ends.borrow()[from].get(to) {
+        if let Some(name) = self.ends.borrow()[from].get(&to) {
             self.net.enable(name, on);
         }
     }

@@ -248,7 +248,10 @@ impl<R: RaftNode> Actor for RaftActor<R> {
         };
         let mut out = Effects::default();
         let mut events = Vec::new();
-        let raft = match R::boot(me, self.servers, &persisted, &mut out) {
+        // The cluster's initial configuration: servers 0..servers (a Raft may learn others from
+        // its log; the model delivers only to the servers it runs).
+        let peers: Vec<usize> = (0..self.servers).collect();
+        let raft = match R::new(me, &peers, &persisted, &mut out) {
             Ok(raft) => Some(Shared::new(raft)),
             Err(e) => {
                 events.push(GhostEvent::Violation {

@@ -69,9 +69,10 @@ pub fn supported<R: RaftNode>(servers: usize) -> bool {
     }
     let to: Vec<PeerId> = (0..servers).rev().collect();
     let mut out = Effects::default();
+    let peers: Vec<PeerId> = (0..servers).collect();
     let (Ok(mut candidate), Ok(mut voter)) = (
-        R::boot(0, servers, &Persisted::default(), &mut out),
-        R::boot(1, servers, &Persisted::default(), &mut out),
+        R::new(0, &peers, &Persisted::default(), &mut out),
+        R::new(1, &peers, &Persisted::default(), &mut out),
     ) else {
         return false;
     };
