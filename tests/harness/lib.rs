@@ -101,7 +101,8 @@ mod tests {
         let id = this_test!();
         assert_eq!(id.test, "a_test_is_named_by_its_function");
         assert_eq!(id.lab, "harness");
-        let in_closure = (|| this_test!())();
+        let named = || this_test!();
+        let in_closure = named();
         assert_eq!(in_closure.test, "a_test_is_named_by_its_function");
         assert_eq!(
             TestId::from_item_path("lab2a", "lab2a::initial_election::here").test,

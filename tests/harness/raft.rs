@@ -4,7 +4,7 @@
 //! turns that into a FAIL summary line with the seed and the replay command.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
@@ -111,7 +111,9 @@ const COMPLETENESS_CHECK_INTERVAL: Duration = Duration::from_millis(20);
 pub struct Cluster {
     sim: Sim,
     net: Network,
-    n: usize,
+    /// Server slots: ids `0..n`. A removed server keeps its slot (ids are never reused).
+    n: Cell<usize>,
+    removed: RefCell<BTreeSet<PeerId>>,
     applier: Applier,
     nodes: RefCell<Vec<Option<RaftNode>>>,
     persisters: RefCell<Vec<Persister>>,
@@ -157,7 +159,8 @@ impl Cluster {
         let cluster = Rc::new(Cluster {
             sim: sim.clone(),
             net: network,
-            n,
+            n: Cell::new(n),
+            removed: RefCell::default(),
             applier,
             nodes: RefCell::new(vec![None; n]),
             persisters: RefCell::new((0..n).map(|_| Persister::new()).collect()),
@@ -283,8 +286,16 @@ impl Cluster {
         &self.net
     }
 
+    /// How many servers the cluster has (ids `0..servers()` unless some were added or removed;
+    /// see [`ids`](Self::ids)).
     pub fn servers(&self) -> usize {
-        self.n
+        self.n.get() - self.removed.borrow().len()
+    }
+
+    /// The ids of the cluster's servers (running or crashed, not removed), in increasing order.
+    pub fn ids(&self) -> Vec<PeerId> {
+        let removed = self.removed.borrow();
+        (0..self.n.get()).filter(|i| !removed.contains(i)).collect()
     }
 
     /// Sleep in virtual time.
@@ -321,7 +332,7 @@ impl Cluster {
         // Fresh end names, so the old incarnation's ends cannot reach anyone.
         self.incarnation.set(self.incarnation.get() + 1);
         let (names, ends) =
-            crate::fresh_ends(&self.net, "end", i, 0..self.n, self.incarnation.get());
+            crate::fresh_ends(&self.net, "end", i, self.ids(), self.incarnation.get());
         self.ends.borrow_mut()[i] = names;
 
         let persister = self.persisters.borrow()[i].clone();
@@ -336,7 +347,7 @@ impl Cluster {
             }
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let peers: Vec<PeerId> = (0..self.n).collect();
+        let peers = self.ids();
         let (node, server) = match RaftNode::start(&self.sim, i, &peers, ends, persister, tx) {
             Ok(started) => started,
             Err(e) => fail(format!("server {i} could not restart: {e}")),
@@ -344,6 +355,50 @@ impl Cluster {
         self.nodes.borrow_mut()[i] = Some(node.clone());
         self.net.add_server(&Self::server_name(i), server);
         self.spawn_applier(i, node, rx);
+    }
+
+    /// Add a server to the cluster: a new id (never used before), empty persisted state, started
+    /// and connected, and an end to it for every running server. Its Raft boots knowing every
+    /// server's id; the others learn of it only through their protocol (their configuration is
+    /// their own business, from their log: nothing here changes it).
+    pub fn add_server(&self) -> PeerId {
+        let id = self.n.get();
+        self.n.set(id + 1);
+        self.persisters.borrow_mut().push(Persister::new());
+        self.connected.borrow_mut().push(false);
+        self.ends.borrow_mut().push(BTreeMap::new());
+        {
+            let mut shared = self.shared.borrow_mut();
+            shared.logs.push(BTreeMap::new());
+            shared.last_applied.push(0);
+        }
+        self.nodes.borrow_mut().push(None);
+        for i in self.ids().into_iter().filter(|&i| i != id) {
+            let (names, ends) =
+                crate::fresh_ends(&self.net, "end", i, [id], self.incarnation.get());
+            self.ends.borrow_mut()[i].extend(names);
+            if let Some(node) = &self.nodes.borrow()[i] {
+                for (peer, end) in ends {
+                    node.add_peer(peer, end);
+                }
+            }
+        }
+        self.start1(id);
+        self.connect(id);
+        id
+    }
+
+    /// Remove server `i` from the cluster for good: it crashes, the others lose their ends to it,
+    /// and its id is never used again.
+    pub fn remove_server(&self, i: PeerId) {
+        self.crash1(i);
+        self.removed.borrow_mut().insert(i);
+        for node in self.nodes.borrow().iter().flatten() {
+            node.remove_peer(i);
+        }
+        for ends in self.ends.borrow_mut().iter_mut() {
+            ends.remove(&i);
+        }
     }
 
     fn spawn_applier(&self, i: usize, node: RaftNode, mut rx: mpsc::UnboundedReceiver<ApplyMsg>) {
@@ -394,7 +449,7 @@ impl Cluster {
     fn set_links(&self, i: usize, on: bool) {
         let connected = self.connected.borrow();
         let ends = self.ends.borrow();
-        for j in 0..self.n {
+        for j in self.ids() {
             if !on || connected[j] {
                 if let Some(name) = ends[i].get(&j) {
                     self.net.enable(name, on);
@@ -484,7 +539,7 @@ impl Cluster {
             let ms = 450 + self.rand(0..100);
             self.sleep(Duration::from_millis(ms)).await;
             let mut leaders: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
-            for i in 0..self.n {
+            for i in self.ids() {
                 if self.is_connected(i)
                     && let Some((term, true)) = self.state(i)
                 {
@@ -511,7 +566,7 @@ impl Cluster {
     /// Check that every connected server agrees on the term and return it.
     pub fn check_terms(&self) -> u64 {
         let mut term = None;
-        for i in 0..self.n {
+        for i in self.ids() {
             if !self.is_connected(i) {
                 continue;
             }
@@ -531,7 +586,7 @@ impl Cluster {
 
     /// Check that no connected server thinks it is the leader.
     pub fn check_no_leader(&self) {
-        for i in 0..self.n {
+        for i in self.ids() {
             if self.is_connected(i) && matches!(self.state(i), Some((_, true))) {
                 fail(format!(
                     "expected no leader among the connected servers, but server {i} claims to be leader ({})",
@@ -578,7 +633,7 @@ impl Cluster {
                 to *= 2;
             }
             if let Some(start_term) = start_term {
-                let moved_on = (0..self.n)
+                let moved_on = (self.ids().into_iter())
                     .filter_map(|i| self.state(i))
                     .any(|(t, _)| t > start_term);
                 if moved_on {
@@ -603,10 +658,11 @@ impl Cluster {
         let mut starts = 0;
         while self.sim.now() - t0 < Duration::from_secs(10) {
             let mut index = None;
-            for _ in 0..self.n {
-                starts = (starts + 1) % self.n;
-                if self.is_connected(starts)
-                    && let Some((i, _)) = self.start(starts, cmd.clone())
+            let ids = self.ids();
+            for _ in 0..ids.len() {
+                starts = (starts + 1) % ids.len();
+                if self.is_connected(ids[starts])
+                    && let Some((i, _)) = self.start(ids[starts], cmd.clone())
                 {
                     index = Some(i);
                     break;
@@ -643,7 +699,7 @@ impl Cluster {
 
     fn agreement_at(&self, index: u64) -> String {
         let shared = self.shared.borrow();
-        let have: Vec<usize> = (0..self.n)
+        let have: Vec<usize> = (self.ids().into_iter())
             .filter(|i| shared.logs[*i].contains_key(&index))
             .collect();
         format!("servers that applied index {index}: {have:?}")
@@ -652,7 +708,7 @@ impl Cluster {
     /// One line about every server: connected, term, role, last applied.
     pub fn describe(&self) -> String {
         let shared = self.shared.borrow();
-        (0..self.n)
+        (self.ids().into_iter())
             .map(|i| {
                 let link = if self.is_connected(i) { "" } else { " cut" };
                 match self.state(i) {
@@ -679,7 +735,7 @@ impl Cluster {
     fn summary_fields(&self) -> Vec<(String, String)> {
         let _ = self.started_at;
         vec![
-            ("peers".into(), self.n.to_string()),
+            ("peers".into(), self.servers().to_string()),
             (
                 "rpcs".into(),
                 (self.rpc_total() - self.rpcs0.get()).to_string(),
@@ -774,4 +830,41 @@ fn ingest_snapshot(
     shared.last_applied[i] = snapshot.last_included_index;
     shared.max_index = shared.max_index.max(snapshot.last_included_index);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use labs::sim::{RunConfig, run};
+
+    /// Servers can join and leave a running cluster: the newcomer is reachable both ways (its
+    /// election requests reach the others, whose terms follow its), and after its removal it is
+    /// gone and the rest carry on.
+    #[test]
+    fn servers_can_be_added_and_removed() {
+        let result = run(RunConfig::new(1), |sim| async move {
+            let cfg = Cluster::new(&sim, 3, Net::Reliable, Applier::Plain);
+            cfg.check_one_leader().await;
+            let id = cfg.add_server();
+            assert_eq!((id, cfg.servers(), cfg.ids()), (3, 4, vec![0, 1, 2, 3]));
+            // The reference's other servers do not have 3 in their configuration, so no leader
+            // heartbeats it: it times out and campaigns, and the others hear it.
+            cfg.sleep(2 * RAFT_ELECTION_TIMEOUT).await;
+            let (term3, _) = cfg.state(3).expect("the new server runs");
+            assert!(term3 >= 1, "the new server campaigned");
+            let (term0, _) = cfg.state(0).expect("server 0 runs");
+            assert!(
+                term0 >= term3,
+                "server 0 heard the new server's term {term3}: {term0}"
+            );
+            cfg.remove_server(3);
+            assert_eq!((cfg.servers(), cfg.ids()), (3, vec![0, 1, 2]));
+            assert_eq!(cfg.state(3), None);
+            cfg.check_one_leader().await;
+            cfg.one(7u64, 3, true).await;
+        });
+        if let Err(e) = result {
+            panic!("{e}");
+        }
+    }
 }
