@@ -160,9 +160,31 @@ pub fn strip_solutions(file: &str, source: &str) -> Result<Option<String>, Hando
     }
     match (regions, instructor_regions) {
         (0, 0) => Ok(None),
-        (0, _) => Ok(Some(out)),
-        _ => Ok(Some(add_allowances(&out))),
+        (0, _) => Ok(Some(tidy_cuts(&out))),
+        _ => Ok(Some(add_allowances(&tidy_cuts(&out)))),
     }
+}
+
+/// Remove the blank lines a cut region leaves behind: two blank lines in a row, a blank line
+/// before a closing brace, blank lines at the end. (Sources are rustfmt-formatted, which never
+/// has these, so only the cuts' traces go.)
+fn tidy_cuts(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out: Vec<&str> = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let blank = line.trim().is_empty();
+        let next = lines[i + 1..].iter().find(|l| !l.trim().is_empty());
+        let before_close = next.is_some_and(|l| l.trim_start().starts_with('}'));
+        if blank
+            && (out.last().is_none_or(|l| l.trim().is_empty()) || before_close || next.is_none())
+        {
+            continue;
+        }
+        out.push(line);
+    }
+    let mut tidy = out.join("\n");
+    tidy.push('\n');
+    tidy
 }
 
 /// Put the lint allowances after the file's leading inner doc comments (inner attributes must
@@ -298,6 +320,16 @@ pub fn generate(root: &Path, out: &Path) -> Result<HandoutReport, HandoutError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cut_regions_leave_no_stray_blank_lines() {
+        let source = "struct A {\n    x: u8,\n}\n\n// BEGIN SOLUTION\nfn helper() {}\n// END SOLUTION\n\nimpl A {\n    fn f() {}\n\n    // BEGIN SOLUTION\n    fn g() {}\n    // END SOLUTION\n}\n\n// BEGIN SOLUTION\nfn tail() {}\n// END SOLUTION\n";
+        let stripped = strip_solutions("x.rs", source).unwrap().unwrap();
+        assert!(
+            stripped.ends_with("struct A {\n    x: u8,\n}\n\nimpl A {\n    fn f() {}\n}\n"),
+            "{stripped}"
+        );
+    }
 
     #[test]
     fn regions_become_their_stubs() {
