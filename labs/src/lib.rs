@@ -13,6 +13,7 @@
 //! - [`lab`]: running a lab test over seeds (`LAB_SEED`, `LAB_SEEDS`), its summary line and its replay
 //!   command.
 //! - [`logging`]: `tracing` output with virtual timestamps, filtered by `RUST_LOG`.
+//! - [`registry`]: the labs, listed once (suite, handout page, student files, checker bounds).
 //!
 //! The `labs` binary (`cargo run --release -p labs -- --help`) runs the lab suites with a progress
 //! display and a summary table, and writes the student handout. Instructors also get `labs grade`
@@ -31,5 +32,6 @@ pub mod mutants;
 // END INSTRUCTOR ONLY
 pub mod persister;
 pub mod raft_driver;
+pub mod registry;
 pub mod sim;
 pub mod suites;

@@ -18,8 +18,10 @@ use crate::lab::{
     replay_command,
 };
 
-/// The lab suites in the order students meet them.
-pub const LABS: [&str; 6] = ["lab2a", "lab2b", "lab2c", "lab2d", "lab3a", "lab3b"];
+/// The lab suites in the order students meet them (from [`crate::registry`]).
+pub fn all_suites() -> Vec<&'static str> {
+    crate::registry::suites()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
@@ -30,29 +32,30 @@ pub enum SuiteError {
     },
     #[error("{command} failed:\n{output}")]
     Command { command: String, output: String },
-    #[error("unknown lab {0:?}: expected one of 2a, 2b, 2c, 2d, 3a, 3b (or lab2a, ...) or all")]
+    #[error("unknown lab {0:?}: expected one of {ids} (or lab2a, ...) or all", ids = known_ids())]
     UnknownLab(String),
+}
+
+fn known_ids() -> String {
+    crate::registry::LABS
+        .iter()
+        .map(|lab| lab.id)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Normalise `2A`, `lab2a`, `all` into suite names.
 pub fn select_labs(wanted: &[String]) -> Result<Vec<&'static str>, SuiteError> {
     if wanted.is_empty() || wanted.iter().any(|w| w.eq_ignore_ascii_case("all")) {
-        return Ok(LABS.to_vec());
+        return Ok(all_suites());
     }
     let mut labs = Vec::new();
     for w in wanted {
-        let w = w.to_ascii_lowercase();
-        let name = if w.starts_with("lab") {
-            w
-        } else {
-            format!("lab{w}")
-        };
-        let lab = LABS
-            .iter()
-            .find(|l| **l == name)
-            .ok_or_else(|| SuiteError::UnknownLab(name.clone()))?;
-        if !labs.contains(lab) {
-            labs.push(*lab);
+        let lab = crate::registry::find(w)
+            .ok_or_else(|| SuiteError::UnknownLab(w.to_ascii_lowercase()))?
+            .suite;
+        if !labs.contains(&lab) {
+            labs.push(lab);
         }
     }
     Ok(labs)
@@ -528,14 +531,14 @@ mod tests {
 
     #[test]
     fn lab_names_are_normalised() {
-        assert_eq!(select_labs(&[]).unwrap(), LABS.to_vec());
+        assert_eq!(select_labs(&[]).unwrap(), all_suites());
         assert_eq!(
             select_labs(&["2A".into(), "lab2b".into(), "2a".into()]).unwrap(),
             vec!["lab2a", "lab2b"]
         );
         assert!(matches!(
             select_labs(&["4z".into()]),
-            Err(SuiteError::UnknownLab(l)) if l == "lab4z"
+            Err(SuiteError::UnknownLab(l)) if l == "4z"
         ));
     }
 

@@ -83,7 +83,7 @@ pub struct GradeOptions {
 impl Default for GradeOptions {
     fn default() -> Self {
         GradeOptions {
-            labs: crate::suites::LABS.to_vec(),
+            labs: crate::suites::all_suites(),
             seeds: 1,
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             time_limit: Duration::from_secs(120),
