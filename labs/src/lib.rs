@@ -13,6 +13,8 @@
 //! - [`lab`]: running a lab test over seeds (`LAB_SEED`, `LAB_SEEDS`), its summary line and its replay
 //!   command.
 //! - [`logging`]: `tracing` output with virtual timestamps, filtered by `RUST_LOG`.
+//! - [`student_code`]: the static check of the student files against the allow-list in
+//!   `labs/student-code.toml` (no threads, clocks, randomness or I/O), run by every lab test.
 //!
 //! The `labs` binary (`cargo run --release -p labs -- --help`) runs the lab suites with a progress
 //! display and a summary table, and writes the student handout. Instructors also get `labs grade`
@@ -32,4 +34,5 @@ pub mod mutants;
 pub mod persister;
 pub mod raft_driver;
 pub mod sim;
+pub mod student_code;
 pub mod suites;
