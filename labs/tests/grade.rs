@@ -190,6 +190,15 @@ fn grading_end_to_end() {
     );
     assert_eq!(bob.score(), 0.0);
     assert!(bob.render_markdown().contains("## Build failed"));
+    let again = grader.grade(&batch.join("alice"), "alice", &quiet).unwrap();
+    assert_eq!(again.score(), again.max_score());
+    let again = grader.grade(&batch.join("alice"), "alice", &quiet).unwrap();
+    assert_eq!(again.score(), again.max_score());
+    let build_log = std::fs::read_to_string(scratch.join("logs/build.json")).unwrap();
+    assert!(
+        build_log.contains("\"fresh\":true") && !build_log.contains("\"fresh\":false"),
+        "an identical resubmission recompiled something"
+    );
     let csv = scratch.join("results/grades.csv");
     write_csv(&grades, &grader.options().labs, &csv).unwrap();
     let max = labs::grade::report::points(alice.max_score());
@@ -420,9 +429,9 @@ fn hostile_submissions(scratch: &Path) {
             vec![
                 "std::env::args is not allowed",
                 "std::io::stdout is not allowed",
-                "std::fs::OpenOptions is not allowed",
+                "std::fs::OpenOptions::new is not allowed",
                 "std::process::exit is not allowed",
-                "std::process::Command is not allowed",
+                "std::process::Command::new is not allowed",
             ],
         ),
         (

@@ -37,7 +37,7 @@ use wait_timeout::ChildExt;
 
 use crate::handout::HandoutError;
 use crate::student_code::{CheckError, POLICY_FILE, Policy, STUDENT_FILES};
-use crate::suites::{SuiteError, existing_suites, list_tests};
+use crate::suites::{SuiteError, existing_suites};
 use isolation::{CargoConfigs, RunAs};
 use pristine::Pristine;
 pub use report::{Grade, TestGrade};
@@ -272,10 +272,29 @@ impl Grader {
                 return Ok(grade);
             }
         };
+        self.prepare_history_dir();
+        let logs = self.logs.join(name);
+        let settings = RunSettings {
+            cwd: &self.work,
+            log_dir: &logs,
+            run_dir: &self.runs,
+            time_limit: self.options.time_limit,
+            memory_limit_mib: self.options.memory_limit_mib,
+            run_as: self.options.run_as,
+            skip_student_check: !self.options.static_check,
+        };
         let mut tasks = Vec::new();
         let mut tests_by_lab = Vec::new();
         for (lab, exe) in &executables {
-            let tests = list_tests(exe)?;
+            let tests = match runner::list_tests(exe, &settings).map_err(io(exe))? {
+                Ok(tests) => tests,
+                Err(why) => {
+                    grade.build_failure = Some(format!("the {lab} test executable: {why}"));
+                    self.score_all(&mut grade, "the test executable could not list its tests");
+                    grade.execution_time = started.elapsed();
+                    return Ok(grade);
+                }
+            };
             self.rubric.check_suite(lab, &tests)?;
             for test in &tests {
                 for seed in 1..=self.options.seeds {
@@ -289,18 +308,7 @@ impl Grader {
             }
             tests_by_lab.push((*lab, tests));
         }
-        self.prepare_history_dir();
         progress.set_message(format!("{name}: running {} test runs", tasks.len()));
-        let logs = self.logs.join(name);
-        let settings = RunSettings {
-            cwd: &self.work,
-            log_dir: &logs,
-            run_dir: &self.runs,
-            time_limit: self.options.time_limit,
-            memory_limit_mib: self.options.memory_limit_mib,
-            run_as: self.options.run_as,
-            skip_student_check: !self.options.static_check,
-        };
         let verdicts = runner::run_all(&tasks, &settings, self.options.jobs, progress)
             .map_err(io(&self.logs))?
             .into_iter()

@@ -205,6 +205,63 @@ pub fn run_one(task: &RunTask, settings: &RunSettings<'_>) -> std::io::Result<Ve
     ))
 }
 
+/// The tests of a suite's executable (`--list`), asked under the same restrictions as a run (its
+/// own process group, the run's user and environment, the time limit), since the executable
+/// holds the submission's code. `Ok(Err(why))` when it did not answer.
+pub fn list_tests(
+    exe: &Path,
+    settings: &RunSettings<'_>,
+) -> std::io::Result<Result<Vec<String>, String>> {
+    isolation::become_subreaper()?;
+    std::fs::create_dir_all(settings.log_dir)?;
+    let name = exe
+        .file_name()
+        .map_or("suite".into(), |n| n.to_string_lossy().into_owned());
+    let listing = settings.log_dir.join(format!("{name}.list"));
+    let out = File::create(&listing)?;
+    let mut command = Command::new(exe);
+    command
+        .args(["--list", "--format", "terse"])
+        .current_dir(settings.cwd)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(Stdio::null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+        if let Some(user) = settings.run_as {
+            command.uid(user.uid).gid(user.gid);
+        }
+    }
+    let mut child = isolation::spawn_run(&mut command)?;
+    let pid = child.id();
+    let status = child.wait_timeout(settings.time_limit);
+    if !matches!(status, Ok(Some(_))) {
+        isolation::kill_group(pid);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    isolation::end_run(pid);
+    match status? {
+        Some(status) if status.success() => {
+            let text = read_output(&listing);
+            Ok(Ok(text
+                .lines()
+                .filter_map(|l| l.strip_suffix(": test"))
+                .map(str::to_string)
+                .collect()))
+        }
+        Some(status) => Ok(Err(format!("listing its tests failed ({status})"))),
+        None => Ok(Err(format!(
+            "listing its tests did not finish within {}s",
+            settings.time_limit.as_secs()
+        ))),
+    }
+}
+
 /// The report file's text: only a regular file (not a link, a pipe or a device that a run may
 /// have put in its place), and at most [`MAX_REPORT_BYTES`] of it.
 fn read_report(path: &Path) -> String {
