@@ -7,12 +7,12 @@
 #
 #   labs/gradescope/package.sh [OUT.zip]      (default: autograder.zip in the current directory)
 set -euo pipefail
-root=$(git rev-parse --show-toplevel)
+root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 out=$(realpath -m "${1:-autograder.zip}")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 rm -f "$out"
-cargo run --release --quiet --manifest-path "$root/Cargo.toml" -p labs -- autograder --out "$work/source"
+(cd "$root" && cargo run --release --quiet -p labs -- autograder --out "$work/source")
 (cd "$work/source" && zip -qr "$out" .)
 (cd "$root/labs/gradescope" && zip -q "$out" setup.sh run_autograder)
 echo "wrote $out ($(unzip -l "$out" | tail -1 | awk '{print $2}') files, no solutions)"
