@@ -1043,6 +1043,17 @@ mod tests {
             "#[global_allocator]",
         );
         refused("static mut X: u8 = 0;", "1:8", "static mut");
+        refused("#[used]\nstatic X: u8 = 0;", "1:1", "#[used]");
+        refused(
+            "#[unsafe(link_section = \".init_array\")]\nstatic X: u8 = 0;",
+            "1:1",
+            "",
+        );
+        refused(
+            "#[link_section = \".init_array\"]\nstatic X: u8 = 0;",
+            "1:1",
+            "#[link_section]",
+        );
         refused(
             "#[doc = include_str!(\"x\")]\nfn f() {}",
             "1:1",

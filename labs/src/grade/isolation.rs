@@ -434,6 +434,14 @@ mod tests {
                 .contains("config.toml appeared since grading started"),
             "{err}"
         );
+        // One that another user could have written is refused from the start.
+        #[cfg(unix)]
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::chown(dir.join(".cargo/config.toml"), Some(NOBODY.uid), None)
+                .unwrap();
+            let err = CargoConfigs::snapshot(&work).err().expect("refused");
+            assert!(err.to_string().contains("belongs to uid 65534"), "{err}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -609,7 +609,8 @@ mod tests {
         // Prints a pass, writes a line into the report file, detaches a child into its own
         // session that would write a file later, and exits 0.
         let body = format!(
-            "echo 'lab2a initial_election ok   seed=1 virtual=3.0s wall=0.00s trace=398748b6'\n\
+            "env\n\
+             echo 'lab2a initial_election ok   seed=1 virtual=3.0s wall=0.00s trace=398748b6'\n\
              echo '{{\"key\":\"guess\"}}' >> \"$LAB_REPORT\"\n\
              setsid sh -c 'sleep 2; touch {}' </dev/null >/dev/null 2>&1 &\n\
              exit 0",
@@ -626,6 +627,32 @@ mod tests {
             matches!(&verdict, Verdict::Failed(m) if m.contains("did not write")),
             "{verdict:?}"
         );
+        // Nothing of the grader's environment (here, cargo's) reached the run.
+        let output = std::fs::read_to_string(logs.join("lab2a-initial_election-1.log")).unwrap();
+        let names: Vec<&str> = output
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(name, _)| name))
+            .filter(|name| name.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            .collect();
+        for name in &names {
+            assert!(
+                [
+                    "LAB_SEED",
+                    "LAB_REPORT",
+                    "LAB_REPORT_KEY",
+                    "RUST_BACKTRACE",
+                    "HOME",
+                    "TMPDIR",
+                    "PATH",
+                    "PWD",
+                    "SHLVL",
+                    "_"
+                ]
+                .contains(name),
+                "{name} reached the run: {names:?}"
+            );
+        }
+        assert!(names.contains(&"LAB_REPORT_KEY"), "{output}");
         // No process is left that could still write the marker: wait for a real `sleep 3`.
         let leftover = |needle: &str| {
             std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
