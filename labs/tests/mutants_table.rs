@@ -74,3 +74,25 @@ fn mutants_table() {
         .collect();
     insta::assert_snapshot!("mutants_table", render_table(&results));
 }
+
+/// Every mutant is a plausible student submission: it passes the static check of student code
+/// (otherwise the grader would refuse it before running any test, and the table would say nothing
+/// about the tests' strength).
+#[test]
+fn every_mutant_passes_the_static_check() {
+    let root = workspace_root();
+    let policy = labs::student_code::Policy::load(&root.join(labs::student_code::POLICY_FILE))
+        .expect("labs/student-code.toml");
+    let dir = std::env::temp_dir().join(format!("raftlab-mutants-check-{}", std::process::id()));
+    for mutant in catalog(root).unwrap() {
+        let submission = labs::mutants::write_submission(root, &mutant, &dir).unwrap();
+        let findings = labs::student_code::check_tree(&submission, &policy).unwrap();
+        assert!(
+            findings.is_empty(),
+            "mutant {}: {}",
+            mutant.name,
+            labs::student_code::render_findings(&findings)
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
