@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Gradescope autograder image setup for raftlab (runs once, when the image is built).
 #
-# The autograder zip holds this repository (the instructor's, with the reference solution) under
-# source/; Gradescope unpacks it to $AUTOGRADER/source and runs this script as root.
+# The autograder zip (labs/gradescope/package.sh) holds the autograder source: the student handout
+# (no solutions) plus the grader. Gradescope unpacks it to $AUTOGRADER/source and runs this script
+# as root.
 set -euo pipefail
 AUTOGRADER=${AUTOGRADER:-/autograder}
 SOURCE="$AUTOGRADER/source"
@@ -16,7 +17,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 cd "$SOURCE"
 cargo build --release -p labs
-# Grade the reference once: this compiles every dependency and the pristine framework into
-# target/, so grading a submission only recompiles the student crates.
-./target/release/labs grade --submission "$SOURCE" --lab all --out /tmp/raftlab-warmup >/dev/null
+# Grade the skeleton (an empty submission: the handout's stubs) once: this compiles every
+# dependency and the pristine framework into the grader's target directory
+# (/var/cache/raftlab/grade/target), so grading a submission only recompiles the student crates.
+mkdir -p /tmp/raftlab-empty-submission
+./target/release/labs grade --submission /tmp/raftlab-empty-submission --lab all --out /tmp/raftlab-warmup >/dev/null
 echo "raftlab autograder ready"

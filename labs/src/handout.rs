@@ -41,6 +41,22 @@ pub const INSTRUCTOR_ONLY: &[&str] = &[
     "labs/tests/snapshots/mutants",
 ];
 
+/// What the Gradescope autograder's source leaves out (see [`generate_autograder`]): every file that
+/// holds reference code or text derived from it. The grader's own code stays in.
+pub const REFERENCE_BEARING: &[&str] = &[
+    "raft/tests/",
+    "kvraft/tests/",
+    "labs/mutants/",
+    "checker/mutants/",
+    "GRADING.md",
+    "BENCHMARKS.md",
+    ".ci/",
+    "labs/tests/grade",
+    "labs/tests/snapshots/grade__",
+    "labs/tests/mutants",
+    "labs/tests/snapshots/mutants",
+];
+
 /// Marker lines (compared after trimming).
 const BEGIN: &str = "// BEGIN SOLUTION";
 const STUB: &str = "// STUB";
@@ -83,6 +99,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HandoutError + '_ {
 /// Replace every solution region of `source` (named `file` in errors) by its stub. Returns `None`
 /// if the file has no regions.
 pub fn strip_solutions(file: &str, source: &str) -> Result<Option<String>, HandoutError> {
+    strip(file, source, false)
+}
+
+/// [`strip_solutions`], optionally keeping instructor-only regions (with their markers).
+fn strip(file: &str, source: &str, keep_instructor: bool) -> Result<Option<String>, HandoutError> {
     let error = |line: usize, message: &str| HandoutError::Markers {
         file: file.to_string(),
         line,
@@ -113,15 +134,30 @@ pub fn strip_solutions(file: &str, source: &str) -> Result<Option<String>, Hando
                 state = State::Instructor;
                 begin_line = lineno;
                 instructor_regions += 1;
+                if keep_instructor {
+                    out.push_str(line);
+                    out.push('\n');
+                }
             }
-            (State::Instructor, END_INSTRUCTOR) => state = State::Outside,
+            (State::Instructor, END_INSTRUCTOR) => {
+                state = State::Outside;
+                if keep_instructor {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
             (State::Instructor, BEGIN | STUB | END | BEGIN_INSTRUCTOR) => {
                 return Err(error(
                     lineno,
                     "solution markers inside an instructor-only region",
                 ));
             }
-            (State::Instructor, _) => {}
+            (State::Instructor, _) => {
+                if keep_instructor {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
             (State::Outside, STUB | END | END_INSTRUCTOR) => {
                 return Err(error(lineno, "marker outside its region"));
             }
@@ -160,6 +196,7 @@ pub fn strip_solutions(file: &str, source: &str) -> Result<Option<String>, Hando
     }
     match (regions, instructor_regions) {
         (0, 0) => Ok(None),
+        (0, _) if keep_instructor => Ok(None),
         (0, _) => Ok(Some(tidy_cuts(&out))),
         _ => Ok(Some(add_allowances(&tidy_cuts(&out)))),
     }
@@ -279,6 +316,18 @@ pub struct HandoutReport {
 
 /// Write the handout of the repository at `root` into `out` (which must not exist or be empty).
 pub fn generate(root: &Path, out: &Path) -> Result<HandoutReport, HandoutError> {
+    generate_kind(root, out, false)
+}
+
+/// Write the source of the Gradescope autograder into `out`: the handout (solutions replaced by
+/// their stubs) plus the grader's own code (instructor-only files and regions kept), without any
+/// file that holds reference code ([`REFERENCE_BEARING`]). Grading from it works as from this
+/// repository (its handout is the students'), and nothing in it reveals a solution.
+pub fn generate_autograder(root: &Path, out: &Path) -> Result<HandoutReport, HandoutError> {
+    generate_kind(root, out, true)
+}
+
+fn generate_kind(root: &Path, out: &Path, autograder: bool) -> Result<HandoutReport, HandoutError> {
     if out.exists() && std::fs::read_dir(out).map_err(io(out))?.next().is_some() {
         return Err(HandoutError::OutputExists(out.to_path_buf()));
     }
@@ -286,7 +335,12 @@ pub fn generate(root: &Path, out: &Path) -> Result<HandoutReport, HandoutError> 
     let mut report = HandoutReport::default();
     for rel in files {
         let src = root.join(&rel);
-        if is_instructor_only(&rel) {
+        let left_out = if autograder {
+            REFERENCE_BEARING.iter().any(|p| rel.starts_with(p))
+        } else {
+            is_instructor_only(&rel)
+        };
+        if left_out {
             report.left_out.push(rel);
             continue;
         }
@@ -299,7 +353,7 @@ pub fn generate(root: &Path, out: &Path) -> Result<HandoutReport, HandoutError> 
         }
         if rel.ends_with(".rs") {
             let text = std::fs::read_to_string(&src).map_err(io(&src))?;
-            if let Some(stripped) = strip_solutions(&rel, &text)? {
+            if let Some(stripped) = strip(&rel, &text, autograder)? {
                 std::fs::write(&dst, stripped).map_err(io(&dst))?;
                 report.stubbed.push(rel);
                 report.files += 1;

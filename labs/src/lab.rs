@@ -321,6 +321,17 @@ where
         fields,
         trace: stats.trace,
     };
+    print_and_report(spec, seed, summary, error)
+}
+
+/// Print a finished run's summary line (and failure and replay command) and report it on the
+/// report channel.
+fn print_and_report(
+    spec: &TestSpec,
+    seed: u64,
+    summary: Summary,
+    error: Option<RunError>,
+) -> SeedResult {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{summary}");
     if let Some(error) = &error {
@@ -345,6 +356,58 @@ where
     SeedResult { summary, error }
 }
 
+/// Environment variable: cap the test process's memory (its address space, `RLIMIT_AS`, soft and
+/// hard limit) at this many MiB. The harness sets the limit once, before any code under test runs;
+/// the grader sets the variable for every run. A run over the limit fails to allocate and aborts.
+pub const MEMORY_LIMIT_VAR: &str = "LAB_MEMORY_LIMIT_MIB";
+
+/// Apply [`MEMORY_LIMIT_VAR`], if set (once per process).
+fn apply_memory_limit() -> &'static Result<(), String> {
+    static APPLIED: OnceLock<Result<(), String>> = OnceLock::new();
+    APPLIED.get_or_init(|| {
+        let Some(value) = std::env::var_os(MEMORY_LIMIT_VAR) else {
+            return Ok(());
+        };
+        let mib = value
+            .to_str()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&mib| mib > 0)
+            .ok_or_else(|| {
+                format!("{MEMORY_LIMIT_VAR} must be a whole number of MiB above 0, got {value:?}")
+            })?;
+        set_memory_limit(mib.saturating_mul(1 << 20))
+            .map_err(|e| format!("{MEMORY_LIMIT_VAR}={mib}: could not set the limit: {e}"))
+    })
+}
+
+#[cfg(unix)]
+fn set_memory_limit(bytes: u64) -> Result<(), String> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    // Never above the hard limit already in force (raising it needs privileges).
+    let bytes = getrlimit(Resource::As)
+        .maximum
+        .map_or(bytes, |hard| hard.min(bytes));
+    setrlimit(
+        Resource::As,
+        Rlimit {
+            current: Some(bytes),
+            maximum: Some(bytes),
+        },
+    )
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(not(unix))]
+fn set_memory_limit(_bytes: u64) -> Result<(), String> {
+    Err("memory limits need a Unix system".to_string())
+}
+
+/// The static check of this workspace's student files (once per process).
+fn student_code_findings() -> &'static Result<Vec<crate::student_code::Finding>, String> {
+    static FINDINGS: OnceLock<Result<Vec<crate::student_code::Finding>, String>> = OnceLock::new();
+    FINDINGS.get_or_init(|| crate::student_code::check_this_workspace().map_err(|e| e.to_string()))
+}
+
 /// Run a lab test over the seeds from the environment; panic (failing the test) if any seed fails,
 /// naming the failing seeds and the replay command of the first.
 pub fn run_test<F, Fut>(spec: TestSpec, body: F)
@@ -357,7 +420,38 @@ where
     if let Err(e) = reporter() {
         exit_on_bad_setting(&format!("the report channel cannot be used: {e}"));
     }
+    if let Err(e) = apply_memory_limit() {
+        exit_on_bad_setting(e);
+    }
     let seeds = seeds_from_env().unwrap_or_else(|e| exit_on_bad_setting(&e));
+    // The student files are checked before any of their code runs; each run fails with the
+    // findings (file:line:column) if the check refuses them.
+    let findings = match student_code_findings() {
+        Ok(findings) => findings,
+        Err(e) => exit_on_bad_setting(&format!("the student files cannot be checked: {e}")),
+    };
+    if !findings.is_empty() {
+        let text = crate::student_code::render_findings(findings);
+        for seed in seeds {
+            let summary = Summary {
+                lab: spec.lab.to_string(),
+                test: spec.test.to_string(),
+                ok: false,
+                seed,
+                virtual_elapsed: Duration::ZERO,
+                wall: Duration::ZERO,
+                fields: Vec::new(),
+                trace: 0,
+            };
+            print_and_report(
+                &spec,
+                seed,
+                summary,
+                Some(RunError::StudentCode(text.clone())),
+            );
+        }
+        panic!("{} {}: {text}", spec.lab, spec.test);
+    }
     let runs = seeds.clone().count();
     let mut failed = Vec::new();
     let mut first_error = None;

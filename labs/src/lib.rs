@@ -14,6 +14,8 @@
 //!   command.
 //! - [`logging`]: `tracing` output with virtual timestamps, filtered by `RUST_LOG`.
 //! - [`registry`]: the labs, listed once (suite, handout page, student files, checker bounds).
+//! - [`student_code`]: the static check of the student files against the allow-list in
+//!   `labs/student-code.toml` (no threads, clocks, randomness or I/O), run by every lab test.
 //!
 //! The `labs` binary (`cargo run --release -p labs -- --help`) runs the lab suites with a progress
 //! display and a summary table, and writes the student handout. Instructors also get `labs grade`
@@ -34,4 +36,5 @@ pub mod persister;
 pub mod raft_driver;
 pub mod registry;
 pub mod sim;
+pub mod student_code;
 pub mod suites;

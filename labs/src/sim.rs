@@ -90,6 +90,9 @@ pub enum RunError {
     Panicked { message: String },
     #[error("could not build the tokio runtime: {0}")]
     Runtime(String),
+    /// The static check refused the student files (`labs::student_code`); nothing ran.
+    #[error("{0}")]
+    StudentCode(String),
 }
 
 /// What a finished run measured.

@@ -1,15 +1,25 @@
 //! `labs grade` end to end: the reference earns full marks (edits to the tests are ignored and
 //! reported), the handout skeleton earns zero, a mutant loses points, a submission that does not
 //! compile scores zero with the compiler's message, and a batch writes one CSV row per submission.
+//! Then hostile submissions, graded twice for lab 2A: with the static check, which refuses them
+//! before building (with the findings' lines), and without it, where the run-time defences alone
+//! must hold: a forged pass, a tampered pristine copy, a read of the reference solution, a child
+//! detached from its run and a memory hog all score 0, leave nothing behind, and no reference text
+//! reaches `results.json`.
 //!
-//! Every scenario shares one grader (and one cargo target directory), so they run one after the
-//! other, ordered so that consecutive submissions rebuild as little as possible.
+//! Every scenario shares one scratch folder (and one cargo target directory, kept between runs of
+//! this test), so they run one after the other, ordered so that consecutive submissions rebuild as
+//! little as possible.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use indicatif::ProgressBar;
 use labs::grade::intake::{FileSource, STUDENT_FILES};
-use labs::grade::{GradeOptions, Grader, Rubric, batch_submissions, write_csv, write_results};
+use labs::grade::pristine::remove_tree;
+use labs::grade::{
+    Grade, GradeError, GradeOptions, Grader, Rubric, batch_submissions, write_csv, write_results,
+};
 
 fn workspace_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -17,12 +27,32 @@ fn workspace_root() -> &'static Path {
         .expect("labs/ is in the workspace")
 }
 
+/// The scratch folder: outside this repository (the grader refuses one inside a checkout with
+/// solutions), one per checkout of the repository.
 fn scratch() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("grade")
+    let name: String = workspace_root()
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    std::env::temp_dir().join(format!("raftlab-grade-tests{name}"))
+}
+
+/// Empty the scratch folder but keep its cargo target directory (the dependencies take minutes
+/// to build).
+fn clean_scratch(scratch: &Path) {
+    if let Ok(entries) = std::fs::read_dir(scratch) {
+        for entry in entries.flatten() {
+            if entry.file_name() != "target" {
+                remove_tree(&entry.path()).unwrap();
+            }
+        }
+    }
 }
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_file(path);
     std::fs::write(path, text).unwrap();
 }
 
@@ -32,27 +62,45 @@ fn reference_submission(handout: &Path, to: &Path) {
         let entry = entry.unwrap();
         let rel = entry.path().strip_prefix(handout).unwrap();
         if entry.file_type().is_file() {
-            let dst = to.join(rel);
-            std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
-            std::fs::copy(entry.path(), dst).unwrap();
+            // Written, not copied: the pristine copy is read-only, and copies keep permissions.
+            write(
+                &to.join(rel),
+                &std::fs::read_to_string(entry.path()).unwrap(),
+            );
         }
     }
     for file in STUDENT_FILES {
-        std::fs::copy(workspace_root().join(file), to.join(file)).unwrap();
+        write(
+            &to.join(file),
+            &std::fs::read_to_string(workspace_root().join(file)).unwrap(),
+        );
     }
 }
 
 #[test]
 fn grading_end_to_end() {
     let scratch = scratch();
-    let _ = std::fs::remove_dir_all(&scratch);
+    clean_scratch(&scratch);
+    // Never inside a checkout with solutions: a relative path would reach the reference.
+    let inside = workspace_root().join("target/grade-scratch");
+    let refused = Grader::new(
+        workspace_root(),
+        &inside,
+        Rubric::load(&workspace_root().join("labs/rubric.toml")).unwrap(),
+        GradeOptions::default(),
+    );
+    assert!(
+        matches!(refused, Err(GradeError::ScratchInCheckout { .. })),
+        "a scratch folder inside the repository must be refused"
+    );
+    assert!(!inside.exists());
     let rubric = Rubric::load(&workspace_root().join("labs/rubric.toml")).unwrap();
     let options = GradeOptions {
         seeds: 1,
         ..GradeOptions::default()
     };
     let grader = Grader::new(workspace_root(), &scratch, rubric, options).unwrap();
-    let handout = scratch.join("pristine");
+    let handout = grader.pristine_dir().to_path_buf();
     let quiet = ProgressBar::hidden();
 
     // The reference, as a student would hand it in, with a weakened test and a stray file.
@@ -142,6 +190,15 @@ fn grading_end_to_end() {
     );
     assert_eq!(bob.score(), 0.0);
     assert!(bob.render_markdown().contains("## Build failed"));
+    let again = grader.grade(&batch.join("alice"), "alice", &quiet).unwrap();
+    assert_eq!(again.score(), again.max_score());
+    let again = grader.grade(&batch.join("alice"), "alice", &quiet).unwrap();
+    assert_eq!(again.score(), again.max_score());
+    let build_log = std::fs::read_to_string(scratch.join("logs/build.json")).unwrap();
+    assert!(
+        build_log.contains("\"fresh\":true") && !build_log.contains("\"fresh\":false"),
+        "an identical resubmission recompiled something"
+    );
     let csv = scratch.join("results/grades.csv");
     write_csv(&grades, &grader.options().labs, &csv).unwrap();
     let max = labs::grade::report::points(alice.max_score());
@@ -175,4 +232,341 @@ fn grading_end_to_end() {
     assert!(grade.build_failure.is_none(), "{:?}", grade.build_failure);
     assert_eq!(grade.score(), 0.0);
     insta::assert_snapshot!("skeleton", grade.render_markdown());
+    drop(grader);
+
+    hostile_submissions(&scratch);
+}
+
+/// Lines of the reference's solution regions that the handout does not have (at least 30
+/// characters): if one shows up in a grade, the reference leaked.
+fn reference_only_lines(handout: &Path) -> Vec<String> {
+    let mut public = String::new();
+    for entry in walkdir::WalkDir::new(handout) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            public.push_str(&String::from_utf8_lossy(
+                &std::fs::read(entry.path()).unwrap(),
+            ));
+        }
+    }
+    let mut lines = Vec::new();
+    for file in STUDENT_FILES {
+        let text = std::fs::read_to_string(workspace_root().join(file)).unwrap();
+        let mut inside = false;
+        for line in text.lines() {
+            match line.trim() {
+                "// BEGIN SOLUTION" => inside = true,
+                "// STUB" | "// END SOLUTION" => inside = false,
+                l if inside && l.len() >= 30 && !public.contains(l) => lines.push(l.to_string()),
+                _ => {}
+            }
+        }
+    }
+    assert!(lines.len() > 100, "{}", lines.len());
+    lines
+}
+
+/// Write `grade`'s results under `out` and check that they show no reference text.
+fn results_without_reference(grade: &Grade, out: &Path, reference: &[String]) -> String {
+    write_results(grade, out).unwrap();
+    let json = std::fs::read_to_string(out.join("results.json")).unwrap();
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for line in reference {
+        assert!(
+            !json.contains(line.as_str()) && !report.contains(line.as_str()),
+            "{}: the reference's line {line:?} is in the results",
+            grade.submission
+        );
+    }
+    json
+}
+
+/// The handout's `raft/src/raft.rs` (every handler a `todo!()`), with `code` appended and
+/// `call` made the first statement of `Raft::new`.
+fn stub_raft_with(handout: &Path, call: &str, code: &str) -> String {
+    let stub = std::fs::read_to_string(handout.join("raft/src/raft.rs")).unwrap();
+    let head = ") -> Result<Raft, CorruptState> {\n";
+    assert!(stub.contains(head), "Raft::new in the stub");
+    format!(
+        "{}\n{code}",
+        stub.replacen(head, &format!("{head}        {call}\n"), 1)
+    )
+}
+
+/// A submission folder holding only `raft.rs` (the other student files are the handout's).
+fn submission(dir: &Path, raft_rs: &str) -> PathBuf {
+    write(&dir.join("raft/src/raft.rs"), raft_rs);
+    dir.to_path_buf()
+}
+
+/// Hostile code for lab 2A: what a run does depends on its test, so that one build covers three
+/// attacks at run time.
+fn saboteur_code(marker: &Path) -> String {
+    format!(
+        r##"
+/// Hostile (the grader's tests): each lab 2A test is a different attack.
+fn sabotage() {{
+    use std::io::Write;
+    let test = std::env::args().nth(1).unwrap_or_default();
+    if test == "initial_election" {{
+        // Forge: passing summary lines on the real stdout, a record with a guessed key on the
+        // report channel, and exit 0 before the harness says anything.
+        let mut out = std::io::stdout().lock();
+        for t in ["initial_election", "re_election", "many_elections"] {{
+            let _ = writeln!(out, "lab2a {{t}} ok   seed=1 virtual=3.0s wall=0.00s peers=3 rpcs=48 bytes=608 cmds=0 trace=398748b6");
+        }}
+        let _ = out.flush();
+        if let Some(report) = std::env::var_os("LAB_REPORT") {{
+            if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(report) {{
+                let _ = writeln!(f, r#"{{{{"key":"00000000000000000000000000000000","lab":"lab2a","test":"initial_election","seed":1,"ok":true,"failure":null,"summary":"lab2a initial_election ok   seed=1 virtual=3.0s wall=0.00s trace=398748b6"}}}}"#);
+            }}
+        }}
+        std::process::exit(0);
+    }}
+    if test == "re_election" {{
+        // Tamper: plant always-passing tests in the grader's pristine copy, and a file in its
+        // target directory, for the next submission.
+        let planted = "#[test]
+fn initial_election() {{}}
+#[test]
+fn re_election() {{}}
+#[test]
+fn many_elections() {{}}
+";
+        let _ = std::fs::write("../pristine/tests/lab2a.rs", planted);
+        let _ = std::fs::write("../target/planted", "x");
+        // Detach: a child in a session of its own that writes a file after grading.
+        let _ = std::process::Command::new("setsid")
+            .args(["sh", "-c", "sleep 5; touch {marker}"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }}
+    if test == "many_elections" {{
+        // Allocate without bound (3 GiB, touched), far past the grader's memory limit.
+        let mut hog: Vec<Vec<u8>> = Vec::new();
+        for _ in 0..3072 {{
+            hog.push(vec![1u8; 1 << 20]);
+        }}
+        std::hint::black_box(&hog);
+    }}
+}}
+"##,
+        marker = marker.display()
+    )
+}
+
+/// Whether a process whose command line contains `needle` is running.
+fn process_running(needle: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+    })
+}
+
+fn test_verdict<'a>(grade: &'a Grade, test: &str) -> &'a str {
+    let t = grade
+        .tests
+        .iter()
+        .find(|t| t.lab == "lab2a" && t.test == test)
+        .unwrap_or_else(|| panic!("no grade for lab2a {test}"));
+    assert_eq!(t.score, 0.0, "{test}: {:?}", t.runs);
+    match &t.runs[0].1 {
+        labs::grade::runner::Verdict::Failed(why) => why,
+        other => panic!("{test}: {other:?}"),
+    }
+}
+
+fn hostile_submissions(scratch: &Path) {
+    let quiet = ProgressBar::hidden();
+    let rubric = || Rubric::load(&workspace_root().join("labs/rubric.toml")).unwrap();
+    let lab2a = GradeOptions {
+        labs: vec!["lab2a"],
+        seeds: 1,
+        ..GradeOptions::default()
+    };
+    let checked = Grader::new(workspace_root(), scratch, rubric(), lab2a.clone()).unwrap();
+    let handout = checked.pristine_dir().to_path_buf();
+    let reference = reference_only_lines(&handout);
+    let subs = scratch.join("hostile");
+    // Where a detached child would write: a folder anyone may write to.
+    let drop_dir = scratch.join("drop");
+    std::fs::create_dir_all(&drop_dir).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&drop_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let marker = drop_dir.join("written-after-grading");
+    let saboteur = submission(
+        &subs.join("saboteur"),
+        &stub_raft_with(&handout, "sabotage();", &saboteur_code(&marker)),
+    );
+    let thief = submission(
+        &subs.join("thief"),
+        &stub_raft_with(
+            &handout,
+            "panic!(\"{STOLEN}\");",
+            "const STOLEN: &str = include_str!(\"../../../../../raft/src/raft.rs\");\n",
+        ),
+    );
+    let chatty_code = "fn chatty() -> u64 {\n    println!(\"hello\");\n    let t = std::time::Instant::now();\n    let mut seen = std::collections::HashMap::new();\n    seen.insert(1, t);\n    unsafe { std::ptr::null::<u8>().read() as u64 }\n}\n";
+    let chatty_raft = stub_raft_with(&handout, "let _ = chatty();", chatty_code);
+    let chatty_line = chatty_raft
+        .lines()
+        .position(|l| l == "fn chatty() -> u64 {")
+        .unwrap()
+        + 1;
+    let chatty = submission(&subs.join("chatty"), &chatty_raft);
+
+    // With the static check: refused before any build, each finding with its line.
+    let results = scratch.join("results/hostile-checked");
+    for (name, dir, expected) in [
+        (
+            "saboteur",
+            &saboteur,
+            vec![
+                "std::env::args is not allowed",
+                "std::io::stdout is not allowed",
+                "std::fs::OpenOptions::new is not allowed",
+                "std::process::exit is not allowed",
+                "std::process::Command::new is not allowed",
+            ],
+        ),
+        (
+            "thief",
+            &thief,
+            vec!["include_str! is not allowed in student code (student code may not read files"],
+        ),
+        (
+            "chatty",
+            &chatty,
+            vec![
+                "println! is not allowed",
+                "no clocks",
+                "BTreeMap",
+                "unsafe is not allowed",
+            ],
+        ),
+    ] {
+        let grade = checked.grade(dir, name, &quiet).unwrap();
+        assert_eq!(grade.score(), 0.0, "{name}");
+        assert!(grade.build_failure.is_none(), "{name} was built");
+        let findings = grade.refused.join("\n");
+        for what in expected {
+            assert!(
+                findings.contains(what),
+                "{name}: {what:?} not in\n{findings}"
+            );
+        }
+        assert!(
+            grade
+                .refused
+                .iter()
+                .all(|f| f.starts_with("raft/src/raft.rs:"))
+        );
+        let json = results_without_reference(&grade, &results.join(name), &reference);
+        assert!(json.contains("Refused by the static check"), "{json}");
+        assert!(grade.render_markdown().contains(&grade.refused[0]));
+    }
+    let chatty_grade = checked.grade(&chatty, "chatty", &quiet).unwrap();
+    for (offset, what) in [
+        (1, "println!"),
+        (2, "std::time::Instant::now"),
+        (3, "std::collections::HashMap::new"),
+        (5, "unsafe"),
+    ] {
+        let at = format!("raft/src/raft.rs:{}:", chatty_line + offset);
+        assert!(
+            chatty_grade
+                .refused
+                .iter()
+                .any(|f| f.starts_with(&at) && f.contains(what)),
+            "{what} at {at}: {:#?}",
+            chatty_grade.refused
+        );
+    }
+    drop(checked);
+
+    // Without it (the grader's test-only mode), the run-time defences alone.
+    let unchecked = Grader::new(
+        workspace_root(),
+        scratch,
+        rubric(),
+        GradeOptions {
+            static_check: false,
+            ..lab2a
+        },
+    )
+    .unwrap();
+    let pristine_test = std::fs::read(unchecked.pristine_dir().join("tests/lab2a.rs")).unwrap();
+    let results = scratch.join("results/hostile-unchecked");
+    let grade = unchecked.grade(&saboteur, "saboteur", &quiet).unwrap();
+    assert!(grade.build_failure.is_none(), "{:?}", grade.build_failure);
+    assert_eq!(grade.score(), 0.0, "{}", grade.render_markdown());
+    // The forged pass: the line on the report channel is not the harness's.
+    let forged = test_verdict(&grade, "initial_election");
+    assert!(forged.contains("did not write"), "{forged}");
+    // The memory hog: stopped at the cap, named as such.
+    let hog = test_verdict(&grade, "many_elections");
+    assert!(
+        hog.starts_with(&format!(
+            "exceeded the memory limit of {} MiB",
+            labs::grade::DEFAULT_MEMORY_LIMIT_MIB
+        )),
+        "{hog}"
+    );
+    // The tamperer and the detached child: the run fails on the stub, nothing was written, and
+    // nothing it started is still running.
+    let tamperer = test_verdict(&grade, "re_election");
+    assert!(tamperer.contains("not yet implemented"), "{tamperer}");
+    assert!(grade.tampering.is_empty(), "{:?}", grade.tampering);
+    assert_eq!(
+        std::fs::read(unchecked.pristine_dir().join("tests/lab2a.rs")).unwrap(),
+        pristine_test
+    );
+    assert!(!scratch.join("target/planted").exists());
+    assert!(
+        !process_running(&marker.display().to_string()),
+        "the detached child outlived grading"
+    );
+    results_without_reference(&grade, &results.join("saboteur"), &reference);
+
+    // Reading the reference by a relative path from the work tree finds nothing: the scratch
+    // folder is outside any checkout. The build fails, without reference text.
+    let grade = unchecked.grade(&thief, "thief", &quiet).unwrap();
+    let failure = grade
+        .build_failure
+        .as_deref()
+        .expect("the thief does not build");
+    assert!(failure.contains("couldn't read"), "{failure}");
+    assert_eq!(grade.score(), 0.0);
+    results_without_reference(&grade, &results.join("thief"), &reference);
+
+    // The next submission in the batch (the skeleton) is graded against the pristine tests.
+    let grade = unchecked.grade(&handout, "victim", &quiet).unwrap();
+    assert!(grade.build_failure.is_none());
+    assert_eq!(grade.score(), 0.0, "{}", grade.render_markdown());
+
+    // Past the detached child's 5 seconds (waiting on a real child process): its file never
+    // appears, though the folder is writable by the test user.
+    assert!(Command::new("sleep").arg("6").status().unwrap().success());
+    assert!(
+        !marker.exists(),
+        "a child of a graded run wrote after grading"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let control = drop_dir.join("control");
+        let mut touch = Command::new("touch");
+        touch.arg(&control);
+        if let Some(user) = unchecked.options().run_as {
+            touch.uid(user.uid).gid(user.gid);
+        }
+        assert!(touch.status().unwrap().success() && control.exists());
+    }
+    // Each run's private folder is gone.
+    assert_eq!(std::fs::read_dir(scratch.join("runs")).unwrap().count(), 0);
 }

@@ -42,6 +42,15 @@ fn the_handout_has_stubs_instead_of_solutions_and_builds_without_warnings() {
             "{gone} must not be in the handout"
         );
     }
+    // The stubs follow the rules the students' code is checked against.
+    let policy = labs::student_code::Policy::load(&out.join(labs::student_code::POLICY_FILE))
+        .expect("the handout has the student-code policy");
+    let findings = labs::student_code::check_tree(&out, &policy).expect("student files");
+    assert!(
+        findings.is_empty(),
+        "{}",
+        labs::student_code::render_findings(&findings)
+    );
     let raft = std::fs::read_to_string(out.join("raft/src/raft.rs")).expect("raft.rs");
     assert!(!raft.contains("BEGIN SOLUTION") && !raft.contains("become_leader"));
     insta::assert_snapshot!("handout_raft_rs", raft);

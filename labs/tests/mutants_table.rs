@@ -59,7 +59,9 @@ fn the_reviewed_table_covers_the_catalog_and_every_mutant_loses_points() {
 #[ignore = "regrades every mutant: about a minute each on 2 cores"]
 fn mutants_table() {
     let root = workspace_root();
-    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mutants-table");
+    // Outside this repository: the grader refuses a scratch folder inside a checkout with
+    // solutions.
+    let scratch = std::env::temp_dir().join("raftlab-mutants-table");
     let rubric = Rubric::load(&root.join("labs/rubric.toml")).unwrap();
     let options = GradeOptions {
         ..GradeOptions::default()
@@ -71,4 +73,26 @@ fn mutants_table() {
         .map(|m| grade_mutant(&grader, root, m, &scratch.join("submissions")).unwrap())
         .collect();
     insta::assert_snapshot!("mutants_table", render_table(&results));
+}
+
+/// Every mutant is a plausible student submission: it passes the static check of student code
+/// (otherwise the grader would refuse it before running any test, and the table would say nothing
+/// about the tests' strength).
+#[test]
+fn every_mutant_passes_the_static_check() {
+    let root = workspace_root();
+    let policy = labs::student_code::Policy::load(&root.join(labs::student_code::POLICY_FILE))
+        .expect("labs/student-code.toml");
+    let dir = std::env::temp_dir().join(format!("raftlab-mutants-check-{}", std::process::id()));
+    for mutant in catalog(root).unwrap() {
+        let submission = labs::mutants::write_submission(root, &mutant, &dir).unwrap();
+        let findings = labs::student_code::check_tree(&submission, &policy).unwrap();
+        assert!(
+            findings.is_empty(),
+            "mutant {}: {}",
+            mutant.name,
+            labs::student_code::render_findings(&findings)
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

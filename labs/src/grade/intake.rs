@@ -12,15 +12,10 @@ use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
 use super::GradeError;
+use super::pristine::Pristine;
 
 /// The files a student writes: everything else comes from the pristine copy.
-pub const STUDENT_FILES: &[&str] = &[
-    "raft/src/raft.rs",
-    "raft/src/messages.rs",
-    "kvraft/src/common.rs",
-    "kvraft/src/server.rs",
-    "kvraft/src/client.rs",
-];
+pub use crate::student_code::STUDENT_FILES;
 
 /// Larger student files are refused (no real Raft needs a megabyte of source).
 pub const MAX_STUDENT_FILE_BYTES: u64 = 1 << 20;
@@ -92,9 +87,13 @@ fn repository_root(submission: &Path) -> Option<PathBuf> {
     candidates.next().is_none().then_some(first)
 }
 
-/// Make the work tree the pristine copy with the student-owned files of `submission` in it, and
-/// list every other difference between the submission and `pristine`.
-pub fn intake(submission: &Path, pristine: &Path, work: &Path) -> Result<Intake, GradeError> {
+/// The student-owned files of `submission` (by repository path; a missing or refused one is left
+/// out, so the handout's stub is used), and every other difference between the submission and
+/// the pristine copy.
+pub fn intake(
+    submission: &Path,
+    pristine: &Pristine,
+) -> Result<(Intake, BTreeMap<String, Vec<u8>>), GradeError> {
     if !submission.is_dir() {
         return Err(GradeError::NotADirectory(submission.to_path_buf()));
     }
@@ -141,16 +140,15 @@ pub fn intake(submission: &Path, pristine: &Path, work: &Path) -> Result<Intake,
         };
         intake.files.push((file, source));
     }
-    sync_tree(pristine, work, &taken)?;
     if let Some(repo) = repo {
         list_ignored_changes(&repo, pristine, &mut intake)?;
     }
-    Ok(intake)
+    Ok((intake, taken))
 }
 
 fn list_ignored_changes(
     repo: &Path,
-    pristine: &Path,
+    pristine: &Pristine,
     intake: &mut Intake,
 ) -> Result<(), GradeError> {
     let walk = WalkDir::new(repo)
@@ -174,12 +172,11 @@ fn list_ignored_changes(
         if STUDENT_FILES.contains(&rel.as_str()) || UNREPORTED_FILES.contains(&rel.as_str()) {
             continue;
         }
-        let theirs = entry.path();
-        let ours = pristine.join(&rel);
-        let added = !ours.is_file();
+        let ours = pristine.get(&rel);
+        let added = ours.is_none();
         let changed = added
             || !entry.file_type().is_file()
-            || std::fs::read(theirs).ok() != std::fs::read(&ours).ok();
+            || std::fs::read(entry.path()).ok().as_deref() != ours;
         if changed {
             intake.ignored_total += 1;
             if intake.ignored.len() < MAX_LISTED_CHANGES {
@@ -190,67 +187,15 @@ fn list_ignored_changes(
     Ok(())
 }
 
-/// Make `work` an exact copy of `pristine`, except that the files named in `replaced` get the
-/// given contents: rewrite files whose content differs (leaving equal files untouched, so cargo
-/// does not rebuild them), delete files `pristine` does not have.
-pub fn sync_tree(
-    pristine: &Path,
-    work: &Path,
-    replaced: &BTreeMap<String, Vec<u8>>,
-) -> Result<(), GradeError> {
-    std::fs::create_dir_all(work).map_err(io(work))?;
-    for entry in WalkDir::new(pristine).sort_by_file_name() {
-        let entry = entry.map_err(|e| GradeError::Other(e.to_string()))?;
-        let Ok(rel) = entry.path().strip_prefix(pristine) else {
-            continue;
-        };
-        let dst = work.join(rel);
-        if entry.file_type().is_dir() {
-            if dst.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
-                std::fs::remove_file(&dst).map_err(io(&dst))?;
-            }
-            std::fs::create_dir_all(&dst).map_err(io(&dst))?;
-            continue;
-        }
-        let key = rel.to_string_lossy().replace('\\', "/");
-        let wanted = match replaced.get(&key) {
-            Some(bytes) => bytes.clone(),
-            None => std::fs::read(entry.path()).map_err(io(entry.path()))?,
-        };
-        let same = dst.symlink_metadata().is_ok_and(|m| m.is_file())
-            && std::fs::read(&dst).is_ok_and(|have| have == wanted);
-        if !same {
-            if dst.symlink_metadata().is_ok_and(|m| m.is_dir()) {
-                std::fs::remove_dir_all(&dst).map_err(io(&dst))?;
-            }
-            std::fs::write(&dst, wanted).map_err(io(&dst))?;
-        }
-    }
-    // Remove what a previous submission's tests (or its code) left behind.
-    let mut extra = Vec::new();
-    for entry in WalkDir::new(work).min_depth(1).contents_first(true) {
-        let entry = entry.map_err(|e| GradeError::Other(e.to_string()))?;
-        let Ok(rel) = entry.path().strip_prefix(work) else {
-            continue;
-        };
-        if pristine.join(rel).symlink_metadata().is_err() {
-            extra.push((entry.path().to_path_buf(), entry.file_type().is_dir()));
-        }
-    }
-    for (path, is_dir) in extra {
-        let result = if is_dir {
-            std::fs::remove_dir(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        result.map_err(io(&path))?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The grader takes exactly the files the lab registry names as the students'.
+    #[test]
+    fn the_student_files_are_the_registrys() {
+        assert_eq!(STUDENT_FILES, crate::registry::student_files());
+    }
 
     fn write(path: &Path, text: &str) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -260,30 +205,31 @@ mod tests {
     fn scratch(name: &str) -> PathBuf {
         let dir =
             std::env::temp_dir().join(format!("raftlab-intake-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = super::super::pristine::remove_tree(&dir);
         dir
     }
 
-    fn pristine_and_work(dir: &Path) -> (PathBuf, PathBuf) {
-        let (pristine, work) = (dir.join("pristine"), dir.join("work"));
+    /// A pristine copy of a tiny repository (the handout generator copies every file of a folder
+    /// that is not a git checkout).
+    fn pristine(dir: &Path) -> Pristine {
+        let repo = dir.join("repo");
         for f in STUDENT_FILES {
-            write(&pristine.join(f), "stub\n");
+            write(&repo.join(f), "stub\n");
         }
-        write(&pristine.join("tests/lab2a.rs"), "the real test\n");
-        sync_tree(&pristine, &work, &BTreeMap::new()).unwrap();
-        (pristine, work)
+        write(&repo.join("tests/lab2a.rs"), "the real test\n");
+        Pristine::write(&repo, &dir.join("pristine")).unwrap()
     }
 
     #[test]
     fn only_student_files_are_taken_and_other_edits_are_reported() {
         let dir = scratch("repo");
-        let (pristine, work) = pristine_and_work(&dir);
+        let pristine = pristine(&dir);
         let sub = dir.join("sub/my-raftlab");
         write(&sub.join("raft/src/raft.rs"), "mine\n");
         write(&sub.join("tests/lab2a.rs"), "fn always_pass() {}\n");
         write(&sub.join("notes.txt"), "hi\n");
         write(&sub.join("target/debug/junk"), "x\n");
-        let intake = intake(&dir.join("sub"), &pristine, &work).unwrap();
+        let (intake, taken) = intake(&dir.join("sub"), &pristine).unwrap();
         assert_eq!(
             intake.files[0],
             (
@@ -293,13 +239,10 @@ mod tests {
         );
         assert_eq!(intake.files[1].1, FileSource::Missing);
         assert_eq!(
-            std::fs::read_to_string(work.join("raft/src/raft.rs")).unwrap(),
-            "mine\n"
+            taken.get("raft/src/raft.rs").map(Vec::as_slice),
+            Some(&b"mine\n"[..])
         );
-        assert_eq!(
-            std::fs::read_to_string(work.join("tests/lab2a.rs")).unwrap(),
-            "the real test\n"
-        );
+        assert_eq!(taken.len(), 1, "only the student files are taken");
         assert_eq!(
             intake.ignored,
             vec![
@@ -313,45 +256,27 @@ mod tests {
                 }
             ]
         );
-        std::fs::remove_dir_all(&dir).unwrap();
+        super::super::pristine::remove_tree(&dir).unwrap();
     }
 
     #[test]
     fn flat_uploads_work_and_symlinks_are_refused() {
         let dir = scratch("flat");
-        let (pristine, work) = pristine_and_work(&dir);
+        let pristine = pristine(&dir);
         let sub = dir.join("sub");
         write(&sub.join("server.rs"), "my server\n");
         #[cfg(unix)]
         std::os::unix::fs::symlink("/etc/hostname", sub.join("raft.rs")).unwrap();
-        let intake = intake(&sub, &pristine, &work).unwrap();
+        let (intake, taken) = intake(&sub, &pristine).unwrap();
         assert_eq!(
-            std::fs::read_to_string(work.join("kvraft/src/server.rs")).unwrap(),
-            "my server\n"
+            taken.get("kvraft/src/server.rs").map(Vec::as_slice),
+            Some(&b"my server\n"[..])
         );
         #[cfg(unix)]
         assert!(
             matches!(&intake.files[0].1, FileSource::Refused { found, .. } if found == "raft.rs")
         );
-        assert_eq!(
-            std::fs::read_to_string(work.join("raft/src/raft.rs")).unwrap(),
-            "stub\n"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn sync_restores_changed_files_and_removes_extra_ones() {
-        let dir = scratch("sync");
-        let (pristine, work) = pristine_and_work(&dir);
-        write(&work.join("tests/lab2a.rs"), "tampered\n");
-        write(&work.join("extra/dir/file"), "x\n");
-        sync_tree(&pristine, &work, &BTreeMap::new()).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(work.join("tests/lab2a.rs")).unwrap(),
-            "the real test\n"
-        );
-        assert!(!work.join("extra").exists());
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!taken.contains_key("raft/src/raft.rs"));
+        super::super::pristine::remove_tree(&dir).unwrap();
     }
 }

@@ -1,17 +1,26 @@
 //! `labs grade`: grade a student submission (or a folder of them) against the pristine tests.
 //!
 //! 1. The pristine copy is this repository's handout (solutions stubbed, instructor-only files left
-//!    out), written once under the scratch folder; a work tree next to it is kept identical to it.
-//! 2. For each submission, only the student-owned files ([`intake::STUDENT_FILES`]) are copied into
-//!    the work tree; every other difference is reported and ignored.
-//! 3. The suites are built with cargo (one target directory shared by all submissions, so only the
+//!    out), written once per grader under the scratch folder, which must not lie inside a checkout
+//!    holding solutions ([`isolation`]). It is kept read-only on disk and, byte for byte, in memory
+//!    ([`pristine`]); the disk copy is verified (and restored) before and after every submission.
+//! 2. For each submission, a fresh work tree is written from memory with only the student-owned
+//!    files ([`intake::STUDENT_FILES`]) taken from the submission; every other difference is
+//!    reported and ignored.
+//! 3. The student files are checked against the allow-list (`labs/student-code.toml`, the
+//!    pristine copy's: [`crate::student_code`]); a refused submission is not built and scores 0,
+//!    with the findings in its report.
+//! 4. The suites are built with cargo (one target directory shared by all submissions, so only the
 //!    student crates rebuild); a build failure scores 0 and reports the compiler's messages.
-//! 4. Every test runs once per seed in its own process with a real-time limit ([`runner`]), so a
-//!    panic, hang or crash costs only that run.
-//! 5. Points come from the rubric ([`rubric`]); the results are written as a Markdown report and a
+//! 5. Every test runs once per seed in its own process ([`runner`]): its own process group, time
+//!    and memory limits, an unprivileged user when the grader runs as root, its verdict read from
+//!    the harness's keyed report channel, and whatever it started killed when it ends.
+//! 6. Points come from the rubric ([`rubric`]); the results are written as a Markdown report and a
 //!    Gradescope `results.json` ([`report`]), and a batch adds one CSV row per submission.
 
 pub mod intake;
+pub mod isolation;
+pub mod pristine;
 pub mod report;
 pub mod rubric;
 pub mod runner;
@@ -20,19 +29,28 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use indicatif::ProgressBar;
 use wait_timeout::ChildExt;
 
 use crate::handout::HandoutError;
-use crate::suites::{SuiteError, existing_suites, list_tests};
+use crate::student_code::{CheckError, POLICY_FILE, Policy, STUDENT_FILES};
+use crate::suites::{SuiteError, existing_suites};
+use isolation::{CargoConfigs, RunAs};
+use pristine::Pristine;
 pub use report::{Grade, TestGrade};
 pub use rubric::{Rubric, RubricError};
 use runner::{RunSettings, RunTask, Verdict};
 
 /// Keep at most this many lines of compiler messages in a report.
 const MAX_BUILD_MESSAGE_LINES: usize = 120;
+
+/// The default memory cap of one test run, in MiB. The reference's test processes peak at a few
+/// tens of MiB of address space above the program itself (measured in GRADING.md, section 8);
+/// this leaves a wide margin.
+pub const DEFAULT_MEMORY_LIMIT_MIB: u64 = 2048;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GradeError {
@@ -51,6 +69,30 @@ pub enum GradeError {
     NotADirectory(PathBuf),
     #[error("the pristine copy has no suite {0} (tests/{0}.rs)")]
     NoSuite(&'static str),
+    #[error("the student-code policy: {0}")]
+    Policy(#[from] CheckError),
+    #[error(
+        "the scratch folder {scratch} is inside {checkout}, a checkout with solutions ({file} has \
+         a `// BEGIN SOLUTION` region): code under test could reach them by relative paths. \
+         Choose a scratch folder outside it (--scratch DIR; the default is outside any repository)"
+    )]
+    ScratchInCheckout {
+        scratch: PathBuf,
+        checkout: PathBuf,
+        file: &'static str,
+    },
+    #[error(
+        "the tests run as uid {uid}, which cannot enter {dir} on the way to the scratch folder \
+         {scratch}: choose a scratch folder others can reach (the default as root is \
+         /var/cache/raftlab/grade)"
+    )]
+    ScratchUnreachable {
+        scratch: PathBuf,
+        dir: PathBuf,
+        uid: u32,
+    },
+    #[error("cargo configuration: {0}")]
+    CargoConfig(String),
     #[error("{0}")]
     Other(String),
 }
@@ -78,6 +120,15 @@ pub struct GradeOptions {
     pub time_limit: Duration,
     /// Real-time limit of building one submission.
     pub build_time_limit: Duration,
+    /// Memory cap of one test run, in MiB (`None`: no cap).
+    pub memory_limit_mib: Option<u64>,
+    /// The user test processes run as (default: `nobody` when the grader runs as root, else the
+    /// grader's own user).
+    pub run_as: Option<RunAs>,
+    /// Check the student files against the allow-list before building (default). Only the
+    /// grader's own tests turn it off, to show that the run-time defences hold on their own
+    /// against code the check would refuse.
+    pub static_check: bool,
 }
 
 impl Default for GradeOptions {
@@ -88,6 +139,9 @@ impl Default for GradeOptions {
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             time_limit: Duration::from_secs(120),
             build_time_limit: Duration::from_secs(900),
+            memory_limit_mib: Some(DEFAULT_MEMORY_LIMIT_MIB),
+            run_as: isolation::default_run_as(),
+            static_check: true,
         }
     }
 }
@@ -95,39 +149,56 @@ impl Default for GradeOptions {
 /// A grader: the pristine copy, the work tree and the shared target directory, under one scratch
 /// folder.
 pub struct Grader {
-    pristine: PathBuf,
+    pristine: Pristine,
     work: PathBuf,
     target_dir: PathBuf,
     logs: PathBuf,
+    runs: PathBuf,
+    policy: Policy,
+    cargo_configs: CargoConfigs,
+    /// The student files of the last build and the modification times they were given: the same
+    /// content keeps its time (cargo does not rebuild it), new content gets a newer one.
+    last_built: Mutex<BTreeMap<String, (Vec<u8>, SystemTime)>>,
     rubric: Rubric,
     options: GradeOptions,
 }
 
 impl Grader {
     /// Write the handout of the repository at `root` under `scratch` as the pristine copy.
+    /// `scratch` must not be inside a checkout with solutions (nor, when the tests run as another
+    /// user, out of that user's reach).
     pub fn new(
         root: &Path,
         scratch: &Path,
         rubric: Rubric,
         options: GradeOptions,
     ) -> Result<Grader, GradeError> {
-        let pristine = scratch.join("pristine");
-        if pristine.exists() {
-            std::fs::remove_dir_all(&pristine).map_err(io(&pristine))?;
-        }
-        crate::handout::generate(root, &pristine)?;
-        let present = existing_suites(&pristine, &options.labs);
+        let scratch = isolation::check_scratch(scratch, options.run_as)?;
+        std::fs::create_dir_all(&scratch).map_err(io(&scratch))?;
+        let pristine = Pristine::write(root, &scratch.join("pristine"))?;
+        let present = existing_suites(pristine.dir(), &options.labs);
         if let Some(missing) = options.labs.iter().find(|l| !present.contains(l)) {
             return Err(GradeError::NoSuite(missing));
         }
+        let policy_text = pristine
+            .get(POLICY_FILE)
+            .ok_or_else(|| GradeError::Other(format!("the pristine copy has no {POLICY_FILE}")))?;
+        let policy = Policy::parse(POLICY_FILE, &String::from_utf8_lossy(policy_text))?;
+        let work = scratch.join("work");
+        let cargo_configs = CargoConfigs::snapshot(&work)?;
+        isolation::become_subreaper().map_err(io(&scratch))?;
         Ok(Grader {
             pristine,
-            work: scratch.join("work"),
+            work,
             // Its own target directory: cargo names a workspace's artifacts by paths relative to
             // the workspace, so the work tree and this repository would overwrite each other's
             // builds (and cargo would take one's stale artifacts for the other's) in a shared one.
             target_dir: scratch.join("target"),
             logs: scratch.join("logs"),
+            runs: scratch.join("runs"),
+            policy,
+            cargo_configs,
+            last_built: Mutex::new(BTreeMap::new()),
             rubric,
             options,
         })
@@ -135,6 +206,16 @@ impl Grader {
 
     pub fn options(&self) -> &GradeOptions {
         &self.options
+    }
+
+    /// The pristine copy's folder.
+    pub fn pristine_dir(&self) -> &Path {
+        self.pristine.dir()
+    }
+
+    /// The work tree (written afresh for every submission).
+    pub fn work_dir(&self) -> &Path {
+        &self.work
     }
 
     /// Grade the submission in `submission`, named `name` in the report.
@@ -145,37 +226,75 @@ impl Grader {
         progress: &ProgressBar,
     ) -> Result<Grade, GradeError> {
         let started = Instant::now();
-        let intake = intake::intake(submission, &self.pristine, &self.work)?;
+        let before = self.pristine.ensure()?;
+        if !before.is_empty() {
+            progress.suspend(|| {
+                eprintln!(
+                    "warning: the pristine copy had changed before grading {name} (restored): {}",
+                    before.join(", ")
+                )
+            });
+        }
+        let (intake, taken) = intake::intake(submission, &self.pristine)?;
+        let student_files = self.student_files(&taken);
+        self.pristine.write_work_tree(&self.work, &student_files)?;
         let mut grade = Grade {
             submission: name.to_string(),
             labs: self.options.labs.clone(),
             seeds: self.options.seeds,
             mode: self.rubric.mode,
             intake,
+            refused: Vec::new(),
             build_failure: None,
+            tampering: Vec::new(),
             tests: Vec::new(),
             execution_time: Duration::ZERO,
         };
+        if self.options.static_check {
+            let findings = crate::student_code::check_tree(&self.work, &self.policy)?;
+            if !findings.is_empty() {
+                grade.refused = findings.iter().map(ToString::to_string).collect();
+                self.score_all(&mut grade, "refused by the static check of student code");
+                grade.execution_time = started.elapsed();
+                return Ok(grade);
+            }
+        }
         progress.set_message(format!("{name}: building"));
-        let executables = match self.build()? {
+        self.cargo_configs.verify()?;
+        let built = self.build()?;
+        *self.last_built.lock().unwrap_or_else(|e| e.into_inner()) = student_files;
+        let executables = match built {
             Ok(executables) => executables,
             Err(messages) => {
                 grade.build_failure = Some(messages);
-                for lab in &self.options.labs {
-                    for test in self.rubric.tests(lab) {
-                        grade.tests.push(self.test_grade(lab, test, |_| {
-                            Verdict::Failed("the submission does not compile".into())
-                        }));
-                    }
-                }
+                self.score_all(&mut grade, "the submission does not compile");
                 grade.execution_time = started.elapsed();
                 return Ok(grade);
             }
         };
+        self.prepare_history_dir();
+        let logs = self.logs.join(name);
+        let settings = RunSettings {
+            cwd: &self.work,
+            log_dir: &logs,
+            run_dir: &self.runs,
+            time_limit: self.options.time_limit,
+            memory_limit_mib: self.options.memory_limit_mib,
+            run_as: self.options.run_as,
+            skip_student_check: !self.options.static_check,
+        };
         let mut tasks = Vec::new();
         let mut tests_by_lab = Vec::new();
         for (lab, exe) in &executables {
-            let tests = list_tests(exe)?;
+            let tests = match runner::list_tests(exe, &settings).map_err(io(exe))? {
+                Ok(tests) => tests,
+                Err(why) => {
+                    grade.build_failure = Some(format!("the {lab} test executable: {why}"));
+                    self.score_all(&mut grade, "the test executable could not list its tests");
+                    grade.execution_time = started.elapsed();
+                    return Ok(grade);
+                }
+            };
             self.rubric.check_suite(lab, &tests)?;
             for test in &tests {
                 for seed in 1..=self.options.seeds {
@@ -190,17 +309,13 @@ impl Grader {
             tests_by_lab.push((*lab, tests));
         }
         progress.set_message(format!("{name}: running {} test runs", tasks.len()));
-        let logs = self.logs.join(name);
-        let settings = RunSettings {
-            cwd: &self.work,
-            log_dir: &logs,
-            time_limit: self.options.time_limit,
-        };
         let verdicts = runner::run_all(&tasks, &settings, self.options.jobs, progress)
             .map_err(io(&self.logs))?
             .into_iter()
             .map(|v| self.relative_paths(v))
             .collect::<Vec<_>>();
+        // What this submission's code may have done to the grader's own copy.
+        grade.tampering = self.pristine.ensure()?;
         let mut by_test: BTreeMap<(&str, String), Vec<(u64, Verdict)>> = BTreeMap::new();
         for (task, verdict) in tasks.iter().zip(verdicts) {
             by_test
@@ -219,6 +334,53 @@ impl Grader {
         }
         grade.execution_time = started.elapsed();
         Ok(grade)
+    }
+
+    /// Every test of the graded labs, failed with `why` (nothing was run).
+    fn score_all(&self, grade: &mut Grade, why: &str) {
+        for lab in &self.options.labs {
+            for test in self.rubric.tests(lab) {
+                grade
+                    .tests
+                    .push(self.test_grade(lab, test, |_| Verdict::Failed(why.into())));
+            }
+        }
+    }
+
+    /// The student files to put in the work tree (the submission's, or the handout's stub for a
+    /// missing one), each with its modification time: the last build's if the content is the
+    /// same, otherwise now.
+    fn student_files(
+        &self,
+        taken: &BTreeMap<String, Vec<u8>>,
+    ) -> BTreeMap<String, (Vec<u8>, SystemTime)> {
+        let last = self.last_built.lock().unwrap_or_else(|e| e.into_inner());
+        let now = SystemTime::now();
+        STUDENT_FILES
+            .iter()
+            .filter_map(|file| {
+                let bytes = taken
+                    .get(*file)
+                    .cloned()
+                    .or_else(|| self.pristine.get(file).map(<[u8]>::to_vec))?;
+                let modified = match last.get(*file) {
+                    Some((before, modified)) if *before == bytes => *modified,
+                    _ => now,
+                };
+                Some((file.to_string(), (bytes, modified)))
+            })
+            .collect()
+    }
+
+    /// The KV tests write pictures of bad histories beside their executable
+    /// (`target/release/lab-histories/`): let the test user write there, and only there.
+    fn prepare_history_dir(&self) {
+        let dir = self.target_dir.join("release/lab-histories");
+        let _ = std::fs::create_dir_all(&dir);
+        #[cfg(unix)]
+        if let Some(user) = self.options.run_as {
+            let _ = std::os::unix::fs::chown(&dir, Some(user.uid), Some(user.gid));
+        }
     }
 
     /// Paths in a failure message as the student sees them in their own repository (the

@@ -63,8 +63,14 @@ pub struct Grade {
     pub seeds: u64,
     pub mode: ScoringMode,
     pub intake: Intake,
+    /// The static check's findings (`file:line:column: why`), when it refused the submission
+    /// (which was then neither built nor run).
+    pub refused: Vec<String>,
     /// The compiler's messages, when the submission did not build.
     pub build_failure: Option<String>,
+    /// Files of the grader's pristine copy that changed while this submission's tests ran
+    /// (restored before anything else was graded).
+    pub tampering: Vec<String>,
     pub tests: Vec<TestGrade>,
     /// Real time spent grading (kept out of the Markdown report, which is a function of the code).
     pub execution_time: Duration,
@@ -156,6 +162,27 @@ impl Grade {
                 let _ = writeln!(out, "- ... and {unlisted} more");
             }
         }
+        if !self.refused.is_empty() {
+            let _ = write!(
+                out,
+                "\n## Refused by the static check\n\nThe student files break the rules of the labs (no \
+                 threads, clocks, randomness or I/O; only what `labs/student-code.toml` allows), so \
+                 nothing was built or run and every test scores 0. `cargo test` shows the same \
+                 findings in your own repository.\n\n```text\n{}\n```\n",
+                self.refused.join("\n")
+            );
+        }
+        if !self.tampering.is_empty() {
+            let _ = write!(
+                out,
+                "\n## Grader files changed\n\nWhile this submission's tests ran, files of the grader's \
+                 pristine copy changed (they were restored before anything else was graded):\n\n{}",
+                self.tampering
+                    .iter()
+                    .map(|t| format!("- `{t}`\n"))
+                    .collect::<String>()
+            );
+        }
         if let Some(failure) = &self.build_failure {
             let _ = write!(
                 out,
@@ -225,7 +252,7 @@ impl Grade {
             }
         }
         let failing: Vec<&TestGrade> = self.tests.iter().filter(|t| !t.passed()).collect();
-        if self.build_failure.is_none() && !failing.is_empty() {
+        if self.build_failure.is_none() && self.refused.is_empty() && !failing.is_empty() {
             out.push_str(
                 "\n## Failing runs\n\nEach command replays the run exactly, in the student's own repository.\n",
             );
@@ -263,9 +290,10 @@ impl Grade {
                     "score": t.score,
                     "max_score": t.max_score,
                     "status": if t.passed() { "passed" } else { "failed" },
-                    "output": match &self.build_failure {
-                        Some(_) => "The submission does not compile: see the build failure above.".to_string(),
-                        None => t.output(),
+                    "output": match (&self.build_failure, self.refused.is_empty()) {
+                        (_, false) => "The submission was refused by the static check of student code: see above.".to_string(),
+                        (Some(_), true) => "The submission does not compile: see the build failure above.".to_string(),
+                        (None, true) => t.output(),
                     },
                     "visibility": "visible",
                 })
@@ -309,7 +337,9 @@ impl Grade {
         ];
         row.extend(self.labs.iter().map(|l| points(self.lab_totals(l).0)));
         row.extend([
-            if self.build_failure.is_some() {
+            if !self.refused.is_empty() {
+                "refused".into()
+            } else if self.build_failure.is_some() {
                 "failed".into()
             } else {
                 "ok".into()

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use labs::grade::isolation::default_scratch;
 use labs::grade::report::points;
 use labs::grade::{GradeOptions, Grader, Rubric, batch_submissions, write_csv, write_results};
 use labs::mutants::{catalog, grade_mutant, render_table};
@@ -31,10 +32,14 @@ pub struct GradeArgs {
     /// Points per test (default: labs/rubric.toml).
     #[arg(long, value_name = "FILE")]
     pub rubric: Option<PathBuf>,
-    /// Scratch folder for the pristine copy, the work tree and their cargo target directory
-    /// (default: target/grade).
+    /// Scratch folder for the pristine copy, the work tree and their cargo target directory; it
+    /// must not be inside a checkout with solutions (default: /var/cache/raftlab/grade as root,
+    /// else ~/.cache/raftlab/grade).
     #[arg(long, value_name = "DIR")]
     pub scratch: Option<PathBuf>,
+    /// Memory cap of one test run, in MiB (a run over it fails with "exceeded the memory limit").
+    #[arg(long, value_name = "MIB", default_value_t = labs::grade::DEFAULT_MEMORY_LIMIT_MIB, value_parser = clap::value_parser!(u64).range(16..))]
+    pub memory_limit: u64,
 }
 
 #[derive(clap::Args)]
@@ -53,6 +58,7 @@ fn grader(
     rubric: &Path,
     suites: &SuiteArgs,
     time_limit: Duration,
+    memory_limit_mib: u64,
 ) -> Result<Grader, Box<dyn std::error::Error>> {
     let rubric = Rubric::load(rubric)?;
     let options = GradeOptions {
@@ -60,6 +66,7 @@ fn grader(
         seeds: suites.seeds,
         jobs: suites.jobs(),
         time_limit,
+        memory_limit_mib: Some(memory_limit_mib),
         ..GradeOptions::default()
     };
     eprintln!("writing the pristine copy under {} ...", scratch.display());
@@ -71,7 +78,7 @@ pub fn grade(args: &GradeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let scratch = args
         .scratch
         .clone()
-        .unwrap_or_else(|| root.join("target/grade"));
+        .unwrap_or_else(|| default_scratch("grade"));
     let out = args
         .out
         .clone()
@@ -86,6 +93,7 @@ pub fn grade(args: &GradeArgs) -> Result<(), Box<dyn std::error::Error>> {
         &rubric,
         &args.suites,
         Duration::from_secs(args.time_limit),
+        args.memory_limit,
     )?;
     let submissions = match (&args.submission, &args.batch) {
         (Some(dir), _) => vec![(submission_name(dir), dir.clone(), out.clone())],
@@ -138,13 +146,14 @@ pub fn mutants(args: &MutantsArgs) -> Result<bool, Box<dyn std::error::Error>> {
         }
         mutants.retain(|m| only.contains(&m.name));
     }
-    let work = root.join("target/mutants");
+    let work = default_scratch("mutants");
     let grader = grader(
         &root,
         &work,
         &root.join("labs/rubric.toml"),
         suites,
         Duration::from_secs(120),
+        labs::grade::DEFAULT_MEMORY_LIMIT_MIB,
     )?;
     let submissions = work.join("submissions");
     let progress = progress_bar(mutants.len() as u64);
@@ -157,4 +166,18 @@ pub fn mutants(args: &MutantsArgs) -> Result<bool, Box<dyn std::error::Error>> {
     progress.finish_and_clear();
     print!("{}", render_table(&results));
     Ok(results.iter().all(|r| r.caught()))
+}
+
+/// `labs autograder --out DIR`.
+pub fn autograder(out: &Path) -> Result<bool, Box<dyn std::error::Error>> {
+    let root = workspace_root()?;
+    let report = labs::handout::generate_autograder(&root, out)?;
+    println!(
+        "wrote the autograder source ({} files; {} with solutions replaced by stubs; {} left out) to {}",
+        report.files,
+        report.stubbed.len(),
+        report.left_out.len(),
+        out.display()
+    );
+    Ok(true)
 }

@@ -11,6 +11,8 @@
 //!   `results.json` (Gradescope) and `report.md`, and for a batch `grades.csv`.
 //! - `labs mutants [--only NAME] [--lab LAB] [--seeds N]`: grade every mutant in `labs/mutants/`
 //!   like a submission and print which tests catch each; exits non-zero if one loses no points.
+//! - `labs autograder --out DIR`: write the Gradescope autograder's source (the handout plus the
+//!   grader, no solutions; `labs/gradescope/package.sh` zips it).
 // END INSTRUCTOR ONLY
 
 // BEGIN INSTRUCTOR ONLY
@@ -73,6 +75,12 @@ enum Commands {
     Grade(instructor::GradeArgs),
     /// Grade every mutant of the catalog like a submission and show what catches each.
     Mutants(instructor::MutantsArgs),
+    /// Write the Gradescope autograder's source: the handout plus the grader, no solutions.
+    Autograder {
+        /// Where to write it (must not exist, or be empty).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     // END INSTRUCTOR ONLY
     /// Write the student handout: this repository without solutions or instructor-only files.
     Handout {
@@ -96,6 +104,7 @@ fn main() -> ExitCode {
             }
         },
         Commands::Mutants(args) => verdict(instructor::mutants(&args)),
+        Commands::Autograder { out } => verdict(instructor::autograder(&out)),
         // END INSTRUCTOR ONLY
         Commands::Run(args) => verdict(run(&args)),
     }
