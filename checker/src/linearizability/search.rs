@@ -2,6 +2,25 @@
 //!
 //! The search knows nothing about keys and values: it talks to a [`Model`] through operation
 //! indices, and the model decides whether an operation's recorded output is possible from a state.
+//!
+//! *Operations whose outcome is unknown* (a Jepsen `:info`, a crashed client) may take effect at
+//! any time after their call, or never. They are not in the Wing–Gong list (they have no return
+//! to be stuck at). Instead, when the scan of the list is stuck at a return, the search also tries
+//! the unknown operations called by then, before giving up on the current placement. Four rules
+//! keep their many possible placements in check, each sound (none changes a verdict):
+//! - *They are needed only to go on.* The search is done once every operation that returned is
+//!   placed: the unknown ones left over did not take effect (or did so after everything else).
+//! - *Identical ones are interchangeable.* Of the unknown operations with the same input (the same
+//!   cas, the same write), only the earliest called one not yet placed is tried: any order that
+//!   uses a later one at some point can use the earliest one there instead.
+//! - *No-ops are never placed.* An unknown operation that would not change the state (a cas that
+//!   does not find its expected value) is as good left out.
+//! - *Fewer is better.* Two placements with the same returned operations placed and the same
+//!   state differ only in which unknown operations they used; the one that used a subset of the
+//!   other's can do everything the other can (it may still use the rest later). So the memo table
+//!   prunes a placement if one seen before used a subset of its unknown operations.
+//!
+//! Unknown operations that make the stuck operation fit are tried first.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -17,6 +36,7 @@ pub(crate) trait Model {
     fn init(&mut self) -> Self::State;
 
     /// The state after operation `op` if its recorded output is possible in `state`, else `None`.
+    /// For an operation whose outcome is unknown: the state after it took effect.
     fn step(&mut self, state: &Self::State, op: usize) -> Option<Self::State>;
 
     /// A well-mixed hash of `state`, consistent with `Eq`.
@@ -25,6 +45,10 @@ pub(crate) trait Model {
     /// Whether operation `op` never changes the state (a read). The search then never tries to
     /// delay it once it fits.
     fn is_read_only(&self, op: usize) -> bool;
+
+    /// Operations with the same class have the same input: placed at the same point with an
+    /// unknown outcome, they have the same effect. (Only asked about unknown operations.)
+    fn class(&self, op: usize) -> u64;
 
     /// Told when `op` is placed, tentatively: after `step` succeeded, before `viable` is asked.
     fn placed(&mut self, _op: usize) {}
@@ -42,31 +66,51 @@ pub(crate) trait Model {
 /// How a search ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// Every operation was placed.
+    /// Every operation that returned was placed.
     Linearizable,
     /// No order of the operations respects both real time and the model.
     Illegal,
     /// The deadline passed first.
     TimedOut,
+    /// The memo table reached its memory limit first.
+    OutOfMemory,
 }
 
 /// How often (in loop iterations) the search looks at the clock.
 const CLOCK_EVERY: u64 = 1 << 12;
 
+/// Where the scan of the current placement is.
+#[derive(Clone, Copy, Debug)]
+enum Cursor {
+    /// At this entry of the list.
+    Entry(usize),
+    /// Past the list: stuck at the return of `blocked`, trying the unknown operations called by
+    /// `frontier` (its return time). Pass 0 tries those after which `blocked` fits, pass 1 the
+    /// others; `index` is a position in `Pending::order`.
+    Pending {
+        pass: u8,
+        index: usize,
+        frontier: u64,
+        blocked: usize,
+    },
+}
+
 /// A search for a linearization of operations `0..n`, which can run in slices so that several
 /// searches can take turns.
 pub(crate) struct Search<M: Model> {
     model: M,
+    windows: Vec<(u64, u64)>,
     list: EntryList,
+    /// The returned operations placed.
     placed: PlacedSet,
+    pending: Pending,
     memo: Memo<M::State>,
     longest: Longest,
     undo: Vec<Undo<M::State>>,
     state: M::State,
-    /// The highest operation index placed.
+    /// The highest index of a returned operation placed.
     highest: Option<usize>,
-    /// The next list entry to look at.
-    entry: usize,
+    cursor: Cursor,
     steps: u64,
     outcome: Option<Outcome>,
     /// Whether to ask the model's look-ahead ([`Model::viable`]).
@@ -75,23 +119,27 @@ pub(crate) struct Search<M: Model> {
 
 impl<M: Model> Search<M> {
     /// A search over operations `0..windows.len()`, where operation `i` was called at
-    /// `windows[i].0` and returned at `windows[i].1`.
+    /// `windows[i].0` and returned at `windows[i].1` (`u64::MAX`: unknown outcome).
     ///
     /// Operations are best numbered in call order: the set of placed operations is then mostly a
     /// prefix, which keeps the memo table's entries short.
     pub(crate) fn new(mut model: M, windows: &[(u64, u64)]) -> Self {
-        let list = EntryList::new(windows);
-        let entry = list.first();
+        let returned: Vec<bool> = windows.iter().map(|w| w.1 != u64::MAX).collect();
+        let list = EntryList::new(windows, &returned);
+        let pending = Pending::new(&model, windows, &returned);
+        let cursor = Cursor::Entry(list.first());
         Self {
             state: model.init(),
             model,
+            windows: windows.to_vec(),
             list,
             placed: PlacedSet::new(windows.len()),
+            pending,
             memo: Memo::default(),
-            longest: Longest::default(),
+            longest: Longest::new(returned),
             undo: Vec::new(),
             highest: None,
-            entry,
+            cursor,
             steps: 0,
             outcome: None,
             look_ahead: true,
@@ -106,11 +154,16 @@ impl<M: Model> Search<M> {
         self
     }
 
-    /// Runs until the search ends, `budget` more placements have been tried, or the deadline
-    /// passes; returns the outcome once there is one.
-    pub(crate) fn run(&mut self, budget: u64, deadline: Option<Instant>) -> Option<Outcome> {
+    /// Runs until the search ends, `budget` more placements have been tried, the deadline passes
+    /// or the memo table holds more than `memory` bytes; returns the outcome once there is one.
+    pub(crate) fn run(
+        &mut self,
+        budget: u64,
+        deadline: Option<Instant>,
+        memory: usize,
+    ) -> Option<Outcome> {
         if self.outcome.is_none() {
-            self.outcome = self.run_slice(budget, deadline);
+            self.outcome = self.run_slice(budget, deadline, memory);
             if self.outcome.is_some() {
                 // Free the memory of a finished search early.
                 self.memo = Memo::default();
@@ -120,7 +173,17 @@ impl<M: Model> Search<M> {
         self.outcome
     }
 
-    fn run_slice(&mut self, budget: u64, deadline: Option<Instant>) -> Option<Outcome> {
+    /// Roughly how many bytes the memo table holds.
+    pub(crate) fn memory(&self) -> usize {
+        self.memo.bytes
+    }
+
+    fn run_slice(
+        &mut self,
+        budget: u64,
+        deadline: Option<Instant>,
+        memory: usize,
+    ) -> Option<Outcome> {
         let stop_at = self.steps.saturating_add(budget);
         let mut iterations = 0u64;
         while !self.list.is_empty() {
@@ -130,17 +193,54 @@ impl<M: Model> Search<M> {
             {
                 return Some(Outcome::TimedOut);
             }
-            let entry = self.entry;
-            let dead_end = if EntryList::is_call(entry) {
-                if self.steps >= stop_at {
-                    return None;
+            if self.memo.bytes > memory {
+                return Some(Outcome::OutOfMemory);
+            }
+            let dead_end = match self.cursor {
+                Cursor::Entry(entry) if EntryList::is_call(entry) => {
+                    if self.steps >= stop_at {
+                        return None;
+                    }
+                    self.steps += 1;
+                    self.try_place(entry)
                 }
-                self.steps += 1;
-                self.try_place(entry)
-            } else {
-                // The return of an operation not yet placed: what is placed so far cannot be
-                // extended.
-                true
+                Cursor::Entry(entry) => {
+                    // The return of an operation not yet placed: nothing in the list can come
+                    // next. Unknown operations may still change the state.
+                    let blocked = EntryList::op(entry);
+                    self.cursor = Cursor::Pending {
+                        pass: 0,
+                        index: 0,
+                        frontier: self.windows[blocked].1,
+                        blocked,
+                    };
+                    false
+                }
+                Cursor::Pending {
+                    pass,
+                    index,
+                    frontier,
+                    blocked,
+                } => match self.pending.order.get(index) {
+                    Some(&op) if self.windows[op].0 <= frontier => {
+                        if self.steps >= stop_at {
+                            return None;
+                        }
+                        self.try_place_pending(op, pass, index, frontier, blocked);
+                        false
+                    }
+                    _ if pass == 0 && !self.pending.order.is_empty() => {
+                        self.cursor = Cursor::Pending {
+                            pass: 1,
+                            index: 0,
+                            frontier,
+                            blocked,
+                        };
+                        false
+                    }
+                    // Nothing placed so far can be extended.
+                    _ => true,
+                },
             };
             if dead_end && !self.backtrack() {
                 return Some(Outcome::Illegal);
@@ -154,21 +254,17 @@ impl<M: Model> Search<M> {
     fn try_place(&mut self, entry: usize) -> bool {
         let op = EntryList::op(entry);
         let Some(next) = self.model.step(&self.state, op) else {
-            self.entry = self.list.next(entry);
+            self.cursor = Cursor::Entry(self.list.next(entry));
             return false;
         };
         let read_only = self.model.is_read_only(op);
         self.placed.insert(op);
         self.model.placed(op);
         let highest = self.highest.max(Some(op));
-        let key = self.placed.hash ^ self.model.fingerprint(&next);
-        if (!self.look_ahead || self.model.viable(&next, op))
-            && self.memo.insert(key, &self.placed, highest, &next)
-        {
-            // A new (placed set, state) pair that may lead somewhere: commit to it and rescan
-            // from the start.
+        if self.accept(op, &next, highest) {
             self.undo.push(Undo {
-                call: entry,
+                op,
+                from: From::Entry(entry),
                 state: std::mem::replace(&mut self.state, next),
                 highest: self.highest,
                 forced: read_only,
@@ -176,32 +272,121 @@ impl<M: Model> Search<M> {
             self.highest = highest;
             self.longest.push(op);
             self.list.lift(entry);
-            self.entry = self.list.first();
+            self.cursor = Cursor::Entry(self.list.first());
             false
         } else {
             // Hopeless, or seen before (so it failed before).
             self.placed.remove(op);
             self.model.unplaced(op);
-            self.entry = self.list.next(entry);
+            self.cursor = Cursor::Entry(self.list.next(entry));
             // A read-only op that fits here may be placed here without loss of generality (see
             // `Undo::forced`), so the current placement is a dead end too.
             read_only
         }
     }
 
+    /// Tries to place the unknown operation `op` (at `index` of `Pending::order`) next.
+    fn try_place_pending(
+        &mut self,
+        op: usize,
+        pass: u8,
+        index: usize,
+        frontier: u64,
+        blocked: usize,
+    ) {
+        let skip = Cursor::Pending {
+            pass,
+            index: index + 1,
+            frontier,
+            blocked,
+        };
+        self.steps += 1;
+        if !self.pending.is_next_of_its_class(op) {
+            self.cursor = skip;
+            return;
+        }
+        let next = match self.model.step(&self.state, op) {
+            Some(next) if next != self.state => next,
+            // Does not fit, or changes nothing.
+            _ => {
+                self.cursor = skip;
+                return;
+            }
+        };
+        let unblocks = self.model.step(&next, blocked).is_some();
+        if unblocks != (pass == 0) {
+            // Pass 0 tries the ones after which `blocked` fits; pass 1 the others.
+            self.cursor = skip;
+            return;
+        }
+        self.pending.insert(op);
+        self.model.placed(op);
+        if self.accept(op, &next, self.highest) {
+            self.undo.push(Undo {
+                op,
+                from: From::Pending {
+                    pass,
+                    index,
+                    frontier,
+                    blocked,
+                },
+                state: std::mem::replace(&mut self.state, next),
+                highest: self.highest,
+                forced: false,
+            });
+            self.longest.push(op);
+            self.cursor = Cursor::Entry(self.list.first());
+        } else {
+            self.pending.remove(op);
+            self.model.unplaced(op);
+            self.cursor = skip;
+        }
+    }
+
+    /// Whether a placement of `op` leading to `next` may lead somewhere: the look-ahead does not
+    /// rule it out, and the memo table has seen no placement as good. Records it if so.
+    fn accept(&mut self, op: usize, next: &M::State, highest: Option<usize>) -> bool {
+        if self.look_ahead && !self.model.viable(next, op) {
+            return false;
+        }
+        let key = self.placed.hash ^ self.model.fingerprint(next);
+        self.memo
+            .insert(key, &self.placed, highest, &self.pending, next)
+    }
+
     /// Undoes placements up to the last one that had an alternative and moves on to the entry
-    /// after its call. Returns false if there is nothing left to undo.
+    /// after its call (or the next unknown operation). Returns false if there is nothing left to
+    /// undo.
     fn backtrack(&mut self) -> bool {
         while let Some(last) = self.undo.pop() {
-            self.placed.remove(EntryList::op(last.call));
-            self.model.unplaced(EntryList::op(last.call));
+            self.model.unplaced(last.op);
             self.state = last.state;
             self.highest = last.highest;
             self.longest.pop();
-            self.list.unlift(last.call);
-            if !last.forced {
-                self.entry = self.list.next(last.call);
-                return true;
+            match last.from {
+                From::Entry(entry) => {
+                    self.placed.remove(last.op);
+                    self.list.unlift(entry);
+                    if !last.forced {
+                        self.cursor = Cursor::Entry(self.list.next(entry));
+                        return true;
+                    }
+                }
+                From::Pending {
+                    pass,
+                    index,
+                    frontier,
+                    blocked,
+                } => {
+                    self.pending.remove(last.op);
+                    self.cursor = Cursor::Pending {
+                        pass,
+                        index: index + 1,
+                        frontier,
+                        blocked,
+                    };
+                    return true;
+                }
             }
         }
         false
@@ -212,8 +397,17 @@ impl<M: Model> Search<M> {
         self.steps
     }
 
-    /// All operations in a valid order once linearizable; otherwise the longest sequence of
-    /// operations the search managed to place, in order.
+    /// How many operations that returned [`Search::longest`] holds.
+    pub(crate) fn longest_score(&self) -> usize {
+        match self.outcome {
+            Some(Outcome::Linearizable) => self.longest.score,
+            _ => self.longest.best_score,
+        }
+    }
+
+    /// A valid order of every operation that returned (and of the unknown ones that took effect)
+    /// once linearizable; otherwise the sequence of operations with the most operations that
+    /// returned that the search managed to place, in order.
     pub(crate) fn longest(&self) -> &[usize] {
         match self.outcome {
             Some(Outcome::Linearizable) => &self.longest.stack,
@@ -222,10 +416,24 @@ impl<M: Model> Search<M> {
     }
 }
 
+/// Where a placed operation was placed from.
+#[derive(Clone, Copy)]
+enum From {
+    /// Its call entry in the list.
+    Entry(usize),
+    /// The scan of unknown operations (see [`Cursor::Pending`]).
+    Pending {
+        pass: u8,
+        index: usize,
+        frontier: u64,
+        blocked: usize,
+    },
+}
+
 /// What to restore when a placement is undone.
 struct Undo<S> {
-    /// The call entry of the placed operation.
-    call: usize,
+    op: usize,
+    from: From,
     /// The state before it.
     state: S,
     /// The highest operation index placed before it.
@@ -236,6 +444,65 @@ struct Undo<S> {
     /// So if placing it here leads nowhere, neither does the state before it, and undoing it goes
     /// on to undo the placement before it too.
     forced: bool,
+}
+
+/// The operations whose outcome is unknown: in call order, in classes of identical inputs, and
+/// which of them are placed.
+struct Pending {
+    /// Unknown operations by call time.
+    order: Vec<usize>,
+    /// Per operation: its class (an index into `members`), or `u32::MAX` if it returned.
+    class_of: Vec<u32>,
+    /// Per class: its members by call time, and how many of them are placed (always the first
+    /// ones: only the next one of a class is ever placed).
+    members: Vec<Vec<usize>>,
+    used: Vec<u32>,
+    /// The placed ones, in placement order, and as flags.
+    stack: Vec<u32>,
+    is_placed: Vec<bool>,
+}
+
+impl Pending {
+    fn new<M: Model>(model: &M, windows: &[(u64, u64)], returned: &[bool]) -> Self {
+        let mut order: Vec<usize> = (0..windows.len()).filter(|&i| !returned[i]).collect();
+        order.sort_by_key(|&i| (windows[i].0, i));
+        let mut class_of = vec![u32::MAX; windows.len()];
+        let mut members: Vec<Vec<usize>> = Vec::new();
+        let mut ids: HashMap<u64, u32, BuildHasherDefault<PassThrough>> = HashMap::default();
+        for &op in &order {
+            let id = *ids.entry(mix64(model.class(op))).or_insert_with(|| {
+                members.push(Vec::new());
+                (members.len() - 1) as u32
+            });
+            class_of[op] = id;
+            members[id as usize].push(op);
+        }
+        Self {
+            order,
+            class_of,
+            used: vec![0; members.len()],
+            members,
+            stack: Vec::new(),
+            is_placed: vec![false; windows.len()],
+        }
+    }
+
+    fn is_next_of_its_class(&self, op: usize) -> bool {
+        let class = self.class_of[op] as usize;
+        self.members[class].get(self.used[class] as usize) == Some(&op)
+    }
+
+    fn insert(&mut self, op: usize) {
+        self.used[self.class_of[op] as usize] += 1;
+        self.stack.push(op as u32);
+        self.is_placed[op] = true;
+    }
+
+    fn remove(&mut self, op: usize) {
+        self.used[self.class_of[op] as usize] -= 1;
+        self.stack.pop();
+        self.is_placed[op] = false;
+    }
 }
 
 /// The call and return entries of all operations, in time order, as a doubly linked list that
@@ -249,9 +516,10 @@ struct EntryList {
 }
 
 impl EntryList {
-    fn new(windows: &[(u64, u64)]) -> Self {
+    /// The entries of the operations `i` with `included[i]`, in time order.
+    fn new(windows: &[(u64, u64)], included: &[bool]) -> Self {
         let head = 2 * windows.len();
-        let mut order: Vec<usize> = (0..head).collect();
+        let mut order: Vec<usize> = (0..head).filter(|&e| included[e / 2]).collect();
         // Time order; at equal times calls come first, so that touching windows overlap.
         order.sort_by_key(|&e| {
             let (call, ret) = windows[e / 2];
@@ -360,20 +628,28 @@ impl PlacedSet {
     }
 }
 
-/// The memo table: every (placed set, state) pair the search has committed to. Reaching a pair a
-/// second time, by another order of the same operations, cannot lead anywhere new.
+/// The memo table: every placement the search has committed to, as the set of returned operations
+/// placed, the state, and the unknown operations placed. Reaching the same returned set and state
+/// a second time, with a superset of the unknown operations, cannot lead anywhere new.
 struct Memo<S> {
-    /// Hash of the pair -> index of the newest entry with that hash.
+    /// Hash of (returned set, state) -> index of the newest entry with that hash.
     index: HashMap<u64, usize, BuildHasherDefault<PassThrough>>,
     entries: Vec<MemoEntry<S>>,
-    /// The `rest` words of all entries, back to back.
+    /// The `rest` words of all entries' returned sets, back to back.
     words: Vec<u64>,
+    /// The unknown operations of all entries, back to back.
+    unknown: Vec<u32>,
+    /// Roughly the bytes all this takes.
+    bytes: usize,
 }
 
 struct MemoEntry<S> {
     full: usize,
     start: usize,
     len: usize,
+    /// Where its unknown operations are in `Memo::unknown`.
+    unknown_start: usize,
+    unknown_len: u32,
     /// The previous entry with the same hash (a collision chain), or `usize::MAX`.
     older: usize,
     state: S,
@@ -385,13 +661,22 @@ impl<S> Default for Memo<S> {
             index: HashMap::default(),
             entries: Vec::new(),
             words: Vec::new(),
+            unknown: Vec::new(),
+            bytes: 0,
         }
     }
 }
 
 impl<S: Clone + Eq> Memo<S> {
-    /// Records the pair unless it is already known; returns whether it was new.
-    fn insert(&mut self, key: u64, placed: &PlacedSet, highest: Option<usize>, state: &S) -> bool {
+    /// Records the placement unless one as good is already known; returns whether it was new.
+    fn insert(
+        &mut self,
+        key: u64,
+        placed: &PlacedSet,
+        highest: Option<usize>,
+        pending: &Pending,
+        state: &S,
+    ) -> bool {
         let (full, rest) = placed.compact(highest);
         let new = self.entries.len();
         let older = match self.index.entry(key) {
@@ -405,6 +690,9 @@ impl<S: Clone + Eq> Memo<S> {
                     if e.full == full
                         && self.words[e.start..e.start + e.len] == *rest
                         && e.state == *state
+                        && self.unknown[e.unknown_start..e.unknown_start + e.unknown_len as usize]
+                            .iter()
+                            .all(|&u| pending.is_placed[u as usize])
                     {
                         return false;
                     }
@@ -417,38 +705,61 @@ impl<S: Clone + Eq> Memo<S> {
             full,
             start: self.words.len(),
             len: rest.len(),
+            unknown_start: self.unknown.len(),
+            unknown_len: pending.stack.len() as u32,
             older,
             state: state.clone(),
         });
         self.words.extend_from_slice(rest);
+        self.unknown.extend_from_slice(&pending.stack);
+        // The entry, its words, and about two words of hash table per entry.
+        self.bytes +=
+            std::mem::size_of::<MemoEntry<S>>() + 8 * rest.len() + 4 * pending.stack.len() + 24;
         true
     }
 }
 
-/// Tracks the longest stack of placed operations seen so far without copying it on every push:
-/// `agree` is the length of the common prefix of `stack` and `best`.
+/// Tracks the best stack of placed operations seen so far, without copying it on every push:
+/// the one with the most operations that returned (those with unknown outcome are optional, so
+/// they do not count). `agree` is the length of the common prefix of `stack` and `best`.
 #[derive(Default)]
 struct Longest {
     stack: Vec<usize>,
     best: Vec<usize>,
     agree: usize,
+    /// Per operation: whether it returned.
+    returned: Vec<bool>,
+    /// How many operations that returned `stack` and `best` hold.
+    score: usize,
+    best_score: usize,
 }
 
 impl Longest {
+    fn new(returned: Vec<bool>) -> Self {
+        Self {
+            returned,
+            ..Self::default()
+        }
+    }
+
     fn push(&mut self, op: usize) {
         if self.agree == self.stack.len() && self.best.get(self.agree) == Some(&op) {
             self.agree += 1;
         }
         self.stack.push(op);
-        if self.stack.len() > self.best.len() {
+        self.score += usize::from(self.returned[op]);
+        if self.score > self.best_score {
             self.best.truncate(self.agree);
             self.best.extend_from_slice(&self.stack[self.agree..]);
             self.agree = self.stack.len();
+            self.best_score = self.score;
         }
     }
 
     fn pop(&mut self) {
-        self.stack.pop();
+        if let Some(op) = self.stack.pop() {
+            self.score -= usize::from(self.returned[op]);
+        }
         self.agree = self.agree.min(self.stack.len());
     }
 }
@@ -508,13 +819,19 @@ mod tests {
         fn is_read_only(&self, _op: usize) -> bool {
             false
         }
+        fn class(&self, op: usize) -> u64 {
+            op as u64
+        }
     }
 
     #[test]
     fn finds_the_only_order_among_overlapping_ops() {
         let windows = vec![(0, 100); 70];
         let mut search = Search::new(Increasing, &windows);
-        assert_eq!(search.run(u64::MAX, None), Some(Outcome::Linearizable));
+        assert_eq!(
+            search.run(u64::MAX, None, usize::MAX),
+            Some(Outcome::Linearizable)
+        );
         assert_eq!(search.longest(), (0..70).collect::<Vec<_>>());
     }
 
@@ -523,7 +840,10 @@ mod tests {
         // op 1 returns before op 0 is called, but the model needs 0 first.
         let windows = vec![(10, 20), (0, 5), (30, 40)];
         let mut search = Search::new(Increasing, &windows);
-        assert_eq!(search.run(u64::MAX, None), Some(Outcome::Illegal));
+        assert_eq!(
+            search.run(u64::MAX, None, usize::MAX),
+            Some(Outcome::Illegal)
+        );
         assert!(search.longest().is_empty());
     }
 
@@ -532,11 +852,47 @@ mod tests {
         let windows = vec![(0, 100); 70];
         let mut search = Search::new(Increasing, &windows);
         let mut slices = 0;
-        while search.run(10, None).is_none() {
+        while search.run(10, None, usize::MAX).is_none() {
             slices += 1;
         }
         assert!(slices > 3);
         assert_eq!(search.longest(), (0..70).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn unknown_operations_are_optional_and_placed_when_needed() {
+        // Op 3 has an unknown outcome and is needed (writes 3 must follow 2); op 5 too but
+        // nothing needs it... except op 4, which returned: so 5 is not needed and may be left out.
+        let mut windows = vec![(0, 10), (11, 20), (21, 30), (0, u64::MAX), (31, 40)];
+        let mut search = Search::new(Increasing, &windows);
+        assert_eq!(
+            search.run(u64::MAX, None, usize::MAX),
+            Some(Outcome::Linearizable)
+        );
+        assert_eq!(search.longest(), [0, 1, 2, 3, 4]);
+        // Called too late to be placed before op 4 returns.
+        windows[3] = (41, u64::MAX);
+        let mut search = Search::new(Increasing, &windows);
+        assert_eq!(
+            search.run(u64::MAX, None, usize::MAX),
+            Some(Outcome::Illegal)
+        );
+        // Not needed at all: op 4 gone.
+        windows[3] = (0, u64::MAX);
+        windows.truncate(4);
+        let mut search = Search::new(Increasing, &windows);
+        assert_eq!(
+            search.run(u64::MAX, None, usize::MAX),
+            Some(Outcome::Linearizable)
+        );
+        assert_eq!(search.longest(), [0, 1, 2]);
+    }
+
+    #[test]
+    fn stops_at_the_memory_limit() {
+        let windows = vec![(0, 100); 70];
+        let mut search = Search::new(Increasing, &windows);
+        assert_eq!(search.run(u64::MAX, None, 0), Some(Outcome::OutOfMemory));
     }
 
     #[test]
