@@ -548,7 +548,7 @@ impl Model for KvModel<'_> {
         }
     }
 
-    fn viable(&mut self, state: &KvState, op: usize) -> bool {
+    fn viable(&mut self, _before: &KvState, state: &KvState, op: usize) -> bool {
         let key = self.steps[op].key;
         let node = state.get(key);
         let mut targets = [0; LOOK_AHEAD];

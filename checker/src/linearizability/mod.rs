@@ -102,6 +102,7 @@ mod html;
 mod kv_search;
 mod log;
 mod model;
+mod register_search;
 mod search;
 
 use std::collections::{BTreeMap, HashMap};
@@ -117,6 +118,7 @@ pub use model::{Kv, Model, ModelKind, Register, RegisterState, VersionedKv, Vers
 
 use adapter::Adapter;
 use kv_search::KvModel;
+use register_search::RegisterModel;
 use search::{Outcome, Search};
 
 /// How to check.
@@ -308,7 +310,18 @@ pub fn check_history(
             };
             check(&Kv, ops, options, &make)
         }
-        ModelKind::Register => check_operations(&Register::default(), ops, options),
+        ModelKind::Register => {
+            let make = |members: Vec<usize>| -> Box<dyn Runner + '_> {
+                let partition: Vec<&Operation> = members.iter().map(|&i| &ops[i]).collect();
+                Box::new(PartitionRun::new(
+                    members,
+                    ops,
+                    move || RegisterModel::new(&partition),
+                    true,
+                ))
+            };
+            check(&Register::default(), ops, options, &make)
+        }
         ModelKind::VersionedKv => check_operations(&VersionedKv::default(), ops, options),
     }?;
     report.info.model = Some(kind);

@@ -56,9 +56,29 @@ pub(crate) trait Model {
     /// Told when a placement of `op` is undone or rejected.
     fn unplaced(&mut self, _op: usize) {}
 
-    /// Called after `op` was placed, leading to `state`: `false` if no order of the operations not
-    /// yet placed can complete from here (a cheap, sound look-ahead; `true` if unsure).
-    fn viable(&mut self, _state: &Self::State, _op: usize) -> bool {
+    /// Called after `op` was placed, leading from `before` to `after`: `false` if no order of the
+    /// operations not yet placed can complete from here (a cheap, sound look-ahead; `true` if
+    /// unsure).
+    fn viable(&mut self, _before: &Self::State, _after: &Self::State, _op: usize) -> bool {
+        true
+    }
+
+    /// A superset of the operations that can make `op` fit, in call order, if the model can tell
+    /// (e.g. the writes of the value a read returned); `None` if any operation might.
+    fn feeders(&self, _op: usize) -> Option<&[usize]> {
+        None
+    }
+
+    /// Whether the state `after` an unknown operation `op` may let another unknown operation
+    /// change the state where it would not before (a cas expecting it); `true` if unsure. Only
+    /// asked about unknown operations that make no misfit fit: they help only as the start of
+    /// such a chain.
+    fn may_enable(&self, _after: &Self::State, _op: usize) -> bool {
+        true
+    }
+
+    /// The same look-ahead at the start: `false` if nothing can complete from the initial state.
+    fn viable_at_start(&mut self, _state: &Self::State) -> bool {
         true
     }
 }
@@ -84,15 +104,25 @@ const CLOCK_EVERY: u64 = 1 << 12;
 enum Cursor {
     /// At this entry of the list.
     Entry(usize),
-    /// Past the list: stuck at the return of `blocked`, trying the unknown operations called by
-    /// `frontier` (its return time). Pass 0 tries those after which `blocked` fits, pass 1 the
-    /// others; `index` is a position in `Pending::order`.
-    Pending {
-        pass: u8,
-        index: usize,
-        frontier: u64,
-        blocked: usize,
-    },
+    /// Past the list, trying unknown operations (see [`Stuck`], kept in `Search::stuck` at the
+    /// depth of the current placement). Pass 0 tries those that make a misfit fit, at `index` of
+    /// `Stuck::hinted` (or of `Pending::order`); pass 1 those that may start a chain, at `index`
+    /// of `Pending::order`.
+    Pending { pass: u8, index: usize },
+}
+
+/// What the search knows about a placement whose list scan got stuck at a return.
+#[derive(Default)]
+struct Stuck {
+    /// The return time it got stuck at: unknown operations called by then may come next.
+    frontier: u64,
+    /// The operations that returned, could come next in real time, and do not fit the state. A
+    /// block of unknown operations is worth placing only right before one of them, to make it fit
+    /// (before an operation that fits, it could as well come after it).
+    misfits: Vec<usize>,
+    /// The unknown operations that may make a misfit fit, in call order, when the model can tell
+    /// ([`Model::feeders`]); otherwise every unknown operation is tried.
+    hinted: Option<Vec<usize>>,
 }
 
 /// A search for a linearization of operations `0..n`, which can run in slices so that several
@@ -111,6 +141,8 @@ pub(crate) struct Search<M: Model> {
     /// The highest index of a returned operation placed.
     highest: Option<usize>,
     cursor: Cursor,
+    /// Per depth (number of placements): the stuck scan of the placement at that depth.
+    stuck: Vec<Stuck>,
     steps: u64,
     outcome: Option<Outcome>,
     /// Whether to ask the model's look-ahead ([`Model::viable`]).
@@ -140,6 +172,7 @@ impl<M: Model> Search<M> {
             undo: Vec::new(),
             highest: None,
             cursor,
+            stuck: Vec::new(),
             steps: 0,
             outcome: None,
             look_ahead: true,
@@ -184,6 +217,9 @@ impl<M: Model> Search<M> {
         deadline: Option<Instant>,
         memory: usize,
     ) -> Option<Outcome> {
+        if self.steps == 0 && self.look_ahead && !self.model.viable_at_start(&self.state) {
+            return Some(Outcome::Illegal);
+        }
         let stop_at = self.steps.saturating_add(budget);
         let mut iterations = 0u64;
         while !self.list.is_empty() {
@@ -207,40 +243,15 @@ impl<M: Model> Search<M> {
                 Cursor::Entry(entry) => {
                     // The return of an operation not yet placed: nothing in the list can come
                     // next. Unknown operations may still change the state.
-                    let blocked = EntryList::op(entry);
-                    self.cursor = Cursor::Pending {
-                        pass: 0,
-                        index: 0,
-                        frontier: self.windows[blocked].1,
-                        blocked,
-                    };
-                    false
+                    self.get_stuck(entry)
                 }
-                Cursor::Pending {
-                    pass,
-                    index,
-                    frontier,
-                    blocked,
-                } => match self.pending.order.get(index) {
-                    Some(&op) if self.windows[op].0 <= frontier => {
-                        if self.steps >= stop_at {
-                            return None;
-                        }
-                        self.try_place_pending(op, pass, index, frontier, blocked);
-                        false
+                Cursor::Pending { pass, index } => {
+                    if self.steps >= stop_at {
+                        return None;
                     }
-                    _ if pass == 0 && !self.pending.order.is_empty() => {
-                        self.cursor = Cursor::Pending {
-                            pass: 1,
-                            index: 0,
-                            frontier,
-                            blocked,
-                        };
-                        false
-                    }
-                    // Nothing placed so far can be extended.
-                    _ => true,
-                },
+                    self.steps += 1;
+                    self.next_pending(pass, index)
+                }
             };
             if dead_end && !self.backtrack() {
                 return Some(Outcome::Illegal);
@@ -285,51 +296,106 @@ impl<M: Model> Search<M> {
         }
     }
 
-    /// Tries to place the unknown operation `op` (at `index` of `Pending::order`) next.
-    fn try_place_pending(
-        &mut self,
-        op: usize,
-        pass: u8,
-        index: usize,
-        frontier: u64,
-        blocked: usize,
-    ) {
-        let skip = Cursor::Pending {
+    /// The scan got stuck at return entry `entry`: notes what unknown operations may help, and
+    /// returns whether none can (a dead end).
+    fn get_stuck(&mut self, entry: usize) -> bool {
+        if self.pending.order.is_empty() {
+            return true;
+        }
+        let depth = self.undo.len();
+        self.stuck.truncate(depth);
+        self.stuck.resize_with(depth, Stuck::default);
+        let mut stuck = Stuck {
+            frontier: self.windows[EntryList::op(entry)].1,
+            ..Stuck::default()
+        };
+        let mut at = self.list.first();
+        while at != entry {
+            if EntryList::is_call(at) {
+                let op = EntryList::op(at);
+                if self.model.step(&self.state, op).is_none() {
+                    stuck.misfits.push(op);
+                }
+            }
+            at = self.list.next(at);
+        }
+        if stuck.misfits.is_empty() {
+            return true;
+        }
+        let mut hinted = Some(Vec::new());
+        for &misfit in &stuck.misfits {
+            match (self.model.feeders(misfit), hinted.as_mut()) {
+                (Some(feeders), Some(list)) => list.extend(
+                    feeders
+                        .iter()
+                        .copied()
+                        .filter(|&f| self.windows[f].1 == u64::MAX)
+                        .filter(|&f| self.windows[f].0 <= stuck.frontier),
+                ),
+                _ => hinted = None,
+            }
+        }
+        if let Some(list) = hinted.as_mut() {
+            list.sort_unstable();
+            list.dedup();
+        }
+        stuck.hinted = hinted;
+        self.stuck.push(stuck);
+        self.cursor = Cursor::Pending { pass: 0, index: 0 };
+        false
+    }
+
+    /// Tries the unknown operation at `index` of the current pass (see [`Cursor::Pending`]);
+    /// returns whether the passes are over (a dead end).
+    fn next_pending(&mut self, pass: u8, index: usize) -> bool {
+        let depth = self.undo.len();
+        let frontier = self.stuck[depth].frontier;
+        let list = match (pass, &self.stuck[depth].hinted) {
+            (0, Some(hinted)) => hinted,
+            _ => &self.pending.order,
+        };
+        let Some(&op) = list
+            .get(index)
+            .filter(|&&op| self.windows[op].0 <= frontier)
+        else {
+            return match pass {
+                0 => {
+                    self.cursor = Cursor::Pending { pass: 1, index: 0 };
+                    false
+                }
+                _ => true,
+            };
+        };
+        self.cursor = Cursor::Pending {
             pass,
             index: index + 1,
-            frontier,
-            blocked,
         };
-        self.steps += 1;
-        if !self.pending.is_next_of_its_class(op) {
-            self.cursor = skip;
-            return;
+        if self.pending.is_placed[op] || !self.pending.is_next_of_its_class(op) {
+            return false;
         }
         let next = match self.model.step(&self.state, op) {
             Some(next) if next != self.state => next,
             // Does not fit, or changes nothing.
-            _ => {
-                self.cursor = skip;
-                return;
-            }
+            _ => return false,
         };
-        let unblocks = self.model.step(&next, blocked).is_some();
-        if unblocks != (pass == 0) {
-            // Pass 0 tries the ones after which `blocked` fits; pass 1 the others.
-            self.cursor = skip;
-            return;
+        let unblocks = self.stuck[depth]
+            .misfits
+            .iter()
+            .any(|&m| self.model.step(&next, m).is_some());
+        let worth = match pass {
+            0 => unblocks,
+            // Not tried in pass 0, and may enable another unknown operation that then helps.
+            _ => !unblocks && self.model.may_enable(&next, op),
+        };
+        if !worth {
+            return false;
         }
         self.pending.insert(op);
         self.model.placed(op);
         if self.accept(op, &next, self.highest) {
             self.undo.push(Undo {
                 op,
-                from: From::Pending {
-                    pass,
-                    index,
-                    frontier,
-                    blocked,
-                },
+                from: From::Pending { pass, index },
                 state: std::mem::replace(&mut self.state, next),
                 highest: self.highest,
                 forced: false,
@@ -339,19 +405,19 @@ impl<M: Model> Search<M> {
         } else {
             self.pending.remove(op);
             self.model.unplaced(op);
-            self.cursor = skip;
         }
+        false
     }
 
     /// Whether a placement of `op` leading to `next` may lead somewhere: the look-ahead does not
     /// rule it out, and the memo table has seen no placement as good. Records it if so.
     fn accept(&mut self, op: usize, next: &M::State, highest: Option<usize>) -> bool {
-        if self.look_ahead && !self.model.viable(next, op) {
+        if self.look_ahead && !self.model.viable(&self.state, next, op) {
             return false;
         }
         let key = self.placed.hash ^ self.model.fingerprint(next);
         self.memo
-            .insert(key, &self.placed, highest, &self.pending, next)
+            .insert(key, &self.placed, highest, &mut self.pending, next)
     }
 
     /// Undoes placements up to the last one that had an alternative and moves on to the entry
@@ -372,18 +438,11 @@ impl<M: Model> Search<M> {
                         return true;
                     }
                 }
-                From::Pending {
-                    pass,
-                    index,
-                    frontier,
-                    blocked,
-                } => {
+                From::Pending { pass, index } => {
                     self.pending.remove(last.op);
                     self.cursor = Cursor::Pending {
                         pass,
                         index: index + 1,
-                        frontier,
-                        blocked,
                     };
                     return true;
                 }
@@ -422,12 +481,7 @@ enum From {
     /// Its call entry in the list.
     Entry(usize),
     /// The scan of unknown operations (see [`Cursor::Pending`]).
-    Pending {
-        pass: u8,
-        index: usize,
-        frontier: u64,
-        blocked: usize,
-    },
+    Pending { pass: u8, index: usize },
 }
 
 /// What to restore when a placement is undone.
@@ -457,10 +511,25 @@ struct Pending {
     /// ones: only the next one of a class is ever placed).
     members: Vec<Vec<usize>>,
     used: Vec<u32>,
-    /// The placed ones, in placement order, and as flags.
-    stack: Vec<u32>,
+    /// The placed ones as flags.
     is_placed: Vec<bool>,
+    /// The placed ones in placement order, as a list that memo entries share: `top` is its last
+    /// link (`NO_LINK` when empty). Links that no memo entry refers to are freed when popped.
+    links: Vec<Link>,
+    top: u32,
 }
+
+/// A link of the list of placed unknown operations.
+struct Link {
+    op: u32,
+    parent: u32,
+    /// Whether it is on the current list.
+    current: bool,
+    /// Whether a memo entry refers to it (then it is kept when popped).
+    kept: bool,
+}
+
+const NO_LINK: u32 = u32::MAX;
 
 impl Pending {
     fn new<M: Model>(model: &M, windows: &[(u64, u64)], returned: &[bool]) -> Self {
@@ -482,8 +551,9 @@ impl Pending {
             class_of,
             used: vec![0; members.len()],
             members,
-            stack: Vec::new(),
             is_placed: vec![false; windows.len()],
+            links: Vec::new(),
+            top: NO_LINK,
         }
     }
 
@@ -494,14 +564,50 @@ impl Pending {
 
     fn insert(&mut self, op: usize) {
         self.used[self.class_of[op] as usize] += 1;
-        self.stack.push(op as u32);
         self.is_placed[op] = true;
+        self.links.push(Link {
+            op: op as u32,
+            parent: self.top,
+            current: true,
+            kept: false,
+        });
+        self.top = (self.links.len() - 1) as u32;
     }
 
+    /// Removes `op`, the last one inserted.
     fn remove(&mut self, op: usize) {
         self.used[self.class_of[op] as usize] -= 1;
-        self.stack.pop();
         self.is_placed[op] = false;
+        let top = self.top as usize;
+        self.links[top].current = false;
+        self.top = self.links[top].parent;
+        if top + 1 == self.links.len() && !self.links[top].kept {
+            self.links.pop();
+        }
+    }
+
+    /// The current list, for a memo entry to refer to.
+    fn keep(&mut self) -> u32 {
+        if self.top != NO_LINK {
+            self.links[self.top as usize].kept = true;
+        }
+        self.top
+    }
+
+    /// Whether every operation on the list ending at `link` is placed now.
+    fn all_placed(&self, mut link: u32) -> bool {
+        while link != NO_LINK {
+            let l = &self.links[link as usize];
+            if l.current {
+                // It and everything before it are on the current list.
+                return true;
+            }
+            if !self.is_placed[l.op as usize] {
+                return false;
+            }
+            link = l.parent;
+        }
+        true
     }
 }
 
@@ -637,8 +743,6 @@ struct Memo<S> {
     entries: Vec<MemoEntry<S>>,
     /// The `rest` words of all entries' returned sets, back to back.
     words: Vec<u64>,
-    /// The unknown operations of all entries, back to back.
-    unknown: Vec<u32>,
     /// Roughly the bytes all this takes.
     bytes: usize,
 }
@@ -647,9 +751,8 @@ struct MemoEntry<S> {
     full: usize,
     start: usize,
     len: usize,
-    /// Where its unknown operations are in `Memo::unknown`.
-    unknown_start: usize,
-    unknown_len: u32,
+    /// The unknown operations it had placed: a list in `Pending::links`.
+    unknown: u32,
     /// The previous entry with the same hash (a collision chain), or `usize::MAX`.
     older: usize,
     state: S,
@@ -661,7 +764,6 @@ impl<S> Default for Memo<S> {
             index: HashMap::default(),
             entries: Vec::new(),
             words: Vec::new(),
-            unknown: Vec::new(),
             bytes: 0,
         }
     }
@@ -674,7 +776,7 @@ impl<S: Clone + Eq> Memo<S> {
         key: u64,
         placed: &PlacedSet,
         highest: Option<usize>,
-        pending: &Pending,
+        pending: &mut Pending,
         state: &S,
     ) -> bool {
         let (full, rest) = placed.compact(highest);
@@ -690,9 +792,7 @@ impl<S: Clone + Eq> Memo<S> {
                     if e.full == full
                         && self.words[e.start..e.start + e.len] == *rest
                         && e.state == *state
-                        && self.unknown[e.unknown_start..e.unknown_start + e.unknown_len as usize]
-                            .iter()
-                            .all(|&u| pending.is_placed[u as usize])
+                        && pending.all_placed(e.unknown)
                     {
                         return false;
                     }
@@ -705,16 +805,14 @@ impl<S: Clone + Eq> Memo<S> {
             full,
             start: self.words.len(),
             len: rest.len(),
-            unknown_start: self.unknown.len(),
-            unknown_len: pending.stack.len() as u32,
+            unknown: pending.keep(),
             older,
             state: state.clone(),
         });
         self.words.extend_from_slice(rest);
-        self.unknown.extend_from_slice(&pending.stack);
-        // The entry, its words, and about two words of hash table per entry.
+        // The entry, its words, a link it may keep, and about two words of hash table.
         self.bytes +=
-            std::mem::size_of::<MemoEntry<S>>() + 8 * rest.len() + 4 * pending.stack.len() + 24;
+            std::mem::size_of::<MemoEntry<S>>() + 8 * rest.len() + std::mem::size_of::<Link>() + 24;
         true
     }
 }

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)] // each includer uses a different part
 
+pub mod jepsen;
+
 use checker::linearizability::{History, KvOp, Operation, UNKNOWN_RETURN};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
