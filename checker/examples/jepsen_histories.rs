@@ -67,6 +67,9 @@ struct Args {
     /// Print a line per history.
     #[arg(long)]
     verbose: bool,
+    /// Give each check this many seconds.
+    #[arg(long)]
+    timeout: Option<f64>,
     /// No partitions and no stray timeouts (so no `:info`).
     #[arg(long)]
     calm: bool,
@@ -115,7 +118,11 @@ fn main() {
         }
         let history = History::parse(&text, format, &Default::default()).expect("parse");
         let start = Instant::now();
-        let report = check_history(&history, &CheckOptions::default()).expect("check");
+        let mut options = CheckOptions::default();
+        if let Some(secs) = args.timeout {
+            options = options.timeout(Duration::from_secs_f64(secs));
+        }
+        let report = check_history(&history, &options).expect("check");
         let took = start.elapsed();
         total += took;
         slowest = slowest.max(took);
@@ -138,7 +145,16 @@ fn main() {
             _ => Verdict::Illegal,
         };
         if report.verdict != expected {
-            println!("seed {seed}: expected {expected}, got {}", report.verdict);
+            let placed: Vec<usize> = report
+                .info
+                .partitions
+                .iter()
+                .map(|p| p.linearization.len())
+                .collect();
+            println!(
+                "seed {seed}: expected {expected}, got {} (longest prefixes: {placed:?})",
+                report.verdict
+            );
         }
     }
     println!(

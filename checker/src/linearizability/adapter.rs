@@ -67,11 +67,18 @@ impl<'a, M: Model> Adapter<'a, M> {
             })
             .collect();
         let mut input_ids: HashMap<&M::Input, u64> = HashMap::new();
+        // Unknown operations with the same input are alike; returned ones are each their own
+        // class (their outputs need not be comparable).
         let classes = ops
             .iter()
-            .map(|op| {
-                let next = input_ids.len() as u64;
-                *input_ids.entry(&op.input).or_insert(next)
+            .enumerate()
+            .map(|(i, op)| {
+                if op.is_pending() {
+                    let next = input_ids.len() as u64;
+                    *input_ids.entry(&op.input).or_insert(next)
+                } else {
+                    (1 << 63) | i as u64
+                }
             })
             .collect();
         let read_only = ops

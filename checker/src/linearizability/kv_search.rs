@@ -518,6 +518,10 @@ impl Model for KvModel<'_> {
         self.steps[op].op == KvOp::Get
     }
 
+    fn insensitive(&self, op: usize) -> bool {
+        self.steps[op].op != KvOp::Append
+    }
+
     fn class(&self, op: usize) -> u64 {
         let Step { op, key, text } = self.steps[op];
         let kind = match op {

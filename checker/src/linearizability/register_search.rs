@@ -119,6 +119,16 @@ pub(crate) struct RegisterModel {
     is_placed: Vec<bool>,
     /// Per (key, value): how many unplaced cas with unknown outcome expect it.
     unknown_cas: HashMap<(usize, ValueId), u32>,
+    /// Per operation: an id shared by exactly the identical operations.
+    classes: Vec<u64>,
+    /// Per (key, value): the classes of operations with unknown outcome that may set it; per
+    /// class, its members in call order and the first not placed (only the first of a class is
+    /// ever placed next, see `search.rs`).
+    unknown_feeds: HashMap<(usize, ValueId), Vec<usize>>,
+    unknown_classes: Vec<Queue>,
+    /// Per operation with unknown outcome: its class in `unknown_classes`, and its position there.
+    unknown_class_of: Vec<usize>,
+    unknown_pos: Vec<usize>,
 }
 
 impl RegisterModel {
@@ -170,6 +180,36 @@ impl RegisterModel {
                 feeds.entry((step.key, step.b)).or_default().ops.push(i);
             }
         }
+        let mut class_ids: HashMap<(usize, u8, ValueId, ValueId), u64> = HashMap::new();
+        let classes: Vec<u64> = steps
+            .iter()
+            .map(|s| {
+                let next = class_ids.len() as u64;
+                *class_ids
+                    .entry((s.key, s.kind as u8, s.a, s.b))
+                    .or_insert(next)
+            })
+            .collect();
+        let mut unknown_feeds: HashMap<(usize, ValueId), Vec<usize>> = HashMap::new();
+        let mut unknown_classes: Vec<Queue> = Vec::new();
+        let mut unknown_class_of = vec![usize::MAX; ops.len()];
+        let mut unknown_pos = vec![usize::MAX; ops.len()];
+        let mut class_index: HashMap<u64, usize> = HashMap::new();
+        for (i, step) in steps.iter().enumerate() {
+            if windows[i].1 == u64::MAX && matches!(step.kind, Kind::Write | Kind::CasUnknown) {
+                let class = *class_index.entry(classes[i]).or_insert_with(|| {
+                    unknown_feeds
+                        .entry((step.key, step.b))
+                        .or_default()
+                        .push(unknown_classes.len());
+                    unknown_classes.push(Queue::default());
+                    unknown_classes.len() - 1
+                });
+                unknown_class_of[i] = class;
+                unknown_pos[i] = unknown_classes[class].ops.len();
+                unknown_classes[class].ops.push(i);
+            }
+        }
         let mut unknown_cas: HashMap<(usize, ValueId), u32> = HashMap::new();
         for step in &steps {
             if step.kind == Kind::CasUnknown {
@@ -200,6 +240,11 @@ impl RegisterModel {
             feed_pos,
             is_placed: vec![false; ops.len()],
             unknown_cas,
+            classes,
+            unknown_feeds,
+            unknown_classes,
+            unknown_class_of,
+            unknown_pos,
         }
     }
 
@@ -264,10 +309,14 @@ impl Model for RegisterModel {
         matches!(self.steps[op].kind, Kind::Read | Kind::CasFail)
     }
 
+    fn insensitive(&self, _op: usize) -> bool {
+        // Reads and failed cas change nothing; a write overwrites; a cas that fits found its
+        // value, so a block before it must leave that value as it was.
+        true
+    }
+
     fn class(&self, op: usize) -> u64 {
-        let Step { kind, key, a, b } = self.steps[op];
-        let kind = kind as u64;
-        mix64(((key as u64) << 3) | kind) ^ (u64::from(a) << 32 | u64::from(b))
+        self.classes[op]
     }
 
     fn placed(&mut self, op: usize) {
@@ -277,6 +326,9 @@ impl Model for RegisterModel {
             && let Some(count) = self.unknown_cas.get_mut(&(key, a))
         {
             *count -= 1;
+        }
+        if let Some(queue) = self.unknown_classes.get_mut(self.unknown_class_of[op]) {
+            Self::advance(queue, &self.is_placed);
         }
         if self.need_pos[op] != usize::MAX
             && let Some(queue) = self.needs.get_mut(&(key, a))
@@ -298,6 +350,9 @@ impl Model for RegisterModel {
         {
             *count += 1;
         }
+        if let Some(queue) = self.unknown_classes.get_mut(self.unknown_class_of[op]) {
+            queue.first = queue.first.min(self.unknown_pos[op]);
+        }
         if self.need_pos[op] != usize::MAX
             && let Some(queue) = self.needs.get_mut(&(key, a))
         {
@@ -317,17 +372,61 @@ impl Model for RegisterModel {
         old == new || self.fine(key, old, new)
     }
 
-    fn feeders(&self, op: usize) -> Option<&[usize]> {
-        let Step { kind, key, a, .. } = self.steps[op];
-        match kind {
-            // Only an operation that sets the value it needs makes it fit.
-            Kind::Read | Kind::CasOk => Some(
-                self.feeds
-                    .get(&(key, a))
-                    .map_or(&[][..], |queue| &queue.ops[..]),
-            ),
-            _ => None,
+    fn helpers(&mut self, misfits: &[usize], frontier: u64) -> Option<Vec<usize>> {
+        // The values the misfits need, then backwards through unknown cas: a block that makes a
+        // misfit fit ends with an unknown operation that sets the value it needs, and each
+        // earlier one sets the value that the next one (a cas) expects.
+        let mut wanted: Vec<(usize, ValueId)> = Vec::new();
+        let mut helpers = Vec::new();
+        for &m in misfits {
+            let Step { kind, key, a, .. } = self.steps[m];
+            match kind {
+                Kind::Read | Kind::CasOk => wanted.push((key, a)),
+                // A failed cas needs any other value: every unknown operation of the key that
+                // sets one may help.
+                _ => {
+                    for (&(k, value), classes) in &self.unknown_feeds {
+                        if k != key || value == a {
+                            continue;
+                        }
+                        for &class in classes {
+                            let queue = &self.unknown_classes[class];
+                            if let Some(&f) = queue.ops.get(queue.first)
+                                && self.windows[f].0 <= frontier
+                            {
+                                helpers.push(f);
+                            }
+                        }
+                    }
+                }
+            }
         }
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut next = 0;
+        while let Some(&(key, value)) = wanted.get(next) {
+            next += 1;
+            let Some(classes) = self.unknown_feeds.get(&(key, value)) else {
+                continue;
+            };
+            for &class in classes {
+                let queue = &self.unknown_classes[class];
+                let Some(&f) = queue.ops.get(queue.first) else {
+                    continue;
+                };
+                if self.windows[f].0 > frontier {
+                    continue;
+                }
+                helpers.push(f);
+                let step = self.steps[f];
+                if step.kind == Kind::CasUnknown && !wanted.contains(&(key, step.a)) {
+                    wanted.push((key, step.a));
+                }
+            }
+        }
+        helpers.sort_unstable();
+        helpers.dedup();
+        Some(helpers)
     }
 
     fn may_enable(&self, after: &RegisterState, op: usize) -> bool {

@@ -21,6 +21,11 @@
 //!   prunes a placement if one seen before used a subset of its unknown operations.
 //!
 //! Unknown operations that make the stuck operation fit are tried first.
+//!
+//! Two more rules apply to every operation: the operations that may come next are tried earliest
+//! return first (the order in which they were most likely linearized), and of two identical
+//! operations (same input, same output) whose windows nest in time, the earlier one is always
+//! placed first (any order with the later one first works with the two swapped).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -46,8 +51,17 @@ pub(crate) trait Model {
     /// delay it once it fits.
     fn is_read_only(&self, op: usize) -> bool;
 
-    /// Operations with the same class have the same input: placed at the same point with an
-    /// unknown outcome, they have the same effect. (Only asked about unknown operations.)
+    /// Whether nothing placed right before `op` can ever be needed for it once it fits: true for
+    /// read-only operations (what comes before could as well come after), and for operations
+    /// that overwrite what they depend on (a put, a register write or cas: a block before it
+    /// either changes nothing it sees or is overwritten). Not for an append.
+    fn insensitive(&self, op: usize) -> bool {
+        self.is_read_only(op)
+    }
+
+    /// Operations with the same class have the same input, and if they returned, the same
+    /// output: placed at the same point, they have the same effect. (Different classes may still
+    /// be identical operations; equal classes must be.)
     fn class(&self, op: usize) -> u64;
 
     /// Told when `op` is placed, tentatively: after `step` succeeded, before `viable` is asked.
@@ -63,9 +77,11 @@ pub(crate) trait Model {
         true
     }
 
-    /// A superset of the operations that can make `op` fit, in call order, if the model can tell
-    /// (e.g. the writes of the value a read returned); `None` if any operation might.
-    fn feeders(&self, _op: usize) -> Option<&[usize]> {
+    /// A superset of the unknown operations called by `frontier` that can be part of a block of
+    /// unknown operations after which one of `misfits` fits: those that set a value a misfit
+    /// needs, and, for chains, those that set a value that one of them expects. In call order. `None`
+    /// if the model cannot tell (then every unknown operation is tried).
+    fn helpers(&mut self, _misfits: &[usize], _frontier: u64) -> Option<Vec<usize>> {
         None
     }
 
@@ -99,30 +115,37 @@ pub(crate) enum Outcome {
 /// How often (in loop iterations) the search looks at the clock.
 const CLOCK_EVERY: u64 = 1 << 12;
 
-/// Where the scan of the current placement is.
+/// Where the scan of the current placement is. What it scans is in `Search::nodes`, at the depth
+/// of the current placement (the number of operations placed).
 #[derive(Clone, Copy, Debug)]
 enum Cursor {
-    /// At this entry of the list.
-    Entry(usize),
-    /// Past the list, trying unknown operations (see [`Stuck`], kept in `Search::stuck` at the
-    /// depth of the current placement). Pass 0 tries those that make a misfit fit, at `index` of
-    /// `Stuck::hinted` (or of `Pending::order`); pass 1 those that may start a chain, at `index`
-    /// of `Pending::order`.
+    /// Just placed an operation (or starting): find what may come next.
+    Enter,
+    /// At `Node::candidates[index]`.
+    Candidate(usize),
+    /// Past the candidates, trying unknown operations at `index` of `Node::helpers` (or of
+    /// `Pending::order`). Pass 0 tries those that make a misfit fit; pass 1 those that may start
+    /// a chain that does.
     Pending { pass: u8, index: usize },
 }
 
-/// What the search knows about a placement whose list scan got stuck at a return.
+/// What may come next after a placement.
 #[derive(Default)]
-struct Stuck {
-    /// The return time it got stuck at: unknown operations called by then may come next.
+struct Node {
+    /// The operations that returned and real time allows next (called before the first return
+    /// of one not placed), earliest return first: the order they were most likely linearized in.
+    candidates: Vec<usize>,
+    /// The first return of an operation not placed: unknown operations called by then may come
+    /// next.
     frontier: u64,
-    /// The operations that returned, could come next in real time, and do not fit the state. A
-    /// block of unknown operations is worth placing only right before one of them, to make it fit
-    /// (before an operation that fits, it could as well come after it).
+    /// The operations that returned and could come next in real time, and that either do not fit
+    /// the state or are not [`Model::insensitive`]. A block of unknown operations is worth placing
+    /// only right before one of them (before an insensitive operation that fits, it could as well
+    /// come after it, or not at all).
     misfits: Vec<usize>,
-    /// The unknown operations that may make a misfit fit, in call order, when the model can tell
-    /// ([`Model::feeders`]); otherwise every unknown operation is tried.
-    hinted: Option<Vec<usize>>,
+    /// The unknown operations that may help a misfit, in call order, when the model can tell
+    /// ([`Model::helpers`]); otherwise every unknown operation is tried.
+    helpers: Option<Vec<usize>>,
 }
 
 /// A search for a linearization of operations `0..n`, which can run in slices so that several
@@ -141,8 +164,12 @@ pub(crate) struct Search<M: Model> {
     /// The highest index of a returned operation placed.
     highest: Option<usize>,
     cursor: Cursor,
-    /// Per depth (number of placements): the stuck scan of the placement at that depth.
-    stuck: Vec<Stuck>,
+    /// Per depth (number of placements): what may come next after the placement at that depth.
+    nodes: Vec<Node>,
+    /// Per operation: an identical operation called and returned no later, which must be placed
+    /// before it (`usize::MAX`: none). Any order that places them the other way round works with
+    /// the two swapped, so the search only tries them in this order.
+    twin: Vec<usize>,
     steps: u64,
     outcome: Option<Outcome>,
     /// Whether to ask the model's look-ahead ([`Model::viable`]).
@@ -157,22 +184,25 @@ impl<M: Model> Search<M> {
     /// prefix, which keeps the memo table's entries short.
     pub(crate) fn new(mut model: M, windows: &[(u64, u64)]) -> Self {
         let returned: Vec<bool> = windows.iter().map(|w| w.1 != u64::MAX).collect();
+        let unknown: Vec<bool> = returned.iter().map(|r| !r).collect();
         let list = EntryList::new(windows, &returned);
         let pending = Pending::new(&model, windows, &returned);
-        let cursor = Cursor::Entry(list.first());
+        let cursor = Cursor::Enter;
+        let twin = twins(&model, windows, &returned);
         Self {
             state: model.init(),
             model,
             windows: windows.to_vec(),
             list,
-            placed: PlacedSet::new(windows.len()),
+            placed: PlacedSet::new(windows.len(), &unknown),
             pending,
             memo: Memo::default(),
             longest: Longest::new(returned),
             undo: Vec::new(),
             highest: None,
             cursor,
-            stuck: Vec::new(),
+            nodes: Vec::new(),
+            twin,
             steps: 0,
             outcome: None,
             look_ahead: true,
@@ -233,17 +263,24 @@ impl<M: Model> Search<M> {
                 return Some(Outcome::OutOfMemory);
             }
             let dead_end = match self.cursor {
-                Cursor::Entry(entry) if EntryList::is_call(entry) => {
-                    if self.steps >= stop_at {
-                        return None;
-                    }
-                    self.steps += 1;
-                    self.try_place(entry)
+                Cursor::Enter => {
+                    self.enter();
+                    false
                 }
-                Cursor::Entry(entry) => {
-                    // The return of an operation not yet placed: nothing in the list can come
-                    // next. Unknown operations may still change the state.
-                    self.get_stuck(entry)
+                Cursor::Candidate(index) => {
+                    let depth = self.undo.len();
+                    match self.nodes[depth].candidates.get(index) {
+                        Some(&op) => {
+                            if self.steps >= stop_at {
+                                return None;
+                            }
+                            self.steps += 1;
+                            self.try_place(op, index)
+                        }
+                        // Nothing that returned can come next. Unknown operations may still
+                        // change the state.
+                        None => self.get_stuck(),
+                    }
                 }
                 Cursor::Pending { pass, index } => {
                     if self.steps >= stop_at {
@@ -260,12 +297,35 @@ impl<M: Model> Search<M> {
         Some(Outcome::Linearizable)
     }
 
-    /// Tries to place the operation of call entry `entry` next; returns whether the current
-    /// placement turned out to be a dead end.
-    fn try_place(&mut self, entry: usize) -> bool {
-        let op = EntryList::op(entry);
+    /// Notes what may come next after the current placement.
+    fn enter(&mut self) {
+        let depth = self.undo.len();
+        self.nodes.truncate(depth);
+        self.nodes.resize_with(depth, Node::default);
+        let mut node = Node::default();
+        let mut at = self.list.first();
+        while EntryList::is_call(at) {
+            node.candidates.push(EntryList::op(at));
+            at = self.list.next(at);
+        }
+        // The list is not empty, and ends with a return.
+        node.frontier = self.windows[EntryList::op(at)].1;
+        let windows = &self.windows;
+        node.candidates
+            .sort_unstable_by_key(|&op| (windows[op].1, op));
+        self.nodes.push(node);
+        self.cursor = Cursor::Candidate(0);
+    }
+
+    /// Tries to place operation `op` (at `index` of the candidates) next; returns whether the
+    /// current placement turned out to be a dead end.
+    fn try_place(&mut self, op: usize, index: usize) -> bool {
+        self.cursor = Cursor::Candidate(index + 1);
+        let twin = self.twin[op];
+        if twin != usize::MAX && !self.placed.contains(twin) {
+            return false;
+        }
         let Some(next) = self.model.step(&self.state, op) else {
-            self.cursor = Cursor::Entry(self.list.next(entry));
             return false;
         };
         let read_only = self.model.is_read_only(op);
@@ -275,72 +335,48 @@ impl<M: Model> Search<M> {
         if self.accept(op, &next, highest) {
             self.undo.push(Undo {
                 op,
-                from: From::Entry(entry),
+                from: From::Candidate(index),
                 state: std::mem::replace(&mut self.state, next),
                 highest: self.highest,
                 forced: read_only,
             });
             self.highest = highest;
             self.longest.push(op);
-            self.list.lift(entry);
-            self.cursor = Cursor::Entry(self.list.first());
+            self.list.lift(2 * op);
+            self.cursor = Cursor::Enter;
             false
         } else {
             // Hopeless, or seen before (so it failed before).
             self.placed.remove(op);
             self.model.unplaced(op);
-            self.cursor = Cursor::Entry(self.list.next(entry));
             // A read-only op that fits here may be placed here without loss of generality (see
             // `Undo::forced`), so the current placement is a dead end too.
             read_only
         }
     }
 
-    /// The scan got stuck at return entry `entry`: notes what unknown operations may help, and
-    /// returns whether none can (a dead end).
-    fn get_stuck(&mut self, entry: usize) -> bool {
+    /// No candidate led anywhere: notes what unknown operations may help, and returns whether
+    /// none can (a dead end).
+    fn get_stuck(&mut self) -> bool {
         if self.pending.order.is_empty() {
             return true;
         }
         let depth = self.undo.len();
-        self.stuck.truncate(depth);
-        self.stuck.resize_with(depth, Stuck::default);
-        let mut stuck = Stuck {
-            frontier: self.windows[EntryList::op(entry)].1,
-            ..Stuck::default()
-        };
-        let mut at = self.list.first();
-        while at != entry {
-            if EntryList::is_call(at) {
-                let op = EntryList::op(at);
-                if self.model.step(&self.state, op).is_none() {
-                    stuck.misfits.push(op);
-                }
+        let candidates = std::mem::take(&mut self.nodes[depth].candidates);
+        let mut misfits = Vec::new();
+        for &op in &candidates {
+            if !self.model.insensitive(op) || self.model.step(&self.state, op).is_none() {
+                misfits.push(op);
             }
-            at = self.list.next(at);
         }
-        if stuck.misfits.is_empty() {
+        self.nodes[depth].candidates = candidates;
+        if misfits.is_empty() {
             return true;
         }
-        let mut hinted = Some(Vec::new());
-        for &misfit in &stuck.misfits {
-            match (self.model.feeders(misfit), hinted.as_mut()) {
-                (Some(feeders), Some(list)) => list.extend(
-                    feeders
-                        .iter()
-                        .copied()
-                        .filter(|&f| self.windows[f].1 == u64::MAX)
-                        .filter(|&f| self.windows[f].0 <= stuck.frontier),
-                ),
-                _ => hinted = None,
-            }
-        }
-        if let Some(list) = hinted.as_mut() {
-            list.sort_unstable();
-            list.dedup();
-        }
-        stuck.hinted = hinted;
-        self.stuck.push(stuck);
+        let frontier = self.nodes[depth].frontier;
+        let helpers = self.model.helpers(&misfits, frontier);
+        self.nodes[depth].misfits = misfits;
+        self.nodes[depth].helpers = helpers;
         self.cursor = Cursor::Pending { pass: 0, index: 0 };
         false
     }
@@ -349,10 +385,10 @@ impl<M: Model> Search<M> {
     /// returns whether the passes are over (a dead end).
     fn next_pending(&mut self, pass: u8, index: usize) -> bool {
         let depth = self.undo.len();
-        let frontier = self.stuck[depth].frontier;
-        let list = match (pass, &self.stuck[depth].hinted) {
-            (0, Some(hinted)) => hinted,
-            _ => &self.pending.order,
+        let frontier = self.nodes[depth].frontier;
+        let list = match &self.nodes[depth].helpers {
+            Some(helpers) => helpers,
+            None => &self.pending.order,
         };
         let Some(&op) = list
             .get(index)
@@ -378,7 +414,7 @@ impl<M: Model> Search<M> {
             // Does not fit, or changes nothing.
             _ => return false,
         };
-        let unblocks = self.stuck[depth]
+        let unblocks = self.nodes[depth]
             .misfits
             .iter()
             .any(|&m| self.model.step(&next, m).is_some());
@@ -401,7 +437,7 @@ impl<M: Model> Search<M> {
                 forced: false,
             });
             self.longest.push(op);
-            self.cursor = Cursor::Entry(self.list.first());
+            self.cursor = Cursor::Enter;
         } else {
             self.pending.remove(op);
             self.model.unplaced(op);
@@ -430,11 +466,11 @@ impl<M: Model> Search<M> {
             self.highest = last.highest;
             self.longest.pop();
             match last.from {
-                From::Entry(entry) => {
+                From::Candidate(index) => {
                     self.placed.remove(last.op);
-                    self.list.unlift(entry);
+                    self.list.unlift(2 * last.op);
                     if !last.forced {
-                        self.cursor = Cursor::Entry(self.list.next(entry));
+                        self.cursor = Cursor::Candidate(index + 1);
                         return true;
                     }
                 }
@@ -478,8 +514,8 @@ impl<M: Model> Search<M> {
 /// Where a placed operation was placed from.
 #[derive(Clone, Copy)]
 enum From {
-    /// Its call entry in the list.
-    Entry(usize),
+    /// The candidates, at this index.
+    Candidate(usize),
     /// The scan of unknown operations (see [`Cursor::Pending`]).
     Pending { pass: u8, index: usize },
 }
@@ -498,6 +534,29 @@ struct Undo<S> {
     /// So if placing it here leads nowhere, neither does the state before it, and undoing it goes
     /// on to undo the placement before it too.
     forced: bool,
+}
+
+/// For each operation that returned, an identical one (same [`Model::class`]) called and returned
+/// no later, if there is one among the few called just before it (`usize::MAX` if not).
+fn twins<M: Model>(model: &M, windows: &[(u64, u64)], returned: &[bool]) -> Vec<usize> {
+    /// How many earlier members of its class an operation looks at.
+    const LOOK_BACK: usize = 8;
+    let mut twin = vec![usize::MAX; windows.len()];
+    let mut classes: HashMap<u64, Vec<usize>, BuildHasherDefault<PassThrough>> = HashMap::default();
+    let mut order: Vec<usize> = (0..windows.len()).filter(|&i| returned[i]).collect();
+    order.sort_by_key(|&i| (windows[i].0, i));
+    for op in order {
+        let members = classes.entry(mix64(model.class(op))).or_default();
+        twin[op] = members
+            .iter()
+            .rev()
+            .take(LOOK_BACK)
+            .copied()
+            .find(|&p| windows[p].1 <= windows[op].1)
+            .unwrap_or(usize::MAX);
+        members.push(op);
+    }
+    twin
 }
 
 /// The operations whose outcome is unknown: in call order, in classes of identical inputs, and
@@ -704,11 +763,23 @@ struct PlacedSet {
 }
 
 impl PlacedSet {
-    fn new(n: usize) -> Self {
+    fn contains(&self, i: usize) -> bool {
+        self.words[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    /// An empty set of `0..n`, except that the operations with `always[i]` are always in it
+    /// (and not in the hash): the unknown operations, which this set does not track, so that the
+    /// leading full words are not held back by them.
+    fn new(n: usize, always: &[bool]) -> Self {
+        let mut words = vec![0u64; n.div_ceil(64)];
+        for (i, _) in always.iter().enumerate().filter(|(_, a)| **a) {
+            words[i / 64] |= 1 << (i % 64);
+        }
+        let full = words.iter().take_while(|&&w| w == u64::MAX).count();
         Self {
-            words: vec![0; n.div_ceil(64)],
+            words,
             hash: 0,
-            full: 0,
+            full,
         }
     }
 
@@ -995,7 +1066,7 @@ mod tests {
 
     #[test]
     fn placed_set_compacts_canonically() {
-        let mut set = PlacedSet::new(200);
+        let mut set = PlacedSet::new(200, &[false; 200]);
         for i in 0..130 {
             set.insert(i);
         }
