@@ -12,6 +12,13 @@
 //! the value it overwrote can newly fail this (the value it wrote is held). This rules
 //! out a read of a value nobody writes before the search starts, and a stale read as soon as the
 //! writes that could explain it are used up.
+//!
+//! *Stale reads, before the search.* If an overwrite (a write, or a cas that found its value)
+//! of another value than `v` returned before an operation that needs `v` was called, it comes
+//! first in every order, so the last feeder of `v` before that operation must not have returned
+//! before the overwrite was called. If no feeder of `v` can come after every such overwrite, the
+//! history is not linearizable, whatever the order of the rest: a read that saw a value certainly
+//! overwritten before it began (the stale read Jepsen finds) is caught without a search.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -267,6 +274,80 @@ impl RegisterModel {
             .is_some_and(|&feeder| self.windows[feeder].0 <= deadline)
     }
 
+    /// The static check for stale reads (see the module docs): every operation that needs a value
+    /// has an operation that may set it and come after each overwrite that certainly precedes it.
+    fn no_certain_stale_read(&self) -> bool {
+        let returned = |i: usize| self.windows[i].1 != u64::MAX;
+        // Overwrites: operations that returned and certainly leave the register holding their
+        // value `b`, by return time.
+        let mut overwrites: Vec<usize> = (0..self.steps.len())
+            .filter(|&i| returned(i) && matches!(self.steps[i].kind, Kind::Write | Kind::CasOk))
+            .collect();
+        overwrites.sort_by_key(|&i| self.windows[i].1);
+        // Per key, the latest-called overwrite among those returned so far, and the latest-called
+        // one of another value than that one's (so the latest of any value but `v` is one of the
+        // two).
+        let mut latest: HashMap<usize, [(u64, ValueId); 2]> = HashMap::new();
+        let mut needing: Vec<usize> = self.needs.values().flat_map(|q| q.ops.clone()).collect();
+        needing.sort_by_key(|&i| self.windows[i].0);
+        // Per (key, value): its feeders' calls and the running maximum of their returns.
+        let mut feeders: HashMap<(usize, ValueId), (Vec<u64>, Vec<u64>)> = HashMap::new();
+        for (&(key, value), queue) in &self.feeds {
+            let mut calls = Vec::with_capacity(queue.ops.len());
+            let mut max_ret = Vec::with_capacity(queue.ops.len());
+            let mut best = 0;
+            for &f in &queue.ops {
+                best = best.max(self.windows[f].1);
+                calls.push(self.windows[f].0);
+                max_ret.push(best);
+            }
+            feeders.insert((key, value), (calls, max_ret));
+        }
+        let mut next = 0;
+        for r in needing {
+            let Step { key, a: value, .. } = self.steps[r];
+            let (call, ret) = self.windows[r];
+            while let Some(&o) = overwrites.get(next) {
+                if self.windows[o].1 >= call {
+                    break;
+                }
+                next += 1;
+                let Step { key: k, b, .. } = self.steps[o];
+                let top = latest.entry(k).or_insert([(0, u32::MAX); 2]);
+                let entry = (self.windows[o].0, b);
+                if entry.1 == top[0].1 {
+                    top[0].0 = top[0].0.max(entry.0);
+                } else if entry.0 > top[0].0 {
+                    top[1] = top[0];
+                    top[0] = entry;
+                } else if entry.0 > top[1].0 {
+                    top[1] = entry;
+                }
+            }
+            // The latest call of an overwrite of another value that returned before `r` was
+            // called: whatever sets `value` for `r` must not have returned before it.
+            let Some(top) = latest.get(&key) else {
+                continue;
+            };
+            let must_follow = if top[0].1 != value { top[0] } else { top[1] };
+            if must_follow.1 == u32::MAX {
+                continue;
+            }
+            let feeds_itself = self.feed_pos[r] != usize::MAX;
+            if feeds_itself {
+                continue;
+            }
+            let fed = feeders.get(&(key, value)).is_some_and(|(calls, max_ret)| {
+                let callable = calls.partition_point(|&c| c <= ret);
+                callable > 0 && max_ret[callable - 1] >= must_follow.0
+            });
+            if !fed {
+                return false;
+            }
+        }
+        true
+    }
+
     fn advance(queue: &mut Queue, is_placed: &[bool]) {
         while queue.ops.get(queue.first).is_some_and(|&i| is_placed[i]) {
             queue.first += 1;
@@ -440,5 +521,6 @@ impl Model for RegisterModel {
         self.needs
             .keys()
             .all(|&(key, value)| self.fine(key, value, state.get(key)))
+            && self.no_certain_stale_read()
     }
 }
