@@ -726,7 +726,7 @@ fn assert_valid_explanation(
             let cell = cells.get(&ops[i].input.key).cloned().flatten();
             let next = reference_step(model, &cell, &ops[i]);
             assert!(next.is_some(), "step {pos} of the linearization fails");
-            cells.insert(ops[i].input.key.clone(), next.flatten().into());
+            cells.insert(ops[i].input.key.clone(), next.flatten());
             for &j in &p.operations {
                 if ops[j].ret < ops[i].call {
                     assert!(p.linearization[..pos].contains(&j), "real time broken");
