@@ -1,6 +1,10 @@
 //! A self-contained HTML picture of a checked history, for a student staring at a bad one.
 //!
-//! Each drawn partition gets a timeline: one row per client, one bar per operation from its call
+//! It works for any [`Model`]: bars are labelled with [`Model::label`] (`cas 4→2 ok`,
+//! `put "v" v3 ErrVersion`), hover texts use [`Model::describe_operation`], and the step-by-step
+//! table shows [`Model::describe_state`] after each operation. Each drawn partition gets a
+//! timeline: one row per client (a client that goes on after an operation with unknown outcome,
+//! as a reused Jepsen process id does, gets a second lane), one bar per operation from its call
 //! to its return. Time is compressed (the axis shows the order of calls and returns, not their
 //! durations), so short and long operations stay readable. The longest linearizable prefix found
 //! is green, numbered in linearization order and joined by a line through plausible linearization

@@ -35,6 +35,8 @@
 //! had to be linearized before this point and wasn't, so the last choice was wrong: pop it, put its
 //! entries back (*unlift*) and try the entry after its call. An empty list means everything was
 //! placed; an empty stack at a return entry means nothing works: the history is not linearizable.
+//! (Here the calls before the first return are tried earliest return first rather than in list
+//! order, and operations with unknown outcome are kept out of the list: see `search.rs`.)
 //!
 //! *Lowe's memoisation.* Without help the search is exponential, because it rediscovers the same
 //! situation through many orders of the same operations. What matters for the future is only
@@ -62,6 +64,11 @@
 //! stops after the round in which a partition turned out illegal
 //! ([`CheckOptions::stop_at_first_illegal`]); which partitions finish in which round depends only
 //! on step counts, so results are deterministic.
+//!
+//! *Registers.* Register partitions are searched with interned values and their own look-ahead,
+//! and a check before the search finds reads of a value certainly overwritten before they began
+//! (see `register_search.rs`); the versioned store and models of labs are searched through the
+//! [`Model`] trait directly.
 //!
 //! *Unknown outcomes.* An operation whose outcome is unknown may be placed anywhere after its
 //! call, or not at all. The search tries such operations only when it is stuck, one of each set
