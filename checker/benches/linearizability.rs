@@ -15,6 +15,13 @@
 //! 50 clients (50 operations on different keys, all overlapping, can be interleaved in too many
 //! ways; 1k operations do not finish in 20 s) and of 100k operations.
 //!
+//! - `register`: Jepsen-style register histories with cas (see `tests/support/jepsen.rs`): 10
+//!   or 50 processes, a partitioning nemesis (so many `:info`), 1k and 10k operations, read from
+//!   Jepsen log lines. Values 0-4 as in Jepsen's etcd tests ("ok", and "bad" with a late read of a
+//!   value nobody writes), and unique values ("ok", and "stale" with a late read of a value
+//!   certainly overwritten). 100k operations and single-register 50-process histories with
+//!   values 0-4 are measured with `examples/jepsen_histories.rs` instead (see BENCHMARKS.md).
+//!
 //! With `PORCUPINE_KV_DIR=<porcupine>/test_data/kv` set, `porcupine_files` also checks
 //! porcupine's own `c10-ok.txt`, `c10-bad.txt`, `c50-ok.txt` and `c50-bad.txt` (Jepsen EDN).
 
@@ -27,6 +34,7 @@ use std::time::Duration;
 
 use checker::linearizability::{CheckOptions, History, HistoryFormat, Verdict, check_history};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use support::jepsen::{RegisterWorkload, generate_register, impossible_read, stale_read, to_log};
 use support::{Workload, corrupt_read, generate};
 
 /// A generated history, and the same one with a corrupted read late in it.
@@ -94,6 +102,43 @@ fn scale(c: &mut Criterion) {
     group.finish();
 }
 
+fn register(c: &mut Criterion) {
+    let mut group = c.benchmark_group("register");
+    for operations in [1_000, 10_000] {
+        for processes in [10, 50] {
+            for values in [5, 0] {
+                if values == 5 && processes == 50 {
+                    continue; // see the file's doc
+                }
+                let mut w = RegisterWorkload::etcd_like(processes, operations, 42);
+                w.values = values;
+                let ok = generate_register(&w);
+                let mut bad = ok.clone();
+                let (bad_name, corrupted) = match values {
+                    0 => ("stale", stale_read(&mut bad, 0.9)),
+                    _ => ("bad", impossible_read(&mut bad, 0.9)),
+                };
+                corrupted.expect("a read to corrupt");
+                for (name, generated) in [("ok", ok), (bad_name, bad)] {
+                    let history = History::from_log(&to_log(&generated)).expect("parse");
+                    let expected = if name == "ok" {
+                        Verdict::Ok
+                    } else {
+                        Verdict::Illegal
+                    };
+                    assert_eq!(check(&history, true), expected, "{name} {w:?}");
+                    let kind = if values == 0 { "unique" } else { "values5" };
+                    let id = BenchmarkId::new(format!("c{processes}_{kind}/{name}"), operations);
+                    group.bench_with_input(id, &history, |b, h| {
+                        b.iter(|| check(black_box(h), true))
+                    });
+                }
+            }
+        }
+    }
+    group.finish();
+}
+
 fn porcupine_files(c: &mut Criterion) {
     let Some(dir) = std::env::var_os("PORCUPINE_KV_DIR").map(PathBuf::from) else {
         return;
@@ -127,6 +172,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = porcupine_like, scale, porcupine_files
+    targets = porcupine_like, scale, register, porcupine_files
 }
 criterion_main!(benches);

@@ -1,16 +1,18 @@
 //! The `checker` command line.
 //!
-//! `checker linearizability FILE` checks a recorded key/value history (`.json` as the KV labs write
-//! it, or a Jepsen-style `.edn`/`.jepsen` file). Exit codes: 0 linearizable, 1 not linearizable,
-//! 2 unknown (timed out), 3 bad input or usage.
+//! `checker linearizability FILE` checks a recorded history: `.json` as the KV labs write it,
+//! Jepsen-style EDN, or Jepsen's log lines (the format is detected from the content when the
+//! extension does not say), against the key/value, register or versioned key/value model.
+//! Exit codes: 0 linearizable, 1 not linearizable, 2 unknown (timed out or out of memory), 3 bad
+//! input or usage.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use checker::linearizability::{
-    CheckOptions, CheckReport, History, HistoryFormat, PartitionStatus, Verdict, check_history,
-    write_html,
+    CheckOptions, CheckReport, DEFAULT_MEMORY_LIMIT, FailedCas, History, HistoryFormat, ModelKind,
+    OpKind, PartitionStatus, ReadOptions, Status, Verdict, check_history, write_html,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -31,10 +33,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check that a recorded key/value history is linearizable.
+    /// Check that a recorded history is linearizable (key/value store, register with cas,
+    /// versioned key/value store).
     ///
     /// Exit code 0: linearizable; 1: not linearizable (an HTML picture is written);
-    /// 2: unknown (timed out); 3: bad input.
+    /// 2: unknown (timed out or over the memory limit); 3: bad input.
     Linearizability(LinearizabilityArgs),
     /// Model-check the Raft in raft/src/raft.rs with stateright.
     ///
@@ -46,14 +49,27 @@ enum Command {
 
 #[derive(Args)]
 struct LinearizabilityArgs {
-    /// The history: .json (as the KV labs record it), or Jepsen-style .edn/.jepsen.
+    /// The history: .json (as the KV labs record it), Jepsen EDN (.edn), or Jepsen log lines
+    /// (as its etcd tests write them); other extensions are recognised by their content.
     file: PathBuf,
-    /// Read the file in this format instead of guessing from its extension.
+    /// Read the file in this format instead of guessing.
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
+    /// The model to check against [default: versioned-kv if operations carry versions, register
+    /// if there is a cas (or reads and writes without appends), else kv].
+    #[arg(long, value_enum)]
+    model: Option<ModelArg>,
+    /// How to read a Jepsen :fail of a cas: ignore it like any :fail (Knossos), or as a cas that
+    /// found another value (what Jepsen's etcd tests mean) [default: mismatch for log lines,
+    /// ignore for EDN].
+    #[arg(long, value_enum)]
+    failed_cas: Option<FailedCasArg>,
     /// Give up after this many seconds and answer "unknown".
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
+    /// Give up (answer "unknown") when the search's memo tables hold more than this many MiB.
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MEMORY_LIMIT >> 20)]
+    memory_limit: usize,
     /// Check the whole history as one search instead of key by key (much slower).
     #[arg(long)]
     no_partition: bool,
@@ -66,6 +82,8 @@ struct LinearizabilityArgs {
 enum FormatArg {
     Json,
     Edn,
+    /// Jepsen's log lines (`INFO  jepsen.util - 3 :invoke :cas [4 2]`).
+    Log,
 }
 
 impl From<FormatArg> for HistoryFormat {
@@ -73,6 +91,44 @@ impl From<FormatArg> for HistoryFormat {
         match format {
             FormatArg::Json => HistoryFormat::Json,
             FormatArg::Edn => HistoryFormat::Edn,
+            FormatArg::Log => HistoryFormat::Log,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModelArg {
+    /// get / put / append on string keys.
+    Kv,
+    /// read / write / cas, one register per key (Jepsen's etcd tests).
+    Register,
+    /// get returns a value and a version; put carries the version it expects.
+    VersionedKv,
+}
+
+impl From<ModelArg> for ModelKind {
+    fn from(model: ModelArg) -> Self {
+        match model {
+            ModelArg::Kv => ModelKind::Kv,
+            ModelArg::Register => ModelKind::Register,
+            ModelArg::VersionedKv => ModelKind::VersionedKv,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FailedCasArg {
+    /// Drop it: it did not take effect and constrains nothing.
+    Ignore,
+    /// Keep it as a cas that ran and found another value than the expected one.
+    Mismatch,
+}
+
+impl From<FailedCasArg> for FailedCas {
+    fn from(arg: FailedCasArg) -> Self {
+        match arg {
+            FailedCasArg::Ignore => FailedCas::Ignore,
+            FailedCasArg::Mismatch => FailedCas::Mismatch,
         }
     }
 }
@@ -110,60 +166,123 @@ fn linearizability(args: &LinearizabilityArgs) -> ExitCode {
 }
 
 fn run_linearizability(args: &LinearizabilityArgs) -> Result<Verdict, String> {
-    let mut options = CheckOptions::default().partition_by_key(!args.no_partition);
+    let mut options = CheckOptions::default()
+        .partition_by_key(!args.no_partition)
+        .memory_limit(args.memory_limit.saturating_mul(1 << 20));
     if let Some(secs) = args.timeout {
         let timeout = Duration::try_from_secs_f64(secs)
             .map_err(|_| format!("--timeout {secs}: expected a non-negative number of seconds"))?;
         options = options.timeout(timeout);
     }
+    let inferred = args.model.is_none();
+    if let Some(model) = args.model {
+        options = options.model(model.into());
+    }
+    let read = ReadOptions {
+        failed_cas: args.failed_cas.map(FailedCas::from),
+    };
     let format = args.format.map(HistoryFormat::from);
-    let history = History::read_file(&args.file, format).map_err(|e| e.to_string())?;
+    let (history, format) =
+        History::read_file_detailed(&args.file, format, &read).map_err(|e| e.to_string())?;
     let report = check_history(&history, &options).map_err(|e| e.to_string())?;
-    print_report(&args.file, &history, &report, &options);
+    print_report(
+        &args.file, &history, &report, &options, format, inferred, &read,
+    );
     if report.verdict == Verdict::Illegal {
         let out = args
             .html
             .clone()
             .unwrap_or_else(|| args.file.with_extension("html"));
-        write_html(&history, &report.info, &out).map_err(|e| e.to_string())?;
-        println!("picture: {}", out.display());
+        // The verdict stands even if its picture cannot be written.
+        match write_html(&history, &report.info, &out) {
+            Ok(()) => println!("picture: {}", out.display()),
+            Err(e) => eprintln!("checker: warning: no picture: {e}"),
+        }
     }
     Ok(report.verdict)
 }
 
-fn print_report(file: &Path, history: &History, report: &CheckReport, options: &CheckOptions) {
+fn print_report(
+    file: &Path,
+    history: &History,
+    report: &CheckReport,
+    options: &CheckOptions,
+    format: Option<HistoryFormat>,
+    inferred: bool,
+    read: &ReadOptions,
+) {
     let info = &report.info;
-    let pending = history
-        .operations
-        .iter()
-        .filter(|op| op.is_pending())
-        .count();
-    println!("{}: {}", file.display(), report.verdict);
-    println!(
-        "  operations: {} ({} with unknown outcome, {} ignored gets)",
-        history.operations.len(),
-        pending,
-        info.ignored.len()
-    );
+    let ops = &history.operations;
+    let pending = ops.iter().filter(|op| op.is_pending()).count();
     let count = |status| {
         info.partitions
             .iter()
             .filter(|p| p.status == status)
             .count()
     };
-    println!(
-        "  partitions: {} {} ({} linearizable, {} not, {} timed out, {} not checked)",
-        info.partitions.len(),
-        if options.partition_by_key {
-            "(by key)"
+    let verdict = match report.verdict {
+        Verdict::Unknown if count(PartitionStatus::TimedOut) > 0 => "unknown (timed out)".into(),
+        Verdict::Unknown => "unknown (memory limit reached; see --memory-limit)".into(),
+        v => v.to_string(),
+    };
+    println!("{}: {verdict}", file.display());
+    if let Some(model) = info.model {
+        let how = if inferred {
+            "from the operations; --model to choose"
         } else {
-            "(not split by key)"
-        },
-        count(PartitionStatus::Linearizable),
-        count(PartitionStatus::Illegal),
-        count(PartitionStatus::TimedOut),
-        count(PartitionStatus::NotChecked),
-    );
+            "--model"
+        };
+        let format = format.map_or(String::new(), |f| format!(", read as {f}"));
+        println!("  model: {model} ({how}){format}");
+    }
+    if ops.is_empty() {
+        println!("  operations: 0: the history is empty, there is nothing to check");
+    } else {
+        println!(
+            "  operations: {} ({} with unknown outcome, {} ignored reads)",
+            ops.len(),
+            pending,
+            info.ignored.len()
+        );
+        if pending == ops.len() {
+            println!("  note: no completed operations: nothing constrains the order");
+        }
+    }
+    if !history.failed.is_empty() {
+        println!(
+            "  failed: {} more operations failed (:fail): they did not take effect and are not \
+             checked",
+            history.failed.len()
+        );
+    }
+    let failed_cas = ops
+        .iter()
+        .filter(|op| op.input.op == OpKind::Cas && op.output.status == Status::Fail)
+        .count();
+    if failed_cas > 0 && format.is_some_and(|f| f != HistoryFormat::Json) {
+        let why = match read.failed_cas {
+            Some(_) => "--failed-cas mismatch",
+            None => "how Jepsen's etcd tests record them; --failed-cas ignore drops them",
+        };
+        println!("  failed cas: {failed_cas} read as a cas that found another value ({why})");
+    }
+    if !ops.is_empty() {
+        println!(
+            "  partitions: {} {} ({} linearizable, {} not, {} timed out, {} over the memory limit, \
+             {} not checked)",
+            info.partitions.len(),
+            if options.partition_by_key {
+                "(by key)"
+            } else {
+                "(not split by key)"
+            },
+            count(PartitionStatus::Linearizable),
+            count(PartitionStatus::Illegal),
+            count(PartitionStatus::TimedOut),
+            count(PartitionStatus::MemoryLimit),
+            count(PartitionStatus::NotChecked),
+        );
+    }
     println!("  time: {:.3} s", report.elapsed.as_secs_f64());
     for partition in info
         .partitions
@@ -171,6 +290,9 @@ fn print_report(file: &Path, history: &History, report: &CheckReport, options: &
         .filter(|p| p.status == PartitionStatus::Illegal)
     {
         let name = match &partition.key {
+            Some(key) if key.is_empty() && info.model == Some(ModelKind::Register) => {
+                "the register".to_owned()
+            }
             Some(key) => format!("key {key:?}"),
             None => "the history".to_owned(),
         };

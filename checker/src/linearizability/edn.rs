@@ -1,41 +1,90 @@
 //! Reader for Jepsen-style histories: one EDN map per line, e.g.
 //!
 //! ```text
-//! {:process 0, :type :invoke, :f :append, :key "1", :value "x"}
-//! {:process 1, :type :invoke, :f :get, :key "1", :value nil}
-//! {:process 0, :type :ok, :f :append, :key "1", :value "x"}
-//! {:process 1, :type :ok, :f :get, :key "1", :value "x"}
+//! {:process 0, :type :invoke, :f :cas, :value [1 2]}
+//! {:process 1, :type :invoke, :f :read, :value nil}
+//! {:process 0, :type :fail, :f :cas, :value [1 2]}
+//! {:process 1, :type :ok, :f :read, :value 3}
+//! {:process 2, :type :invoke, :f :append, :key "1", :value "x"}
+//! {:process 2, :type :info, :f :append, :key "1", :value "x"}
 //! ```
 //!
 //! An `:invoke` opens an operation of its `:process`; the next `:ok`, `:fail` or `:info` of the same
-//! process closes it. `:ok` means it happened (a get's `:ok` carries the value read, `nil` meaning
-//! `""`), `:fail` means it did not happen (the operation is dropped), `:info` means nobody knows
-//! (the operation is kept with an unknown return). An invoke that is never closed is unknown too.
+//! process closes it. `:ok` means it happened (a read's `:ok` carries the value read, `nil` for
+//! none), `:info` means nobody knows (the operation is kept with an unknown return), and `:fail`
+//! means it did not happen: the operation goes to [`History::failed`], except a failed cas read as
+//! a cas that found another value ([`FailedCas::Mismatch`]). An invoke that is never closed is
+//! unknown too. After an `:info` the process may invoke again (Jepsen gives the worker a new
+//! process id; a history that reuses the id is read the same way).
+//!
+//! Operations: `:read`/`:get`, `:write`/`:put`, `:append` and `:cas` (`:value [expected new]`).
+//! `:key` is optional (one register); values may be strings, numbers, keywords or `nil`. The
+//! versioned store uses `:version` (on a put's invoke: the version it expects; on a get's `:ok`:
+//! the version read) and `:err` or `:status` on the completion (`:OK`, `:ErrVersion`,
+//! `:ErrNoKey`, `:ErrMaybe`; Jepsen's free-form `:error` is ignored).
+//!
 //! Time is the line number. Commas are whitespace, extra keys (`:time`, `:index`, ...) are ignored,
-//! and so are blank lines, `;` comments and lines of non-numeric processes such as `:nemesis`.
+//! and so are blank lines, `;` comments, a `[` or `]` around the whole history, and lines of
+//! non-numeric processes such as `:nemesis`.
 
 use std::collections::BTreeMap;
 
-use super::history::{History, HistoryError, KvInput, KvOp, KvOutput, Operation, UNKNOWN_RETURN};
+use super::history::{
+    FailedCas, History, HistoryError, Input, OpKind, Operation, Output, Status, UNKNOWN_RETURN,
+};
 
 /// Parses a whole EDN history.
-pub fn parse(text: &str) -> Result<History, HistoryError> {
-    let mut builder = Builder::default();
+pub fn parse(text: &str, failed_cas: FailedCas) -> Result<History, HistoryError> {
+    let mut builder = Builder::new(failed_cas);
     for (index, line) in text.lines().enumerate() {
         let line_no = index + 1;
-        builder
-            .line(line_no, line)
-            .map_err(|reason| HistoryError::Edn {
-                line: line_no,
-                reason,
-            })?;
+        edn_line(&mut builder, line_no, line).map_err(|reason| HistoryError::Edn {
+            line: line_no,
+            reason,
+        })?;
     }
     Ok(builder.finish())
 }
 
+/// Reads one line of an EDN history into the builder.
+fn edn_line(builder: &mut Builder, line: usize, text: &str) -> Result<(), String> {
+    let mut text = text.trim();
+    if text == "[" || text == "]" {
+        return Ok(());
+    }
+    if text.starts_with('[') && text[1..].trim_start().starts_with('{') {
+        text = text[1..].trim_start();
+    }
+    if text.ends_with(']') && text[..text.len() - 1].trim_end().ends_with('}') {
+        text = text[..text.len() - 1].trim_end();
+    }
+    let mut parser = Parser::new(text);
+    if parser.at_end() {
+        return Ok(());
+    }
+    let Value::Map(pairs) = parser.value(0)? else {
+        return Err("expected a map {...}".into());
+    };
+    if !parser.at_end() {
+        return Err("unexpected text after the map".into());
+    }
+    match event(pairs)? {
+        Some(event) => builder.event(line, event),
+        None => Ok(()),
+    }
+}
+
+/// Parses one EDN value at the start of `text`; returns it and the text after it.
+pub(crate) fn value_prefix(text: &str) -> Result<(Value, &str), String> {
+    let mut parser = Parser::new(text);
+    let value = parser.value(0)?;
+    let rest = parser.chars.peek().map_or("", |&(at, _)| &text[at..]);
+    Ok((value, rest))
+}
+
 /// An EDN value, as much of it as a history line needs.
 #[derive(Clone, Debug, PartialEq)]
-enum Value {
+pub(crate) enum Value {
     Nil,
     Bool(bool),
     /// A number, kept as written (`42`, `-1`, `1.5`, `7N`).
@@ -67,12 +116,14 @@ impl Value {
         }
     }
 
-    /// A key or a value of the KV service: strings as they are, numbers and keywords as text.
+    /// A key or a value: strings as they are, numbers, keywords, symbols, characters and
+    /// booleans as text.
     fn as_text(&self) -> Option<String> {
         match self {
             Value::Str(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.clone()),
+            Value::Number(n) | Value::Symbol(n) | Value::Char(n) => Some(n.clone()),
             Value::Keyword(k) => Some(k.clone()),
+            Value::Bool(b) => Some(b.to_string()),
             _ => None,
         }
     }
@@ -289,17 +340,20 @@ fn classify(token: String) -> Value {
     }
 }
 
-/// What a line says, once its map has been read.
-struct Event {
-    process: u64,
-    kind: EventKind,
-    f: KvOp,
-    key: Option<String>,
-    value: Option<String>,
+/// What a line says.
+pub(crate) struct Event {
+    pub(crate) process: u64,
+    pub(crate) kind: EventKind,
+    pub(crate) f: OpKind,
+    pub(crate) key: Option<String>,
+    /// `:value` as written (`None` if the field is absent).
+    pub(crate) value: Option<Value>,
+    pub(crate) version: Option<u64>,
+    pub(crate) status: Option<Status>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum EventKind {
+pub(crate) enum EventKind {
     Invoke,
     Ok,
     Fail,
@@ -307,6 +361,16 @@ enum EventKind {
 }
 
 impl EventKind {
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "invoke" => EventKind::Invoke,
+            "ok" => EventKind::Ok,
+            "fail" => EventKind::Fail,
+            "info" => EventKind::Info,
+            _ => return None,
+        })
+    }
+
     fn name(self) -> &'static str {
         match self {
             EventKind::Invoke => ":invoke",
@@ -315,6 +379,24 @@ impl EventKind {
             EventKind::Info => ":info",
         }
     }
+}
+
+/// The operation of a Jepsen `:f`.
+pub(crate) fn op_kind(name: &str) -> Result<OpKind, String> {
+    Ok(match name {
+        "read" => OpKind::Read,
+        "get" => OpKind::Get,
+        "write" => OpKind::Write,
+        "put" => OpKind::Put,
+        "append" => OpKind::Append,
+        "cas" | "compare-and-set" => OpKind::Cas,
+        other => {
+            return Err(format!(
+                "unsupported operation :f :{other} (expected :read, :write, :cas, :get, :put \
+                 or :append)"
+            ));
+        }
+    })
 }
 
 /// Reads the fields of a line's map; `Ok(None)` for lines to skip (non-numeric processes).
@@ -334,44 +416,64 @@ fn event(pairs: Vec<(Value, Value)>) -> Result<Option<Event>, String> {
         None => return Err("no :process".into()),
     };
     let kind = match fields.remove("type") {
-        Some(Value::Keyword(k)) => match k.as_str() {
-            "invoke" => EventKind::Invoke,
-            "ok" => EventKind::Ok,
-            "fail" => EventKind::Fail,
-            "info" => EventKind::Info,
-            other => return Err(format!("unknown :type :{other}")),
-        },
+        Some(Value::Keyword(k)) => {
+            EventKind::parse(&k).ok_or_else(|| format!("unknown :type :{k}"))?
+        }
         Some(other) => return Err(format!(":type is {}", other.describe())),
         None => return Err("no :type".into()),
     };
     let f = match fields.remove("f") {
-        Some(Value::Keyword(f)) | Some(Value::Str(f)) => match f.as_str() {
-            "get" | "read" => KvOp::Get,
-            "put" | "write" => KvOp::Put,
-            "append" => KvOp::Append,
-            other => return Err(format!("unsupported operation :f :{other}")),
-        },
+        Some(Value::Keyword(f)) | Some(Value::Str(f)) => op_kind(&f)?,
         Some(other) => return Err(format!(":f is {}", other.describe())),
         None => return Err("no :f".into()),
     };
-    let text = |field: &str, value: Option<Value>| -> Result<Option<String>, String> {
-        match value {
-            None | Some(Value::Nil) => Ok(None),
-            Some(v) => v
-                .as_text()
-                .map(Some)
-                .ok_or_else(|| format!(":{field} is {}, expected a string", v.describe())),
+    let key = match fields.remove("key") {
+        None | Some(Value::Nil) => None,
+        Some(v) => Some(
+            v.as_text()
+                .ok_or_else(|| format!(":key is {}, expected a string", v.describe()))?,
+        ),
+    };
+    let version = match fields.remove("version") {
+        None | Some(Value::Nil) => None,
+        Some(Value::Number(n)) => Some(
+            n.parse::<u64>()
+                .map_err(|_| format!(":version {n} is not a non-negative integer"))?,
+        ),
+        Some(other) => return Err(format!(":version is {}", other.describe())),
+    };
+    let status = match fields.remove("err").or_else(|| fields.remove("status")) {
+        None | Some(Value::Nil) => None,
+        Some(v) => {
+            let text = v.as_text().unwrap_or_default();
+            Some(Status::parse(&text).ok_or_else(|| {
+                format!(
+                    "unknown status {} (expected OK, ErrVersion, ErrNoKey or ErrMaybe)",
+                    v.describe()
+                )
+            })?)
         }
     };
-    let key = text("key", fields.remove("key"))?;
-    let value = text("value", fields.remove("value"))?;
     Ok(Some(Event {
         process,
         kind,
         f,
         key,
-        value,
+        value: fields.remove("value"),
+        version,
+        status,
     }))
+}
+
+/// A scalar value as text; `nil` is `None`.
+fn scalar(field: &str, value: &Value) -> Result<Option<String>, String> {
+    match value {
+        Value::Nil => Ok(None),
+        v => v
+            .as_text()
+            .map(Some)
+            .ok_or_else(|| format!("{field} is {}, expected a single value", v.describe())),
+    }
 }
 
 /// An invoke waiting for its completion.
@@ -381,62 +483,28 @@ struct Open {
     slot: usize,
 }
 
-#[derive(Default)]
-struct Builder {
-    /// Operations in invoke order; `None` once a `:fail` drops one.
-    ops: Vec<Option<Operation>>,
+/// Pairs invokes with completions into operations.
+pub(crate) struct Builder {
+    failed_cas: FailedCas,
+    /// Operations in invoke order, and whether each failed (`:fail`, dropped).
+    ops: Vec<(Operation, bool)>,
     open: BTreeMap<u64, Open>,
 }
 
 impl Builder {
-    fn line(&mut self, line: usize, text: &str) -> Result<(), String> {
-        let mut parser = Parser::new(text);
-        if parser.at_end() {
-            return Ok(());
+    pub(crate) fn new(failed_cas: FailedCas) -> Self {
+        Self {
+            failed_cas,
+            ops: Vec::new(),
+            open: BTreeMap::new(),
         }
-        let Value::Map(pairs) = parser.value(0)? else {
-            return Err("expected a map {...}".into());
-        };
-        if !parser.at_end() {
-            return Err("unexpected text after the map".into());
-        }
-        let Some(event) = event(pairs)? else {
-            return Ok(());
-        };
+    }
+
+    /// Reads one event, at time `line`.
+    pub(crate) fn event(&mut self, line: usize, event: Event) -> Result<(), String> {
         let time = line as u64;
         if event.kind == EventKind::Invoke {
-            if let Some(open) = self.open.get(&event.process) {
-                return Err(format!(
-                    "process {} invokes again while its invoke on line {} is still open",
-                    event.process, open.line
-                ));
-            }
-            let key = event.key.ok_or("an :invoke without :key")?;
-            let value = match event.f {
-                KvOp::Get => String::new(),
-                _ => event
-                    .value
-                    .ok_or("a put or append :invoke without :value")?,
-            };
-            self.open.insert(
-                event.process,
-                Open {
-                    line,
-                    slot: self.ops.len(),
-                },
-            );
-            self.ops.push(Some(Operation {
-                client: event.process,
-                input: KvInput {
-                    op: event.f,
-                    key,
-                    value,
-                },
-                call: time,
-                output: KvOutput::default(),
-                ret: UNKNOWN_RETURN,
-            }));
-            return Ok(());
+            return self.invoke(line, event);
         }
         let Some(open) = self.open.remove(&event.process) else {
             return Err(format!(
@@ -445,10 +513,8 @@ impl Builder {
                 event.process
             ));
         };
-        let slot = &mut self.ops[open.slot];
-        let Some(op) = slot.as_mut() else {
-            return Err("internal: completion of a dropped operation".into());
-        };
+        let failed_cas = self.failed_cas;
+        let (op, failed) = &mut self.ops[open.slot];
         if op.input.op != event.f {
             return Err(format!(
                 "{} :{} of process {} completes its :invoke :{} on line {}",
@@ -473,18 +539,90 @@ impl Builder {
         match event.kind {
             EventKind::Ok => {
                 op.ret = time;
-                if op.input.op == KvOp::Get {
-                    op.output.value = event.value.unwrap_or_default();
+                if op.input.op.is_read()
+                    && let Some(value) = &event.value
+                {
+                    op.output.value = scalar(":value", value)?;
                 }
+                op.output.version = event.version;
+                op.output.status = event.status.unwrap_or_default();
             }
-            EventKind::Fail => *slot = None,
+            EventKind::Fail if op.input.op == OpKind::Cas && failed_cas == FailedCas::Mismatch => {
+                op.ret = time;
+                op.output.status = Status::Fail;
+            }
+            EventKind::Fail => {
+                op.ret = time;
+                *failed = true;
+            }
             EventKind::Info | EventKind::Invoke => {}
         }
         Ok(())
     }
 
-    fn finish(self) -> History {
-        History::new(self.ops.into_iter().flatten().collect())
+    fn invoke(&mut self, line: usize, event: Event) -> Result<(), String> {
+        if let Some(open) = self.open.get(&event.process) {
+            return Err(format!(
+                "process {} invokes again while its invoke on line {} is still open",
+                event.process, open.line
+            ));
+        }
+        let mut input = Input {
+            op: event.f,
+            key: event.key.unwrap_or_default(),
+            value: None,
+            expected: None,
+            version: event.version,
+        };
+        match event.f {
+            OpKind::Get | OpKind::Read => {}
+            OpKind::Put | OpKind::Write | OpKind::Append => {
+                let value = event
+                    .value
+                    .ok_or_else(|| format!("a :{} :invoke without :value", event.f))?;
+                input.value = scalar(":value", &value)?;
+            }
+            OpKind::Cas => match event.value {
+                Some(Value::Seq(pair)) if pair.len() == 2 => {
+                    input.expected = scalar("the expected value of a :cas", &pair[0])?;
+                    input.value = scalar("the new value of a :cas", &pair[1])?;
+                }
+                other => {
+                    return Err(format!(
+                        "a :cas :invoke needs :value [expected new], not {}",
+                        other.map_or("nothing".into(), |v| v.describe())
+                    ));
+                }
+            },
+        }
+        self.open.insert(
+            event.process,
+            Open {
+                line,
+                slot: self.ops.len(),
+            },
+        );
+        let op = Operation {
+            client: event.process,
+            input,
+            call: line as u64,
+            output: Output::default(),
+            ret: UNKNOWN_RETURN,
+        };
+        self.ops.push((op, false));
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> History {
+        let mut history = History::default();
+        for (op, failed) in self.ops {
+            if failed {
+                history.failed.push(op);
+            } else {
+                history.operations.push(op);
+            }
+        }
+        history
     }
 }
 

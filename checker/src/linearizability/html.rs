@@ -1,6 +1,10 @@
 //! A self-contained HTML picture of a checked history, for a student staring at a bad one.
 //!
-//! Each drawn partition gets a timeline: one row per client, one bar per operation from its call
+//! It works for any [`Model`]: bars are labelled with [`Model::label`] (`cas 4→2 ok`,
+//! `put "v" v3 ErrVersion`), hover texts use [`Model::describe_operation`], and the step-by-step
+//! table shows [`Model::describe_state`] after each operation. Each drawn partition gets a
+//! timeline: one row per client (a client that goes on after an operation with unknown outcome,
+//! as a reused Jepsen process id does, gets a second lane), one bar per operation from its call
 //! to its return. Time is compressed (the axis shows the order of calls and returns, not their
 //! durations), so short and long operations stay readable. The longest linearizable prefix found
 //! is green, numbered in linearization order and joined by a line through plausible linearization
@@ -11,7 +15,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::history::{History, HistoryError, KvOp, Operation};
+use super::history::{History, HistoryError};
+use super::model::{Kv, Model, ModelKind, Register, VersionedKv};
 use super::{LinearizationInfo, PartitionInfo, PartitionStatus, Verdict};
 
 /// Partitions with more operations than this are drawn around where the search got stuck.
@@ -20,8 +25,10 @@ const MAX_DRAWN: usize = 300;
 const FOCUS_TAIL: usize = 30;
 /// Never draw more bars than this in one timeline.
 const HARD_CAP: usize = 600;
+/// At most this many failed operations are listed.
+const MAX_FAILED_LISTED: usize = 200;
 
-const LEFT: f64 = 96.0;
+const LEFT: f64 = 112.0;
 const STEP: f64 = 24.0;
 const ROW: f64 = 36.0;
 const BAR: f64 = 20.0;
@@ -39,9 +46,93 @@ pub fn write_html(
     })
 }
 
-/// The picture of `history` and what the checker found out about it, as one HTML document.
+/// The picture of `history` and what the checker found out about it, as one HTML document, for
+/// the built-in model it was checked against (`info.model`, else the one the operations suggest).
 pub fn render_html(history: &History, info: &LinearizationInfo) -> String {
+    match info
+        .model
+        .unwrap_or_else(|| ModelKind::infer(&history.operations))
+    {
+        ModelKind::Kv => render_html_with(&Kv, history, info),
+        ModelKind::Register => render_html_with(&Register::default(), history, info),
+        ModelKind::VersionedKv => render_html_with(&VersionedKv::default(), history, info),
+    }
+}
+
+/// What the picture needs of an operation.
+struct View {
+    client: u64,
+    /// The client's lane: a client whose operation has an unknown outcome and that goes on
+    /// anyway (a Jepsen process id reused) draws its later operations on another lane.
+    lane: usize,
+    call: u64,
+    ret: u64,
+    /// Its partition key.
+    key: String,
+    /// Short text for its bar, and the full description.
+    label: String,
+    text: String,
+}
+
+impl View {
+    fn is_pending(&self) -> bool {
+        self.ret == u64::MAX
+    }
+
+    fn row(&self) -> (u64, usize) {
+        (self.client, self.lane)
+    }
+
+    fn who(&self) -> String {
+        match self.lane {
+            0 => format!("client {}", self.client),
+            lane => format!("client {} ({})", self.client, lane + 1),
+        }
+    }
+}
+
+/// Views of operations, with lanes assigned so that a client's bars never overlap.
+fn views<M: Model>(model: &M, history: &History<M::Input, M::Output>) -> Vec<View> {
+    let ops = &history.operations;
+    let mut views: Vec<View> = ops
+        .iter()
+        .map(|op| View {
+            client: op.client,
+            lane: 0,
+            call: op.call,
+            ret: op.ret,
+            key: model.partition_key(&op.input),
+            label: model.label(&op.input, op.known_output()),
+            text: model.describe_operation(&op.input, op.known_output()),
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..views.len()).collect();
+    order.sort_by_key(|&i| (views[i].call, i));
+    // Per client: when each lane is free again.
+    let mut lanes: HashMap<u64, Vec<u64>> = HashMap::new();
+    for i in order {
+        let free = lanes.entry(views[i].client).or_default();
+        let lane = match free.iter().position(|&end| end < views[i].call) {
+            Some(lane) => lane,
+            None => {
+                free.push(0);
+                free.len() - 1
+            }
+        };
+        free[lane] = views[i].ret;
+        views[i].lane = lane;
+    }
+    views
+}
+
+/// [`render_html`] for any [`Model`].
+pub fn render_html_with<M: Model>(
+    model: &M,
+    history: &History<M::Input, M::Output>,
+    info: &LinearizationInfo,
+) -> String {
     let verdict = info.verdict();
+    let ops = views(model, history);
     let mut out = String::with_capacity(64 * 1024);
     let title = format!("Linearizability: {verdict}");
     let _ = write!(
@@ -50,38 +141,51 @@ pub fn render_html(history: &History, info: &LinearizationInfo) -> String {
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         esc(&title)
     );
-    let clients: BTreeSet<u64> = history.operations.iter().map(|op| op.client).collect();
-    let pending = history
-        .operations
-        .iter()
-        .filter(|op| op.is_pending())
-        .count();
+    let clients: BTreeSet<u64> = ops.iter().map(|op| op.client).collect();
+    let pending = ops.iter().filter(|op| op.is_pending()).count();
     let _ = write!(
         out,
         "<h1 class=\"{}\">History is {}</h1>\n<p>{} operations from {} clients ({} with unknown \
-         outcome, {} gets among them ignored); {} partition(s){}.</p>\n",
+         outcome, {} reads among them ignored{}), checked against the {} model; {} \
+         partition(s){}.</p>\n",
         verdict_class(verdict),
         esc(&verdict.to_string()),
-        history.operations.len(),
+        ops.len(),
         clients.len(),
         pending,
         info.ignored.len(),
+        match history.failed.len() {
+            0 => String::new(),
+            n => format!("; {n} more failed and are not checked"),
+        },
+        esc(&model.name()),
         info.partitions.len(),
         match info.partitions.first() {
             Some(p) if p.key.is_none() => ", not split by key",
             _ => " (one per key)",
         }
     );
+    if ops.iter().all(|op| op.is_pending()) {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">{}</p>",
+            match ops.len() {
+                0 => "The history has no operations: there is nothing to check.",
+                _ => "No operation completed: nothing constrains the order.",
+            }
+        );
+    }
     out.push_str(LEGEND);
 
     // Draw what explains the verdict; list the rest.
     let is_drawn = |p: &PartitionInfo| match p.status {
-        PartitionStatus::Illegal | PartitionStatus::TimedOut => true,
+        PartitionStatus::Illegal | PartitionStatus::TimedOut | PartitionStatus::MemoryLimit => true,
         PartitionStatus::Linearizable => verdict == Verdict::Ok,
         PartitionStatus::NotChecked => false,
     };
     for partition in info.partitions.iter().filter(|p| is_drawn(p)) {
-        render_partition(&mut out, history, info, partition);
+        let states = states_along(model, history, &partition.linearization);
+        render_partition(&mut out, &ops, info, partition, &states);
     }
     let others: Vec<&PartitionInfo> = info.partitions.iter().filter(|p| !is_drawn(p)).collect();
     if !others.is_empty() {
@@ -104,9 +208,53 @@ pub fn render_html(history: &History, info: &LinearizationInfo) -> String {
         }
         out.push_str("</ul></details>\n");
     }
+    if !history.failed.is_empty() {
+        let _ = write!(
+            out,
+            "<details class=\"others\"><summary>{} failed operation(s) (<code>:fail</code>): they \
+             did not take effect and are not checked</summary><ul>",
+            history.failed.len()
+        );
+        for op in history.failed.iter().take(MAX_FAILED_LISTED) {
+            let _ = write!(
+                out,
+                "<li>client {}: {} (called at {}, failed at {})</li>",
+                op.client,
+                esc(&model.describe_operation(&op.input, None)),
+                op.call,
+                op.ret
+            );
+        }
+        if history.failed.len() > MAX_FAILED_LISTED {
+            out.push_str("<li>…</li>");
+        }
+        out.push_str("</ul></details>\n");
+    }
     out.push_str("<div id=\"hover\">Point at an operation to see its details.</div>\n");
     let _ = write!(out, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
     out
+}
+
+/// The state of the object each operation of `linearization` touches, after it.
+fn states_along<M: Model>(
+    model: &M,
+    history: &History<M::Input, M::Output>,
+    linearization: &[usize],
+) -> Vec<String> {
+    let mut states: HashMap<String, M::State> = HashMap::new();
+    linearization
+        .iter()
+        .map(|&i| {
+            let op = &history.operations[i];
+            let state = states
+                .entry(model.partition_key(&op.input))
+                .or_insert_with(|| model.init());
+            if let Some(next) = model.step(state, &op.input, op.known_output()) {
+                *state = next;
+            }
+            model.describe_state(state)
+        })
+        .collect()
 }
 
 fn verdict_class(verdict: Verdict) -> &'static str {
@@ -131,19 +279,30 @@ enum Role {
     Linearized(usize),
     Stuck,
     NotReached,
+    /// Its outcome is unknown, and in the linearization found it did not take effect.
+    Skipped,
     Ignored,
 }
 
 fn render_partition(
     out: &mut String,
-    history: &History,
+    ops: &[View],
     info: &LinearizationInfo,
     partition: &PartitionInfo,
+    states: &[String],
 ) {
-    let ops = &history.operations;
+    let linearizable = partition.status == PartitionStatus::Linearizable;
     let mut role: HashMap<usize, Role> = HashMap::new();
     for &i in &partition.operations {
-        role.insert(i, Role::NotReached);
+        let skipped = linearizable && ops[i].is_pending();
+        role.insert(
+            i,
+            if skipped {
+                Role::Skipped
+            } else {
+                Role::NotReached
+            },
+        );
     }
     for (pos, &i) in partition.linearization.iter().enumerate() {
         role.insert(i, Role::Linearized(pos));
@@ -157,11 +316,7 @@ fn render_partition(
         role.insert(s.op, Role::Stuck);
     }
     for &i in &info.ignored {
-        if partition
-            .key
-            .as_ref()
-            .is_none_or(|k| *k == ops[i].input.key)
-        {
+        if partition.key.as_ref().is_none_or(|k| *k == ops[i].key) {
             role.insert(i, Role::Ignored);
         }
     }
@@ -170,6 +325,7 @@ fn render_partition(
         PartitionStatus::Linearizable => "linearizable",
         PartitionStatus::Illegal => "NOT linearizable",
         PartitionStatus::TimedOut => "unknown: the search timed out",
+        PartitionStatus::MemoryLimit => "unknown: the search reached its memory limit",
         PartitionStatus::NotChecked => "not checked",
     };
     let class = match partition.status {
@@ -190,28 +346,49 @@ fn render_partition(
                 out,
                 "<p>The longest linearizable prefix the search found has {placed} of the {total} \
                  operations (green, numbered in order). After it, real time allows these next, and \
-                 the store allows none of them:</p>\n<ul class=\"stuck\">"
+                 the model allows none of them:</p>\n<ul class=\"stuck\">"
             );
             for s in &partition.stuck {
                 let _ = write!(
                     out,
-                    "<li><strong>client {}</strong>: {}</li>",
-                    ops[s.op].client,
+                    "<li><strong>{}</strong>: {}</li>",
+                    ops[s.op].who(),
                     esc(&s.reason)
                 );
             }
             out.push_str("</ul>\n");
         }
         PartitionStatus::Linearizable => {
-            let _ = writeln!(
-                out,
-                "<p>All {total} operations linearize, in the order numbered below.</p>"
-            );
+            let unknown = partition
+                .operations
+                .iter()
+                .filter(|&&i| ops[i].is_pending())
+                .count();
+            let skipped = total - placed;
+            if skipped == 0 {
+                let _ = writeln!(
+                    out,
+                    "<p>All {total} operations linearize, in the order numbered below.</p>"
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "<p>The {} operations that returned linearize, in the order numbered below, \
+                     with {} of the {unknown} whose outcome is unknown taking effect; the other \
+                     {skipped} did not take effect (or did after everything else).</p>",
+                    total - unknown,
+                    unknown - skipped
+                );
+            }
         }
-        PartitionStatus::TimedOut => {
+        PartitionStatus::TimedOut | PartitionStatus::MemoryLimit => {
+            let why = match partition.status {
+                PartitionStatus::TimedOut => "timed out",
+                _ => "reached its memory limit",
+            };
             let _ = writeln!(
                 out,
-                "<p>The search timed out; the longest prefix it had linearized has {placed} of the \
+                "<p>The search {why}; the longest prefix it had linearized has {placed} of the \
                  {total} operations.</p>"
             );
         }
@@ -223,13 +400,13 @@ fn render_partition(
         let _ = writeln!(out, "<p class=\"note\">{}</p>", esc(&note));
     }
     render_timeline(out, ops, &shown, &role, &reasons, partition);
-    render_prefix_table(out, ops, partition);
+    render_prefix_table(out, ops, partition, states);
     out.push_str("</section>\n");
 }
 
 /// The operations to draw (all of them if few), and a note when not all are drawn.
 fn choose_shown(
-    ops: &[Operation],
+    ops: &[View],
     partition: &PartitionInfo,
     role: &HashMap<usize, Role>,
 ) -> (Vec<usize>, Option<String>) {
@@ -278,7 +455,7 @@ fn choose_shown(
 
 fn render_timeline(
     out: &mut String,
-    ops: &[Operation],
+    ops: &[View],
     shown: &[usize],
     role: &HashMap<usize, Role>,
     reasons: &HashMap<usize, &str>,
@@ -298,9 +475,9 @@ fn render_timeline(
     let slot: BTreeMap<(u64, u8), usize> =
         events.iter().enumerate().map(|(s, &e)| (e, s)).collect();
     let slots = events.len();
-    let rows: BTreeMap<u64, usize> = shown
+    let rows: BTreeMap<(u64, usize), usize> = shown
         .iter()
-        .map(|&i| ops[i].client)
+        .map(|&i| ops[i].row())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .enumerate()
@@ -315,7 +492,7 @@ fn render_timeline(
         true => right,
         false => x(slot[&(ops[i].ret, 1)] as f64),
     };
-    let row_y = |i: usize| TOP + ROW * rows[&ops[i].client] as f64;
+    let row_y = |i: usize| TOP + ROW * rows[&ops[i].row()] as f64;
 
     let _ = writeln!(
         out,
@@ -323,12 +500,16 @@ fn render_timeline(
          viewBox=\"0 0 {width:.0} {height:.0}\" role=\"img\">"
     );
     // Client labels and row guides.
-    for (client, row) in &rows {
+    for (&(client, lane), row) in &rows {
         let y = TOP + ROW * *row as f64;
+        let name = match lane {
+            0 => format!("client {client}"),
+            lane => format!("client {client} ({})", lane + 1),
+        };
         let _ = writeln!(
             out,
             "<line class=\"guide\" x1=\"{LEFT}\" x2=\"{right:.1}\" y1=\"{:.1}\" y2=\"{:.1}\"/>\
-             <text class=\"client\" x=\"8\" y=\"{:.1}\">client {client}</text>",
+             <text class=\"client\" x=\"8\" y=\"{:.1}\">{name}</text>",
             y + ROW / 2.0,
             y + ROW / 2.0,
             y + ROW / 2.0 + 4.0
@@ -355,6 +536,7 @@ fn render_timeline(
             Role::Linearized(_) => "op lin".to_owned(),
             Role::Stuck => "op stuck".to_owned(),
             Role::NotReached => "op rest".to_owned(),
+            Role::Skipped => "op skipped".to_owned(),
             Role::Ignored => "op ignored".to_owned(),
         };
         if op.is_pending() {
@@ -367,21 +549,24 @@ fn render_timeline(
                 reasons.get(&i).copied().unwrap_or("")
             ),
             Role::NotReached => "not linearized".to_owned(),
-            Role::Ignored => "ignored: a get with unknown outcome".to_owned(),
+            Role::Skipped => {
+                "did not take effect (its outcome is unknown, so it need not)".to_owned()
+            }
+            Role::Ignored => "ignored: a read with unknown outcome".to_owned(),
         };
         let ret = match op.is_pending() {
             true => "never (outcome unknown)".to_owned(),
             false => op.ret.to_string(),
         };
         let details = format!(
-            "client {} · {}\ncalled at {}, returned at {}\n{}",
-            op.client,
-            op.describe(),
+            "{} · {}\ncalled at {}, returned at {}\n{}",
+            op.who(),
+            op.text,
             op.call,
             ret,
             status
         );
-        let label = bar_label(op);
+        let label = &op.label;
         let fit = ((x1 - x0 - 6.0) / 6.6).floor().max(0.0) as usize;
         let _ = write!(
             out,
@@ -397,7 +582,7 @@ fn render_timeline(
                 "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
                 x0 + 4.0,
                 y + BAR / 2.0 + 4.0,
-                esc(&clip(&label, fit))
+                esc(&clip(label, fit))
             );
         }
         out.push_str("</g>\n");
@@ -456,15 +641,6 @@ fn render_timeline(
     out.push_str("</svg></div>\n");
 }
 
-fn bar_label(op: &Operation) -> String {
-    match op.input.op {
-        KvOp::Get if op.is_pending() => "get ?".to_owned(),
-        KvOp::Get => format!("get → {:?}", op.output.value),
-        KvOp::Put => format!("put {:?}", op.input.value),
-        KvOp::Append => format!("append {:?}", op.input.value),
-    }
-}
-
 /// At most `max` characters of `text`, with an ellipsis when cut.
 fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -487,33 +663,31 @@ fn shorten(text: &str, max: usize) -> String {
     format!("{head}…{tail}")
 }
 
-fn render_prefix_table(out: &mut String, ops: &[Operation], partition: &PartitionInfo) {
+fn render_prefix_table(
+    out: &mut String,
+    ops: &[View],
+    partition: &PartitionInfo,
+    states: &[String],
+) {
     if partition.linearization.is_empty() {
         return;
     }
     let _ = write!(
         out,
         "<details><summary>The linearization, step by step ({} operations)</summary>\n\
-         <table><tr><th>#</th><th>client</th><th>operation</th><th>value of the key after it</th></tr>\n",
+         <table><tr><th>#</th><th>client</th><th>operation</th><th>state of its key after it</th></tr>\n",
         partition.linearization.len()
     );
-    let mut values: BTreeMap<&str, String> = BTreeMap::new();
-    for (pos, &i) in partition.linearization.iter().enumerate() {
+    for (pos, (&i, state)) in partition.linearization.iter().zip(states).enumerate() {
         let op = &ops[i];
-        let value = values.entry(op.input.key.as_str()).or_default();
-        match op.input.op {
-            KvOp::Get => {}
-            KvOp::Put => *value = op.input.value.clone(),
-            KvOp::Append => value.push_str(&op.input.value),
-        }
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td title=\"{}\">{}</td></tr>",
             pos + 1,
             op.client,
-            esc(&op.describe()),
-            esc(&format!("{value:?}")),
-            esc(&shorten(&format!("{value:?}"), 80))
+            esc(&op.text),
+            esc(state),
+            esc(&shorten(state, 80))
         );
     }
     out.push_str("</table></details>\n");
@@ -540,7 +714,8 @@ const LEGEND: &str = "<p class=\"legend\">\
 <span class=\"sw stuck\"></span> could not come next \
 <span class=\"sw rest\"></span> not reached \
 <span class=\"sw pending\"></span> outcome unknown (may take effect any time after its call) \
-<span class=\"sw ignored\"></span> ignored get<br>\
+<span class=\"sw skipped\"></span> did not take effect (outcome unknown) \
+<span class=\"sw ignored\"></span> ignored read<br>\
 Bars run from call to return; the horizontal axis shows the order of calls and returns, \
 not their durations. Point at a bar for its details.</p>\n";
 
@@ -557,6 +732,7 @@ section { border-top: 1px solid #ddd; }
 .sw.rest { background: #eeeeee; border-color: #9e9e9e; }
 .sw.pending { background: #fff; border-color: #777; border-style: dashed; }
 .sw.ignored { background: #fafafa; border-color: #bbb; border-style: dotted; }
+.sw.skipped { background: #fff; border-color: #bbb; border-style: dashed; }
 ul.stuck li { margin: 2px 0; font-family: ui-monospace, monospace; word-break: break-all; }
 .note { color: #555; font-style: italic; }
 .scroll { overflow-x: auto; border: 1px solid #e0e0e0; border-radius: 6px; background: #fcfcfc; }
@@ -571,6 +747,7 @@ svg text { font: 11px ui-monospace, monospace; }
 .stuck rect { fill: #ffcdd2; stroke: #c62828; stroke-width: 3; }
 .rest rect { fill: #eeeeee; stroke: #9e9e9e; }
 .ignored rect { fill: #fafafa; stroke: #bbb; stroke-dasharray: 2 3; }
+.skipped rect { fill: #fff; stroke: #bbb; }
 .pending rect { stroke-dasharray: 6 4; }
 .path { fill: none; stroke: #1b5e20; stroke-width: 1.5; opacity: 0.7; }
 .point { fill: #1b5e20; pointer-events: none; }

@@ -1,10 +1,24 @@
-//! Linearizability checking of key/value histories.
+//! Linearizability checking of recorded histories: key/value stores, registers, versioned stores.
 //!
 //! A history is a set of client [`Operation`]s, each with the real-time window `[call, ret]` in
 //! which it ran and what it returned. It is *linearizable* if the operations can be put in one
-//! sequence that (a) a single-copy key/value store would answer exactly as recorded, and (b) keeps
-//! every operation that returned before another one was called ahead of it. The lab's KV service
-//! must produce linearizable histories; [`check_history`] decides whether one is.
+//! sequence that (a) a single copy of the object, as a sequential [`Model`] describes it, would
+//! answer exactly as recorded, and (b) keeps every operation that returned before another one was
+//! called ahead of it. The lab's KV service must produce linearizable histories;
+//! [`check_history`] decides whether one is, for the three built-in models ([`ModelKind`]: the
+//! labs' key/value store, Jepsen's compare-and-set register, the versioned key/value store of the
+//! current MIT labs), and [`check_operations`] for any other model.
+//!
+//! *Outcomes, as Jepsen (Knossos) defines them.* An operation that returned (`:ok`) took effect
+//! exactly once between its call and its return. One whose outcome is unknown (`:info`, or never
+//! returned: `ret == UNKNOWN_RETURN`) took effect once at any point after its call, or never. One
+//! that failed (`:fail`) did not take effect: it is left out of the search entirely (readers put
+//! it in [`History::failed`]), so it constrains nothing, not even by its window. Jepsen's etcd
+//! tests record a cas that ran and found another value as `:fail`; such a cas may be read either
+//! way ([`FailedCas`]): left out, or kept as a cas that returned "not found" ([`Status::Fail`]),
+//! which changed nothing and says the register did not hold the expected value at some point of
+//! its window. A Jepsen process that gets `:info` is replaced by a new process id, so its later
+//! operations never wait for the unknown one; a history that reuses the id is read the same way.
 //!
 //! # How the search works
 //!
@@ -21,6 +35,8 @@
 //! had to be linearized before this point and wasn't, so the last choice was wrong: pop it, put its
 //! entries back (*unlift*) and try the entry after its call. An empty list means everything was
 //! placed; an empty stack at a return entry means nothing works: the history is not linearizable.
+//! (Here the calls before the first return are tried earliest return first rather than in list
+//! order, and operations with unknown outcome are kept out of the list: see `search.rs`.)
 //!
 //! *Lowe's memoisation.* Without help the search is exponential, because it rediscovers the same
 //! situation through many orders of the same operations. What matters for the future is only
@@ -49,18 +65,28 @@
 //! ([`CheckOptions::stop_at_first_illegal`]); which partitions finish in which round depends only
 //! on step counts, so results are deterministic.
 //!
-//! *Timeouts and unknown outcomes.* The search may be given a deadline; if it passes, the verdict
-//! is [`Verdict::Unknown`] (unless some partition was already found illegal). Linearizability
+//! *Registers.* Register partitions are searched with interned values and their own look-ahead,
+//! and a check before the search finds reads of a value certainly overwritten before they began
+//! (see `register_search.rs`); the versioned store and models of labs are searched through the
+//! [`Model`] trait directly.
+//!
+//! *Unknown outcomes.* An operation whose outcome is unknown may be placed anywhere after its
+//! call, or not at all. The search tries such operations only when it is stuck, one of each set
+//! of identical ones, never where they would change nothing, and prunes a placement when one
+//! seen before reached the same point with a subset of them (see `search.rs`). A read whose
+//! outcome is unknown tells nothing and is ignored.
+//!
+//! *Timeouts and memory.* The search may be given a deadline; if it passes, the verdict is
+//! [`Verdict::Unknown`] (unless some partition was already found illegal). The memo table is
+//! bounded too ([`CheckOptions::memory_limit`]); a partition whose search reaches the bound is
+//! given up, also with an unknown verdict, instead of running out of memory. Linearizability
 //! checking is NP-complete: dozens of operations on one key that all overlap can still take
-//! exponential time, which is what the timeout is for. An operation whose outcome is unknown
-//! (`ret == UNKNOWN_RETURN`) is an operation whose return is at infinity: it may be placed
-//! anywhere after its call, including after everything else, which is the same as never
-//! happening. A get with an unknown outcome tells nothing and is ignored.
+//! exponential time, which is what these bounds are for.
 //!
 //! *Explaining a violation.* For an illegal partition, the report gives the longest sequence of
 //! operations that could be linearized and the operations that real time allows next, none of
-//! which the store allows there (with the reason, e.g. the value a get should have seen). The
-//! look-ahead cuts sequences short as soon as they are bound to fail, so this comes from a second
+//! which the model allows there (with the reason, e.g. the value a get should have seen). The
+//! key/value look-ahead cuts sequences short as soon as they are bound to fail, so this comes from a second
 //! search without it, bounded in steps (as many as the first search took, at least 2^14 and at
 //! most 2^20). [`write_html`] draws it as a picture.
 //!
@@ -76,23 +102,31 @@
 //! assert_eq!(report.verdict, Verdict::Illegal);
 //! ```
 
+mod adapter;
 mod edn;
 mod history;
 mod html;
+mod kv_search;
+mod log;
 mod model;
+mod register_search;
 mod search;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::time::{Duration, Instant};
 
 pub use history::{
-    History, HistoryError, HistoryFormat, KvInput, KvOp, KvOutput, Operation, UNKNOWN_RETURN,
+    FailedCas, History, HistoryError, HistoryFormat, Input, KvInput, KvOp, KvOutput, OpKind,
+    Operation, Output, ReadOptions, Status, UNKNOWN_RETURN, register_value,
 };
-pub use html::{render_html, write_html};
+pub use html::{render_html, render_html_with, write_html};
+pub use model::{Kv, Model, ModelKind, Register, RegisterState, VersionedKv, VersionedState};
 
-use model::KvModel;
-use search::Outcome;
+use adapter::Adapter;
+use kv_search::KvModel;
+use register_search::RegisterModel;
+use search::{Outcome, Search};
 
 /// How to check.
 #[derive(Clone, Debug)]
@@ -107,7 +141,16 @@ pub struct CheckOptions {
     /// that finish within the same turn are reported too, the unfinished ones as
     /// [`PartitionStatus::NotChecked`]. With `false`, every partition is searched to the end.
     pub stop_at_first_illegal: bool,
+    /// The model to check against (default: [`ModelKind::infer`] from the operations). Only
+    /// [`check_history`] reads it.
+    pub model: Option<ModelKind>,
+    /// About how many bytes the searches' memo tables may hold together (default 2 GiB); a
+    /// partition whose search needs more is given up ([`PartitionStatus::MemoryLimit`]).
+    pub memory_limit: usize,
 }
+
+/// The default [`CheckOptions::memory_limit`]: 2 GiB.
+pub const DEFAULT_MEMORY_LIMIT: usize = 2 << 30;
 
 impl Default for CheckOptions {
     fn default() -> Self {
@@ -115,6 +158,8 @@ impl Default for CheckOptions {
             partition_by_key: true,
             timeout: None,
             stop_at_first_illegal: true,
+            model: None,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
         }
     }
 }
@@ -137,6 +182,18 @@ impl CheckOptions {
         self.stop_at_first_illegal = yes;
         self
     }
+
+    /// Sets [`CheckOptions::model`].
+    pub fn model(mut self, model: ModelKind) -> Self {
+        self.model = Some(model);
+        self
+    }
+
+    /// Sets [`CheckOptions::memory_limit`] (bytes).
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
 }
 
 /// The answer for a whole history.
@@ -146,7 +203,7 @@ pub enum Verdict {
     Ok,
     /// Not linearizable.
     Illegal,
-    /// The search ran out of time before finding out.
+    /// The search ran out of time or memory before finding out.
     Unknown,
 }
 
@@ -155,7 +212,7 @@ impl fmt::Display for Verdict {
         f.write_str(match self {
             Verdict::Ok => "linearizable",
             Verdict::Illegal => "NOT linearizable",
-            Verdict::Unknown => "unknown (timed out)",
+            Verdict::Unknown => "unknown",
         })
     }
 }
@@ -167,6 +224,8 @@ pub enum PartitionStatus {
     Illegal,
     /// The deadline passed before this partition's search ended.
     TimedOut,
+    /// The search's memo table reached [`CheckOptions::memory_limit`] before it ended.
+    MemoryLimit,
     /// Left unfinished because another partition was found illegal first
     /// ([`CheckOptions::stop_at_first_illegal`]).
     NotChecked,
@@ -177,7 +236,7 @@ pub enum PartitionStatus {
 pub struct StuckOperation {
     /// Index into [`History::operations`].
     pub op: usize,
-    /// Why it cannot come next, e.g. `get("k") returned "a" but the value is "ab"`.
+    /// Why it cannot come next, e.g. `get("k") returned "a" but the value at this point is "ab"`.
     pub reason: String,
 }
 
@@ -190,10 +249,11 @@ pub struct PartitionInfo {
     pub operations: Vec<usize>,
     pub status: PartitionStatus,
     /// The longest sequence of operations the search could linearize, in linearization order:
-    /// all of them when the partition is linearizable.
+    /// when the partition is linearizable, every operation that returned, and the operations
+    /// with unknown outcome that took effect (the others did not, or did after everything).
     pub linearization: Vec<usize>,
     /// When illegal: the operations that could have come next after `linearization` in real time,
-    /// none of which the store allows there.
+    /// none of which the model allows there.
     pub stuck: Vec<StuckOperation>,
     /// How many tentative placements the search made.
     pub steps: u64,
@@ -203,8 +263,10 @@ pub struct PartitionInfo {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LinearizationInfo {
     pub partitions: Vec<PartitionInfo>,
-    /// Operations not checked at all: gets whose outcome is unknown.
+    /// Operations not checked at all: reads whose outcome is unknown.
     pub ignored: Vec<usize>,
+    /// The built-in model checked against (`None` for another [`Model`]).
+    pub model: Option<ModelKind>,
 }
 
 impl LinearizationInfo {
@@ -229,18 +291,168 @@ pub struct CheckReport {
     pub elapsed: Duration,
 }
 
-/// Checks whether `history` is linearizable with respect to a key/value store.
+/// Checks whether `history` is linearizable with respect to a built-in model:
+/// [`CheckOptions::model`], or else the one [`ModelKind::infer`] picks from the operations.
 ///
-/// Fails only if the history itself is invalid (an operation that returns before it is called).
+/// Fails only if the history itself is invalid (an operation that returns before it is called)
+/// or has an operation the model does not know.
 pub fn check_history(
     history: &History,
     options: &CheckOptions,
 ) -> Result<CheckReport, HistoryError> {
-    history.validate()?;
+    let kind = options
+        .model
+        .unwrap_or_else(|| ModelKind::infer(&history.operations));
+    let ops = &history.operations;
+    let mut report = match kind {
+        ModelKind::Kv => {
+            let make = |members: Vec<usize>| -> Box<dyn Runner + '_> {
+                let partition: Vec<&Operation> = members.iter().map(|&i| &ops[i]).collect();
+                Box::new(PartitionRun::new(
+                    members,
+                    ops,
+                    move || KvModel::new(&partition),
+                    true,
+                ))
+            };
+            check(&Kv, ops, options, &make)
+        }
+        ModelKind::Register => {
+            let make = |members: Vec<usize>| -> Box<dyn Runner + '_> {
+                let partition: Vec<&Operation> = members.iter().map(|&i| &ops[i]).collect();
+                Box::new(PartitionRun::new(
+                    members,
+                    ops,
+                    move || RegisterModel::new(&partition),
+                    true,
+                ))
+            };
+            check(&Register::default(), ops, options, &make)
+        }
+        ModelKind::VersionedKv => check_operations(&VersionedKv::default(), ops, options),
+    }?;
+    report.info.model = Some(kind);
+    Ok(report)
+}
+
+/// Checks whether `operations` are linearizable with respect to `model` (any [`Model`], e.g. a
+/// lab's own). [`CheckOptions::model`] is not used.
+pub fn check_operations<M: Model>(
+    model: &M,
+    operations: &[Operation<M::Input, M::Output>],
+    options: &CheckOptions,
+) -> Result<CheckReport, HistoryError> {
+    let make = |members: Vec<usize>| -> Box<dyn Runner + '_> {
+        let partition: Vec<&Operation<M::Input, M::Output>> =
+            members.iter().map(|&i| &operations[i]).collect();
+        Box::new(PartitionRun::new(
+            members,
+            operations,
+            move || Adapter::new(model, partition.clone()),
+            false,
+        ))
+    };
+    check(model, operations, options, &make)
+}
+
+/// The search of one partition, seen from the race between partitions.
+trait Runner {
+    /// Searches on (see [`Search::run`]).
+    fn run(&mut self, budget: u64, deadline: Option<Instant>, memory: usize) -> Option<Outcome>;
+    fn steps(&self) -> u64;
+    /// Bytes held by its memo table.
+    fn memory(&self) -> usize;
+    /// The longest sequence placed (indices into the history).
+    fn longest(&self) -> Vec<usize>;
+    /// For an illegal partition: the longest linearizable prefix a search without look-ahead finds
+    /// within `budget` placements (indices into the history).
+    fn explain(&self, budget: u64, deadline: Option<Instant>, memory: usize) -> Vec<usize>;
+}
+
+struct PartitionRun<S: search::Model, F: Fn() -> S> {
+    /// Indices into the history, by local operation number.
+    indices: Vec<usize>,
+    windows: Vec<(u64, u64)>,
+    make: F,
+    search: Search<S>,
+    /// Whether the model has a look-ahead (then `explain` searches again without it).
+    look_ahead: bool,
+}
+
+impl<S: search::Model, F: Fn() -> S> PartitionRun<S, F> {
+    fn new<I, O>(indices: Vec<usize>, ops: &[Operation<I, O>], make: F, look_ahead: bool) -> Self {
+        let windows: Vec<(u64, u64)> = indices.iter().map(|&i| (ops[i].call, ops[i].ret)).collect();
+        let search = Search::new(make(), &windows);
+        Self {
+            indices,
+            windows,
+            make,
+            search,
+            look_ahead,
+        }
+    }
+
+    fn global(&self, local: &[usize]) -> Vec<usize> {
+        local.iter().map(|&l| self.indices[l]).collect()
+    }
+}
+
+impl<S: search::Model, F: Fn() -> S> Runner for PartitionRun<S, F> {
+    fn run(&mut self, budget: u64, deadline: Option<Instant>, memory: usize) -> Option<Outcome> {
+        self.search.run(budget, deadline, memory)
+    }
+
+    fn steps(&self) -> u64 {
+        self.search.steps()
+    }
+
+    fn memory(&self) -> usize {
+        self.search.memory()
+    }
+
+    fn longest(&self) -> Vec<usize> {
+        self.global(self.search.longest())
+    }
+
+    fn explain(&self, budget: u64, deadline: Option<Instant>, memory: usize) -> Vec<usize> {
+        let mut prefix = self.search.longest().to_vec();
+        if self.look_ahead {
+            // The look-ahead stops prefixes early; search again without it (within a budget) for
+            // the longest prefix that really linearizes, which is the clearer explanation.
+            let mut plain = Search::new((self.make)(), &self.windows).without_look_ahead();
+            plain.run(budget, deadline, memory);
+            if plain.longest_score() > self.search.longest_score() {
+                prefix = plain.longest().to_vec();
+            }
+        }
+        self.global(&prefix)
+    }
+}
+
+/// Builds the search of a partition from its operations (indices into the history).
+type MakeRunner<'a> = dyn Fn(Vec<usize>) -> Box<dyn Runner + 'a> + 'a;
+
+fn check<'a, M: Model>(
+    model: &M,
+    ops: &'a [Operation<M::Input, M::Output>],
+    options: &CheckOptions,
+    make: &MakeRunner<'a>,
+) -> Result<CheckReport, HistoryError> {
+    history::validate(ops)?;
+    for (index, op) in ops.iter().enumerate() {
+        model
+            .supports(&op.input, op.known_output())
+            .map_err(|reason| HistoryError::Unsupported {
+                index,
+                operation: model.describe_operation(&op.input, op.known_output()),
+                model: model.name(),
+                reason,
+            })?;
+    }
     let start = Instant::now();
     let deadline = options.timeout.map(|t| start + t);
 
-    let (partitions, ignored) = partition(history, options.partition_by_key);
+    let (partitions, ignored) = partition(model, ops, options.partition_by_key);
     let mut info = LinearizationInfo {
         partitions: partitions
             .into_iter()
@@ -254,8 +466,22 @@ pub fn check_history(
             })
             .collect(),
         ignored,
+        model: None,
     };
-    race(history, &mut info.partitions, options, deadline);
+    let mut runners: Vec<Option<Box<dyn Runner + 'a>>> = info
+        .partitions
+        .iter()
+        .map(|p| Some(make(p.operations.clone())))
+        .collect();
+    race(&mut info.partitions, &mut runners, options, deadline);
+    for p in &mut info.partitions {
+        if p.status == PartitionStatus::Illegal {
+            p.stuck = stuck_after(model, ops, &p.operations, &p.linearization)
+                .into_iter()
+                .map(|(op, reason)| StuckOperation { op, reason })
+                .collect();
+        }
+    }
     Ok(CheckReport {
         verdict: info.verdict(),
         info,
@@ -267,29 +493,50 @@ pub fn check_history(
 const FIRST_SLICE: u64 = 1 << 10;
 const MAX_SLICE: u64 = 1 << 22;
 
+/// Bounds on the steps the explanation of an illegal partition may take (within them: as many
+/// as the search that found the violation took).
+const EXPLAIN_BUDGET: (u64, u64) = (1 << 14, 1 << 20);
+
 /// Runs the searches of all partitions in rounds of slices of growing size, so that a hard
 /// partition does not hold up finding an easy violation elsewhere. Which partitions finish in
-/// which round depends only on step counts, so the result is deterministic (without a timeout).
+/// which round depends only on step counts, so the result is deterministic (without a timeout or
+/// a memory limit that is reached).
 fn race(
-    history: &History,
     partitions: &mut [PartitionInfo],
+    runners: &mut [Option<Box<dyn Runner + '_>>],
     options: &CheckOptions,
     deadline: Option<Instant>,
 ) {
-    let mut searches: Vec<Option<PartitionSearch<'_>>> = partitions
-        .iter()
-        .map(|p| Some(PartitionSearch::new(history, p.operations.clone())))
-        .collect();
     let mut slice = FIRST_SLICE;
-    while searches.iter().any(Option::is_some) {
-        for (partition, slot) in partitions.iter_mut().zip(searches.iter_mut()) {
-            let Some(search) = slot else { continue };
-            let outcome = search.search.run(slice, deadline);
-            partition.steps = search.search.steps();
-            if let Some(outcome) = outcome {
-                search.finish(outcome, partition, deadline);
-                *slot = None;
-            }
+    while runners.iter().any(Option::is_some) {
+        for at in 0..runners.len() {
+            let others: usize = runners
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != at)
+                .filter_map(|(_, r)| r.as_ref().map(|r| r.memory()))
+                .sum();
+            let memory = options.memory_limit.saturating_sub(others);
+            let Some(runner) = runners[at].as_mut() else {
+                continue;
+            };
+            let outcome = runner.run(slice, deadline, memory);
+            let partition = &mut partitions[at];
+            partition.steps = runner.steps();
+            let Some(outcome) = outcome else { continue };
+            partition.status = match outcome {
+                Outcome::Linearizable => PartitionStatus::Linearizable,
+                Outcome::Illegal => PartitionStatus::Illegal,
+                Outcome::TimedOut => PartitionStatus::TimedOut,
+                Outcome::OutOfMemory => PartitionStatus::MemoryLimit,
+            };
+            partition.linearization = if outcome == Outcome::Illegal {
+                let budget = runner.steps().clamp(EXPLAIN_BUDGET.0, EXPLAIN_BUDGET.1);
+                runner.explain(budget, deadline, memory)
+            } else {
+                runner.longest()
+            };
+            runners[at] = None;
         }
         let timed_out = deadline.is_some_and(|d| Instant::now() >= d)
             || partitions
@@ -304,10 +551,10 @@ fn race(
             } else {
                 PartitionStatus::NotChecked
             };
-            for (partition, slot) in partitions.iter_mut().zip(searches.iter_mut()) {
-                if let Some(search) = slot.take() {
+            for (partition, slot) in partitions.iter_mut().zip(runners.iter_mut()) {
+                if let Some(runner) = slot.take() {
                     partition.status = unfinished;
-                    partition.linearization = search.linearization();
+                    partition.linearization = runner.longest();
                 }
             }
         }
@@ -315,90 +562,24 @@ fn race(
     }
 }
 
-/// The search of one partition, with what is needed to report on it.
-struct PartitionSearch<'h> {
-    ops: Vec<&'h Operation>,
-    /// Indices into `History::operations`, by local operation number.
-    indices: Vec<usize>,
-    search: search::Search<KvModel<'h>>,
-}
-
-impl<'h> PartitionSearch<'h> {
-    fn new(history: &'h History, indices: Vec<usize>) -> Self {
-        let ops: Vec<&Operation> = indices.iter().map(|&i| &history.operations[i]).collect();
-        let windows: Vec<(u64, u64)> = ops.iter().map(|op| (op.call, op.ret)).collect();
-        let search = search::Search::new(KvModel::new(&ops), &windows);
-        Self {
-            ops,
-            indices,
-            search,
-        }
-    }
-
-    fn linearization(&self) -> Vec<usize> {
-        self.search
-            .longest()
-            .iter()
-            .map(|&local| self.indices[local])
-            .collect()
-    }
-
-    fn finish(
-        &mut self,
-        outcome: Outcome,
-        partition: &mut PartitionInfo,
-        deadline: Option<Instant>,
-    ) {
-        partition.status = match outcome {
-            Outcome::Linearizable => PartitionStatus::Linearizable,
-            Outcome::Illegal => PartitionStatus::Illegal,
-            Outcome::TimedOut => PartitionStatus::TimedOut,
-        };
-        let mut prefix = self.search.longest().to_vec();
-        if outcome == Outcome::Illegal {
-            // The look-ahead stops prefixes early; search again without it (within a budget) for
-            // the longest prefix that really linearizes, which is the clearer explanation.
-            let windows: Vec<(u64, u64)> = self.ops.iter().map(|op| (op.call, op.ret)).collect();
-            let mut plain =
-                search::Search::new(KvModel::new(&self.ops), &windows).without_look_ahead();
-            let budget = self
-                .search
-                .steps()
-                .clamp(EXPLAIN_BUDGET.0, EXPLAIN_BUDGET.1);
-            plain.run(budget, deadline);
-            if plain.longest().len() > prefix.len() {
-                prefix = plain.longest().to_vec();
-            }
-            partition.stuck = stuck_after(&self.ops, &prefix)
-                .into_iter()
-                .map(|(local, reason)| StuckOperation {
-                    op: self.indices[local],
-                    reason,
-                })
-                .collect();
-        }
-        partition.linearization = prefix.iter().map(|&local| self.indices[local]).collect();
-    }
-}
-
-/// Bounds on the steps the explanation of an illegal partition may take (within them: as many
-/// as the search that found the violation took).
-const EXPLAIN_BUDGET: (u64, u64) = (1 << 14, 1 << 20);
-
 /// A partition: its key (if split by key) and its operations.
 type Partition = (Option<String>, Vec<usize>);
 
-/// Splits the checked operations by key (in key order), or keeps them together; also returns the
-/// ignored ones. Each partition is in call order.
-fn partition(history: &History, by_key: bool) -> (Vec<Partition>, Vec<usize>) {
-    let ops = &history.operations;
+/// Splits the checked operations by the model's partition key (in key order), or keeps them
+/// together; also returns the ignored ones (reads whose outcome is unknown). Each partition is in
+/// call order.
+fn partition<M: Model>(
+    model: &M,
+    ops: &[Operation<M::Input, M::Output>],
+    by_key: bool,
+) -> (Vec<Partition>, Vec<usize>) {
     let mut ignored = Vec::new();
-    let mut groups: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
+    let mut groups: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
     for (i, op) in ops.iter().enumerate() {
-        if op.input.op == KvOp::Get && op.is_pending() {
+        if op.is_pending() && model.is_read_only(&op.input, None) {
             ignored.push(i);
         } else {
-            let key = by_key.then_some(op.input.key.as_str());
+            let key = by_key.then(|| model.partition_key(&op.input));
             groups.entry(key).or_default().push(i);
         }
     }
@@ -406,53 +587,60 @@ fn partition(history: &History, by_key: bool) -> (Vec<Partition>, Vec<usize>) {
         .into_iter()
         .map(|(key, mut members)| {
             members.sort_by_key(|&i| (ops[i].call, ops[i].ret, i));
-            (key.map(str::to_owned), members)
+            (key, members)
         })
         .collect();
     (partitions, ignored)
 }
 
-/// The operations that real time allows right after `prefix` but the store does not, with why.
-/// (Replays the prefix on plain strings, for messages that show the actual values.)
-fn stuck_after(ops: &[&Operation], prefix: &[usize]) -> Vec<(usize, String)> {
-    let mut store: BTreeMap<&str, String> = BTreeMap::new();
+/// The operations of a partition (`members`) that real time allows right after `prefix` but the
+/// model does not, with why.
+fn stuck_after<M: Model>(
+    model: &M,
+    ops: &[Operation<M::Input, M::Output>],
+    members: &[usize],
+    prefix: &[usize],
+) -> Vec<(usize, String)> {
+    let mut states: HashMap<String, M::State> = HashMap::new();
     let mut placed = vec![false; ops.len()];
     for &i in prefix {
         placed[i] = true;
-        let op = ops[i];
-        let value = store.entry(op.input.key.as_str()).or_default();
-        match op.input.op {
-            KvOp::Get => {}
-            KvOp::Put => *value = op.input.value.clone(),
-            KvOp::Append => value.push_str(&op.input.value),
+        let op = &ops[i];
+        let state = states
+            .entry(model.partition_key(&op.input))
+            .or_insert_with(|| model.init());
+        if let Some(next) = model.step(state, &op.input, op.known_output()) {
+            *state = next;
         }
     }
-    let remaining = || (0..ops.len()).filter(|&i| !placed[i]);
-    let Some(first_return) = remaining().map(|i| ops[i].ret).min() else {
+    let remaining = || members.iter().copied().filter(|&i| !placed[i]);
+    let Some(first_return) = remaining()
+        .filter(|&i| !ops[i].is_pending())
+        .map(|i| ops[i].ret)
+        .min()
+    else {
         return Vec::new();
     };
     let candidates: Vec<usize> = remaining()
-        .filter(|&i| ops[i].call <= first_return)
+        .filter(|&i| ops[i].call <= first_return && !ops[i].is_pending())
         .collect();
     let mut stuck = Vec::new();
     for &i in &candidates {
-        let op = ops[i];
-        let value = store.get(op.input.key.as_str()).map_or("", String::as_str);
-        if op.input.op == KvOp::Get && op.output.value != value {
-            let reason = format!(
-                "get({:?}) returned {:?} but the value at this point is {:?}",
-                op.input.key, op.output.value, value
-            );
-            stuck.push((i, reason));
+        let op = &ops[i];
+        let init = model.init();
+        let state = states.get(&model.partition_key(&op.input)).unwrap_or(&init);
+        if model.step(state, &op.input, Some(&op.output)).is_none() {
+            stuck.push((i, model.explain(state, &op.input, &op.output)));
         }
     }
     if stuck.is_empty() {
         // The prefix is not a longest one (the explanation search ran out of budget): these fit
         // here, but every way to go on from them fails later.
         for i in candidates {
+            let op = &ops[i];
             let reason = format!(
                 "{} fits here, but every way to go on from there fails",
-                ops[i].describe()
+                model.describe_operation(&op.input, op.known_output())
             );
             stuck.push((i, reason));
         }

@@ -1,617 +1,596 @@
-//! The sequential key/value store the histories are checked against.
+//! Sequential specifications that histories are checked against: the [`Model`] trait, and the
+//! three built-in models ([`Kv`], [`Register`], [`VersionedKv`]).
 //!
-//! *Values as tree nodes.* Values are never copied while searching. Every value the search meets
-//! is a node of a tree per key: the empty value is the root, and appending the text `t` to node
-//! `v` gives the child `(v, t)` (a put of `t` is the child `(root, t)`). Children are shared, so a
-//! state is just one node id per key, cheap to clone, compare and hash. Each node also carries its
-//! length and a polynomial hash of its bytes (computed from its parent's in O(1)); a get compares
-//! those first and only compares the actual bytes when both agree, remembering the answer.
+//! A model describes **one** object (one key's value, one register) and says which object an
+//! operation touches ([`Model::partition_key`]); operations on different objects never constrain
+//! each other, so the checker checks each object on its own (or, unpartitioned, keeps one state
+//! per object). A lab adds a model by implementing the trait for its own input and output types
+//! and calling [`check_operations`](super::check_operations).
 //!
-//! *Unobservable values.* A value that is not a prefix of anything any get of its key returned can
-//! never be read, nor can anything appended to it: only a later put can make the key readable
-//! again. All such values of a key are therefore one and the same state, `DEAD`. This merges the
-//! many orders in which appends overwritten by a put (or never read at all) can be placed.
-//! Finding out costs little: each node remembers one get output it is a prefix of (its witness),
-//! a child usually continues its parent's witness, and otherwise a binary search among the key's
-//! sorted outputs settles it.
-//!
-//! *Look-ahead.* Between two puts a value only grows. Take a get `g` not placed yet: if the last
-//! put before `g` in some linearization is placed later than now, `g` read that put's text
-//! followed by appends, so its output starts with that text and the put was called before `g`
-//! returned. If no unplaced put fits that description, the key's current value must be a prefix
-//! of what `g` read, or nothing placed from here on can ever make `g` right. Checking this for the
-//! next few unplaced gets (by return time) rules out a wrong order of concurrent appends as soon
-//! as it is made, instead of after every way to continue it was tried. The prefix test compares
-//! the value's hash with the hash of that prefix of `g`'s output: unequal hashes prove the strings
-//! differ, equal ones just mean no pruning, so the look-ahead never needs the bytes and is always
-//! sound.
+//! Outcomes follow Jepsen (as Knossos defines them):
+//! - an operation that returned took effect exactly once, at some point between its call and its
+//!   return, and returned what the model returns there;
+//! - an operation whose outcome is unknown (`:info`, or no return at all) took effect at some
+//!   point after its call, or never; [`Model::step`] is then given no output, and a read-only
+//!   one is not checked at all;
+//! - an operation that failed (`:fail`) did not take effect: it is not in the history's
+//!   operations (see [`History::failed`](super::History::failed)). A cas that ran and found
+//!   another value is different: it returned, with [`Status::Fail`](super::Status::Fail).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::BuildHasherDefault;
-use std::rc::Rc;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt::{self, Debug};
+use std::hash::Hash;
 
-use super::history::{KvOp, Operation};
-use super::search::{Model, PassThrough, mix64};
+use super::history::{Input, OpKind, Operation, Output, Status, register_value};
 
-type FastMap<V> = HashMap<u64, V, BuildHasherDefault<PassThrough>>;
-type TextIds<'h> = HashMap<&'h str, TextId, BuildHasherDefault<PassThrough>>;
+/// A sequential specification of one object.
+pub trait Model {
+    /// What a client asks for (the operation and its arguments).
+    type Input: Clone + Eq + Hash + Debug;
+    /// What a client is told.
+    type Output: Clone + Debug;
+    /// A state of one object. Equal states must behave the same in every future; the hash must
+    /// agree with equality.
+    type State: Clone + Eq + Hash + Debug;
 
-/// Id of an interned text (an argument of a put/append, or the output of a get).
-type TextId = u32;
-/// Id of a value node. Nodes `0..keys` are the empty values of the keys, nodes `keys..2 * keys`
-/// their `DEAD` values.
-type NodeId = u32;
-const NO_WITNESS: TextId = TextId::MAX;
+    /// The model's name, for messages (`"register"`).
+    fn name(&self) -> String;
 
-/// The modulus of the byte-string hash, the Mersenne prime 2^61 - 1.
-const MODULUS: u64 = (1 << 61) - 1;
-/// The base of the byte-string hash.
-const BASE: u64 = 0x0a3b_1c5d_2e7f_9011 % MODULUS;
+    /// The state of an object before any operation.
+    fn init(&self) -> Self::State;
 
-fn mul_mod(a: u64, b: u64) -> u64 {
-    let product = u128::from(a) * u128::from(b);
-    let folded = (product as u64 & MODULUS) + (product >> 61) as u64;
-    let folded = (folded & MODULUS) + (folded >> 61);
-    if folded >= MODULUS {
-        folded - MODULUS
-    } else {
-        folded
+    /// The state after the operation, if it can return `output` in `state`; `None` if it cannot.
+    /// `output` is `None` when the outcome is unknown: then the state after it took effect.
+    fn step(
+        &self,
+        state: &Self::State,
+        input: &Self::Input,
+        output: Option<&Self::Output>,
+    ) -> Option<Self::State>;
+
+    /// Whether the operation never changes the state. Read-only operations with an unknown outcome
+    /// are not checked, and a read-only operation is never delayed once it fits.
+    fn is_read_only(&self, _input: &Self::Input, _output: Option<&Self::Output>) -> bool {
+        false
+    }
+
+    /// Which object the operation touches (e.g. its key); every operation on one object goes to
+    /// the same partition. Default: there is one object.
+    fn partition_key(&self, _input: &Self::Input) -> String {
+        String::new()
+    }
+
+    /// `Err(why)` if this model does not know the operation (a cas in a key/value history).
+    fn supports(&self, _input: &Self::Input, _output: Option<&Self::Output>) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The operation for people, e.g. `cas(4, 2) -> fail`; `output` is `None` when unknown.
+    fn describe_operation(&self, input: &Self::Input, output: Option<&Self::Output>) -> String;
+
+    /// A shorter form for the picture's bars (default: [`Model::describe_operation`]).
+    fn label(&self, input: &Self::Input, output: Option<&Self::Output>) -> String {
+        self.describe_operation(input, output)
+    }
+
+    /// A state for people, e.g. `3` or `("v", version 2)`.
+    fn describe_state(&self, state: &Self::State) -> String;
+
+    /// Why the operation cannot return `output` in `state` (called only when [`Model::step`]
+    /// said no).
+    fn explain(&self, state: &Self::State, input: &Self::Input, output: &Self::Output) -> String {
+        format!(
+            "{} cannot happen when the state is {}",
+            self.describe_operation(input, Some(output)),
+            self.describe_state(state)
+        )
     }
 }
 
-fn add_mod(a: u64, b: u64) -> u64 {
-    let sum = a + b;
-    if sum >= MODULUS { sum - MODULUS } else { sum }
+/// The built-in models, by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ModelKind {
+    /// [`Kv`]: get / put / append on string keys (the labs' key/value store).
+    Kv,
+    /// [`Register`]: read / write / cas, one register per key (Jepsen's register).
+    Register,
+    /// [`VersionedKv`]: get returns a value and a version; put takes the version it expects.
+    VersionedKv,
 }
 
-fn extend_hash(hash: u64, bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(hash, |h, &b| add_mod(mul_mod(h, BASE), u64::from(b) + 1))
-}
-
-/// How many of the next unplaced gets of a key the look-ahead compares the value with.
-const LOOK_AHEAD: usize = 4;
-
-/// Spacing of the stored prefix hashes of a get's output.
-const CHECKPOINT: usize = 8;
-
-struct Text<'h> {
-    text: &'h str,
-    hash: u64,
-    /// `BASE` to the power of the length.
-    shift: u64,
-    /// Hashes of the prefixes of lengths 0, `CHECKPOINT`, 2 * `CHECKPOINT`, ..., computed the first
-    /// time the look-ahead needs them.
-    checkpoints: Option<Box<[u64]>>,
-}
-
-struct Node {
-    parent: NodeId,
-    /// The text appended to `parent`.
-    text: TextId,
-    key: usize,
-    /// Length and hash of the value; `usize::MAX` and `u64::MAX` for `DEAD`, which match nothing.
-    len: usize,
-    hash: u64,
-    /// A get output this value is a prefix of, if any.
-    witness: TextId,
-}
-
-/// One operation, ready to step.
-#[derive(Clone, Copy)]
-struct Step {
-    op: KvOp,
-    /// Index of the key among the keys of this model.
-    key: usize,
-    /// The put/append argument, or the get's output.
-    text: TextId,
-}
-
-/// The gets of one key by return time, and the look-ahead's progress through them.
-#[derive(Default)]
-struct KeyGets {
-    gets: Vec<usize>,
-    /// `gets[..first]` are all placed, `gets[first]` is not.
-    first: usize,
-}
-
-/// The values of all keys of a model: a node per key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Values {
-    One(NodeId),
-    Many(Rc<[NodeId]>),
-}
-
-/// A state of the store, with its fingerprint kept up to date.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct KvState {
-    fingerprint: u64,
-    values: Values,
-}
-
-impl KvState {
-    fn get(&self, key: usize) -> NodeId {
-        match &self.values {
-            Values::One(node) => *node,
-            Values::Many(nodes) => nodes[key],
+impl ModelKind {
+    /// `kv`, `register` or `versioned-kv`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Kv => "kv",
+            ModelKind::Register => "register",
+            ModelKind::VersionedKv => "versioned-kv",
         }
     }
 
-    fn set(&self, key: usize, node: NodeId) -> Self {
-        let old = self.get(key);
-        if old == node {
-            return self.clone();
-        }
-        let fingerprint = self
-            .fingerprint
-            .wrapping_sub(mix64(u64::from(old)))
-            .wrapping_add(mix64(u64::from(node)));
-        let values = match &self.values {
-            Values::One(_) => Values::One(node),
-            Values::Many(nodes) => {
-                let mut nodes = nodes.to_vec();
-                nodes[key] = node;
-                Values::Many(nodes.into())
-            }
-        };
-        Self {
-            fingerprint,
-            values,
+    /// The model that fits the operations: versioned-kv if any operation carries a version or a
+    /// versioned error; else register if any is a cas, or if they use read/write and no append;
+    /// else kv.
+    pub fn infer(operations: &[Operation]) -> Self {
+        let any = |f: &dyn Fn(&Operation) -> bool| operations.iter().any(f);
+        if any(&|op| op.is_versioned()) {
+            ModelKind::VersionedKv
+        } else if any(&|op| op.input.op == OpKind::Cas)
+            || (any(&|op| matches!(op.input.op, OpKind::Read | OpKind::Write))
+                && !any(&|op| op.input.op == OpKind::Append))
+        {
+            ModelKind::Register
+        } else {
+            ModelKind::Kv
         }
     }
 }
 
-/// The key/value store over the operations of one partition, numbered `0..ops.len()`.
-pub(crate) struct KvModel<'h> {
-    steps: Vec<Step>,
-    /// Call and return time of each operation.
-    windows: Vec<(u64, u64)>,
-    /// How many distinct keys the operations touch.
-    keys: usize,
-    texts: Vec<Text<'h>>,
-    /// Per key: the distinct outputs of its gets, sorted.
-    outputs: Vec<Vec<TextId>>,
-    nodes: Vec<Node>,
-    /// `(node, text)` -> the node of that value with the text appended.
-    children: FastMap<NodeId>,
-    /// `(node, text)` -> whether the node's value is exactly that text.
-    compared: FastMap<bool>,
-    /// Per key, for the look-ahead.
-    gets: Vec<KeyGets>,
-    /// Per get: the puts of its key called before it returned whose text its output starts with
-    /// (as far as hashes tell: a superset), i.e. the puts it may have read after.
-    may_follow: Vec<Vec<usize>>,
-    /// Which operations are placed, and each get's position in its `KeyGets` list.
-    is_placed: Vec<bool>,
-    position: Vec<usize>,
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
-fn pair(a: u32, b: u32) -> u64 {
-    mix64((u64::from(a) << 32) | u64::from(b))
+fn argument(input: &Input) -> &str {
+    input.value.as_deref().unwrap_or("")
 }
 
-impl<'h> KvModel<'h> {
-    pub(crate) fn new(ops: &[&'h Operation]) -> Self {
-        let mut key_ids = BTreeMap::new();
-        for op in ops {
-            key_ids.insert(op.input.key.as_str(), 0);
-        }
-        let keys = key_ids.len();
-        for (i, id) in key_ids.values_mut().enumerate() {
-            *id = i;
-        }
-        let mut model = Self {
-            steps: Vec::with_capacity(ops.len()),
-            windows: ops.iter().map(|op| (op.call, op.ret)).collect(),
-            keys,
-            texts: Vec::new(),
-            outputs: vec![Vec::new(); keys],
-            nodes: Vec::new(),
-            children: FastMap::default(),
-            compared: FastMap::default(),
-            gets: (0..keys).map(|_| KeyGets::default()).collect(),
-            may_follow: vec![Vec::new(); ops.len()],
-            is_placed: vec![false; ops.len()],
-            position: vec![0; ops.len()],
-        };
-        let mut text_ids = TextIds::default();
-        model.intern("", &mut text_ids);
-        for op in ops {
-            let text = match op.input.op {
-                KvOp::Get => &op.output.value,
-                KvOp::Put | KvOp::Append => &op.input.value,
-            };
-            let step = Step {
-                op: op.input.op,
-                key: key_ids[op.input.key.as_str()],
-                text: model.intern(text, &mut text_ids),
-            };
-            if step.op == KvOp::Get {
-                model.outputs[step.key].push(step.text);
-            }
-            model.steps.push(step);
-        }
-        let texts = &model.texts;
-        for outputs in &mut model.outputs {
-            outputs.sort_by_key(|&t| texts[t as usize].text);
-            outputs.dedup();
-        }
-        // The empty values, then the dead ones.
-        for key in 0..keys {
-            let witness = model.outputs[key].first().copied().unwrap_or(NO_WITNESS);
-            model.nodes.push(Node {
-                parent: key as NodeId,
-                text: 0,
-                key,
-                len: 0,
-                hash: 0,
-                witness,
-            });
-        }
-        for key in 0..keys {
-            model.nodes.push(Node {
-                parent: (keys + key) as NodeId,
-                text: 0,
-                key,
-                len: usize::MAX,
-                hash: u64::MAX,
-                witness: NO_WITNESS,
-            });
-        }
-        model.prepare_look_ahead();
-        model
+// ---------------------------------------------------------------------------------------------
+// Key/value store.
+
+/// The labs' key/value store: `get` returns the value (`""` for an absent key), `put` replaces
+/// it, `append` appends to it. Jepsen's `read` and `write` are a get and a put; values are text
+/// (`nil` is `""`). The checker searches KV histories with a faster equivalent of this model
+/// (see `kv_search.rs`); this one explains the verdicts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Kv;
+
+impl Model for Kv {
+    type Input = Input;
+    type Output = Output;
+    type State = String;
+
+    fn name(&self) -> String {
+        "kv".to_owned()
     }
 
-    fn intern(&mut self, text: &'h str, ids: &mut TextIds<'h>) -> TextId {
-        *ids.entry(text).or_insert_with(|| {
-            let (hash, shift) = text.bytes().fold((0, 1), |(hash, shift), byte| {
-                (
-                    add_mod(mul_mod(hash, BASE), u64::from(byte) + 1),
-                    mul_mod(shift, BASE),
-                )
-            });
-            self.texts.push(Text {
-                text,
-                hash,
-                shift,
-                checkpoints: None,
-            });
-            (self.texts.len() - 1) as TextId
-        })
+    fn init(&self) -> String {
+        String::new()
     }
 
-    /// Sorts each key's gets by return time and finds the puts each get may have read after.
-    fn prepare_look_ahead(&mut self) {
-        let mut puts_by_text: FastMap<Vec<usize>> = FastMap::default();
-        let mut put_lengths = BTreeSet::new();
-        for (i, step) in self.steps.iter().enumerate() {
-            match step.op {
-                KvOp::Get => self.gets[step.key].gets.push(i),
-                KvOp::Put => {
-                    let text = &self.texts[step.text as usize];
-                    put_lengths.insert(text.text.len());
-                    puts_by_text
-                        .entry(mix64(text.hash ^ text.text.len() as u64))
-                        .or_default()
-                        .push(i);
+    fn step(&self, state: &String, input: &Input, output: Option<&Output>) -> Option<String> {
+        match input.op {
+            OpKind::Get | OpKind::Read => match output {
+                Some(out) if out.text() != state => None,
+                _ => Some(state.clone()),
+            },
+            OpKind::Put | OpKind::Write => Some(argument(input).to_owned()),
+            OpKind::Append => Some(format!("{state}{}", argument(input))),
+            OpKind::Cas => None,
+        }
+    }
+
+    fn is_read_only(&self, input: &Input, _output: Option<&Output>) -> bool {
+        input.op.is_read()
+    }
+
+    fn partition_key(&self, input: &Input) -> String {
+        input.key.clone()
+    }
+
+    fn supports(&self, input: &Input, output: Option<&Output>) -> Result<(), String> {
+        if input.op == OpKind::Cas {
+            return Err("a cas needs the register model".to_owned());
+        }
+        let versioned = input.version.is_some()
+            || output.is_some_and(|o| o.version.is_some() || !o.status.is_ok());
+        if versioned {
+            return Err("versions and errors need the versioned-kv model".to_owned());
+        }
+        Ok(())
+    }
+
+    fn describe_operation(&self, input: &Input, output: Option<&Output>) -> String {
+        describe(input, output)
+    }
+
+    fn label(&self, input: &Input, output: Option<&Output>) -> String {
+        match (input.op, output) {
+            (OpKind::Get | OpKind::Read, None) => format!("{} ?", input.op),
+            (OpKind::Get | OpKind::Read, Some(out)) => format!("{} → {:?}", input.op, out.text()),
+            _ => format!("{} {:?}", input.op, argument(input)),
+        }
+    }
+
+    fn describe_state(&self, state: &String) -> String {
+        format!("{state:?}")
+    }
+
+    fn explain(&self, state: &String, input: &Input, output: &Output) -> String {
+        format!(
+            "{}({:?}) returned {:?} but the value at this point is {:?}",
+            input.op,
+            input.key,
+            output.text(),
+            state
+        )
+    }
+}
+
+/// Describes a built-in operation (see [`Operation::describe`]).
+pub(crate) fn describe(input: &Input, output: Option<&Output>) -> String {
+    let op = Operation {
+        client: 0,
+        input: input.clone(),
+        call: 0,
+        output: output.cloned().unwrap_or_default(),
+        ret: if output.is_some() { 0 } else { u64::MAX },
+    };
+    op.describe()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values as small numbers.
+
+/// Interns the values a model meets, so that states are small numbers: id 0 is `nil` (or an
+/// absent key), ids from 1 name texts.
+#[derive(Debug, Default)]
+struct Values {
+    ids: HashMap<Box<str>, u32>,
+    texts: Vec<Box<str>>,
+}
+
+impl Values {
+    /// The id of a value, interning it if new.
+    fn id(&mut self, value: Option<&str>) -> u32 {
+        let Some(text) = value else { return 0 };
+        if let Some(&id) = self.ids.get(text) {
+            return id;
+        }
+        self.texts.push(text.into());
+        let id = self.texts.len() as u32;
+        self.ids.insert(text.into(), id);
+        id
+    }
+
+    /// The id of a value if it was ever interned (`None`: no state can hold it).
+    fn known(&self, value: Option<&str>) -> Option<u32> {
+        match value {
+            None => Some(0),
+            Some(text) => self.ids.get(text).copied(),
+        }
+    }
+
+    fn text(&self, id: u32) -> Option<&str> {
+        id.checked_sub(1)
+            .and_then(|i| self.texts.get(i as usize))
+            .map(|t| &**t)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Register.
+
+/// Jepsen's compare-and-set register (Knossos's `cas-register`), one per key: `read` returns the
+/// value (`nil` before any write), `write` sets it, `cas [expected new]` sets it to `new` if it
+/// equals `expected` and otherwise changes nothing. A cas that returned
+/// [`Status::Ok`](super::Status::Ok) found the expected value; one that returned
+/// [`Status::Fail`](super::Status::Fail) found another; one with an unknown outcome did whichever the
+/// value at that point allows. `get` and `put` are accepted as `read` and `write`. Unlike Knossos,
+/// a read that returned `nil` says the register was `nil` (Knossos lets a `nil` read match
+/// anything, because its `:info` reads carry `nil`; here unknown reads are simply not checked).
+#[derive(Debug, Default)]
+pub struct Register {
+    values: RefCell<Values>,
+}
+
+/// A register's value, as an interned id (see [`Model::describe_state`] for the value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RegisterState(u32);
+
+impl Register {
+    fn value(&self, state: RegisterState) -> String {
+        register_value(self.values.borrow().text(state.0))
+    }
+}
+
+impl Model for Register {
+    type Input = Input;
+    type Output = Output;
+    type State = RegisterState;
+
+    fn name(&self) -> String {
+        "register".to_owned()
+    }
+
+    fn init(&self) -> RegisterState {
+        RegisterState(0)
+    }
+
+    fn step(
+        &self,
+        state: &RegisterState,
+        input: &Input,
+        output: Option<&Output>,
+    ) -> Option<RegisterState> {
+        match input.op {
+            OpKind::Read | OpKind::Get => match output {
+                Some(out) => (self.values.borrow().known(out.value.as_deref()) == Some(state.0))
+                    .then_some(*state),
+                None => Some(*state),
+            },
+            OpKind::Write | OpKind::Put => Some(RegisterState(
+                self.values.borrow_mut().id(input.value.as_deref()),
+            )),
+            OpKind::Cas => {
+                let found = self.values.borrow().known(input.expected.as_deref()) == Some(state.0);
+                let after = || RegisterState(self.values.borrow_mut().id(input.value.as_deref()));
+                match output.map(|o| o.status) {
+                    None => Some(if found { after() } else { *state }),
+                    Some(Status::Ok) => found.then(after),
+                    Some(Status::Fail) => (!found).then_some(*state),
+                    Some(_) => None,
                 }
-                KvOp::Append => {}
             }
+            OpKind::Append => None,
         }
-        let windows = &self.windows;
-        for key in &mut self.gets {
-            key.gets.sort_by_key(|&i| (windows[i].1, i));
-            for (pos, &i) in key.gets.iter().enumerate() {
-                self.position[i] = pos;
-            }
+    }
+
+    fn is_read_only(&self, input: &Input, output: Option<&Output>) -> bool {
+        input.op.is_read()
+            || (input.op == OpKind::Cas && output.is_some_and(|o| o.status == Status::Fail))
+    }
+
+    fn partition_key(&self, input: &Input) -> String {
+        input.key.clone()
+    }
+
+    fn supports(&self, input: &Input, output: Option<&Output>) -> Result<(), String> {
+        if input.op == OpKind::Append {
+            return Err("an append needs the kv model".to_owned());
         }
-        if puts_by_text.is_empty() {
-            return;
+        if input.version.is_some() || output.is_some_and(|o| o.version.is_some()) {
+            return Err("versions need the versioned-kv model".to_owned());
         }
-        for get in 0..self.steps.len() {
-            let Step { op, key, text } = self.steps[get];
-            if op != KvOp::Get {
-                continue;
-            }
-            let output = self.texts[text as usize].text.as_bytes();
-            let mut prefix_hash = 0;
-            let mut hashed = 0;
-            for &len in put_lengths.range(..=output.len()) {
-                prefix_hash = extend_hash(prefix_hash, &output[hashed..len]);
-                hashed = len;
-                let Some(puts) = puts_by_text.get(&mix64(prefix_hash ^ len as u64)) else {
-                    continue;
+        let status = output.map_or(Status::Ok, |o| o.status);
+        let fine = match input.op {
+            OpKind::Cas => matches!(status, Status::Ok | Status::Fail),
+            _ => status == Status::Ok,
+        };
+        if !fine {
+            return Err(format!("a register {} does not return {status}", input.op));
+        }
+        Ok(())
+    }
+
+    fn describe_operation(&self, input: &Input, output: Option<&Output>) -> String {
+        describe(input, output)
+    }
+
+    fn label(&self, input: &Input, output: Option<&Output>) -> String {
+        let v = |value: Option<&String>| register_value(value.map(String::as_str));
+        match input.op {
+            OpKind::Read | OpKind::Get => match output {
+                Some(out) => format!("read → {}", v(out.value.as_ref())),
+                None => "read ?".to_owned(),
+            },
+            OpKind::Write | OpKind::Put => format!("write {}", v(input.value.as_ref())),
+            OpKind::Cas => format!(
+                "cas {}→{} {}",
+                v(input.expected.as_ref()),
+                v(input.value.as_ref()),
+                match output.map(|o| o.status) {
+                    None => "?",
+                    Some(Status::Ok) => "ok",
+                    Some(_) => "fail",
+                }
+            ),
+            OpKind::Append => describe(input, output),
+        }
+    }
+
+    fn describe_state(&self, state: &RegisterState) -> String {
+        self.value(*state)
+    }
+
+    fn explain(&self, state: &RegisterState, input: &Input, output: &Output) -> String {
+        let holds = self.value(*state);
+        match input.op {
+            OpKind::Cas if output.status == Status::Fail => format!(
+                "{} found another value than {}, but the register holds {holds}",
+                describe(input, Some(output)),
+                register_value(input.expected.as_deref())
+            ),
+            OpKind::Cas => format!(
+                "{} found {}, but the register holds {holds}",
+                describe(input, Some(output)),
+                register_value(input.expected.as_deref())
+            ),
+            _ => format!(
+                "{} but the register holds {holds}",
+                describe(input, Some(output))
+            ),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Versioned key/value store.
+
+/// The versioned key/value store of MIT 6.5840 (2025 and later), one key at a time. A key is
+/// absent, or holds a value and a version (1 after its first put, +1 per applied put).
+/// - `Get(key)` returns the value and version (`OK`), or `ErrNoKey` if the key is absent. If the
+///   history did not record the version a get returned, only the value is compared.
+/// - `Put(key, value, version)` is applied if `version` is the key's version (0 for an absent
+///   key, which creates it) and returns `OK`; otherwise it changes nothing and returns
+///   `ErrVersion` (the key exists) or `ErrNoKey` (it does not). A clerk returns `ErrMaybe` for a
+///   put it retried that then found another version: its first attempt may have been applied, so
+///   `ErrMaybe` is accepted either way, like an unknown outcome. (The course's own checker model
+///   also accepts `ErrMaybe` either way; it does not compare a get's version, and expects
+///   `ErrVersion` rather than `ErrNoKey` for an absent key.)
+#[derive(Debug, Default)]
+pub struct VersionedKv {
+    values: RefCell<Values>,
+}
+
+/// A key's value (interned id, 0: absent) and version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VersionedState {
+    value: u32,
+    version: u64,
+}
+
+impl VersionedKv {
+    fn describe(&self, state: VersionedState) -> String {
+        match self.values.borrow().text(state.value) {
+            None => "absent".to_owned(),
+            Some(text) => format!("({text:?}, version {})", state.version),
+        }
+    }
+}
+
+impl Model for VersionedKv {
+    type Input = Input;
+    type Output = Output;
+    type State = VersionedState;
+
+    fn name(&self) -> String {
+        "versioned-kv".to_owned()
+    }
+
+    fn init(&self) -> VersionedState {
+        VersionedState {
+            value: 0,
+            version: 0,
+        }
+    }
+
+    fn step(
+        &self,
+        state: &VersionedState,
+        input: &Input,
+        output: Option<&Output>,
+    ) -> Option<VersionedState> {
+        let present = state.value != 0;
+        match input.op {
+            OpKind::Get | OpKind::Read => {
+                let Some(out) = output else {
+                    return Some(*state);
                 };
-                let follows = puts.iter().copied().filter(|&p| {
-                    self.steps[p].key == key && self.windows[p].0 <= self.windows[get].1
-                });
-                self.may_follow[get].extend(follows);
+                let fits = match out.status {
+                    Status::Ok => {
+                        present
+                            && self.values.borrow().known(Some(out.text())) == Some(state.value)
+                            && out.version.is_none_or(|v| v == state.version)
+                    }
+                    Status::ErrNoKey => !present,
+                    _ => false,
+                };
+                fits.then_some(*state)
             }
-        }
-    }
-
-    fn empty(&self, key: usize) -> NodeId {
-        key as NodeId
-    }
-
-    fn dead(&self, key: usize) -> NodeId {
-        (self.keys + key) as NodeId
-    }
-
-    fn is_root(&self, node: NodeId) -> bool {
-        (node as usize) < 2 * self.keys
-    }
-
-    /// The node for `node`'s value followed by `text`.
-    fn append(&mut self, node: NodeId, text: TextId) -> NodeId {
-        let parent = &self.nodes[node as usize];
-        let appended = &self.texts[text as usize];
-        if appended.text.is_empty() {
-            return node;
-        }
-        if parent.witness == NO_WITNESS {
-            // Unobservable, and appending keeps it so.
-            return self.dead(parent.key);
-        }
-        if let Some(&child) = self.children.get(&pair(node, text)) {
-            return child;
-        }
-        let (key, len) = (parent.key, parent.len + appended.text.len());
-        let hash = add_mod(mul_mod(parent.hash, appended.shift), appended.hash);
-        let child = match self.find_witness(node, text) {
-            Some(witness) => {
-                self.nodes.push(Node {
-                    parent: node,
-                    text,
-                    key,
-                    len,
-                    hash,
-                    witness,
-                });
-                (self.nodes.len() - 1) as NodeId
+            OpKind::Put | OpKind::Write => {
+                let version = input.version?;
+                let applies = state.version == version;
+                let after = || VersionedState {
+                    value: self.values.borrow_mut().id(Some(argument(input))),
+                    version: version + 1,
+                };
+                match output.map(|o| o.status) {
+                    None | Some(Status::ErrMaybe) => Some(if applies { after() } else { *state }),
+                    Some(Status::Ok) => applies.then(after),
+                    Some(Status::ErrVersion) => (!applies && present).then_some(*state),
+                    Some(Status::ErrNoKey) => (!applies && !present).then_some(*state),
+                    Some(Status::Fail) => None,
+                }
             }
-            None => self.dead(key),
-        };
-        self.children.insert(pair(node, text), child);
-        child
+            OpKind::Append | OpKind::Cas => None,
+        }
     }
 
-    /// A get output of the key that `node`'s value followed by `text` is a prefix of, if any
-    /// (`node` has a witness).
-    fn find_witness(&self, node: NodeId, text: TextId) -> Option<TextId> {
-        let parent = &self.nodes[node as usize];
-        let appended = self.texts[text as usize].text;
-        let witness = self.texts[parent.witness as usize].text;
-        let continues = witness
-            .as_bytes()
-            .get(parent.len..)
-            .is_some_and(|rest| rest.starts_with(appended.as_bytes()));
-        if continues {
-            return Some(parent.witness);
-        }
-        let mut value = self.value(node);
-        value.push_str(appended);
-        let outputs = &self.outputs[parent.key];
-        let first_not_below = outputs.partition_point(|&t| self.texts[t as usize].text < &*value);
-        outputs
-            .get(first_not_below)
-            .copied()
-            .filter(|&t| self.texts[t as usize].text.starts_with(&value))
+    fn is_read_only(&self, input: &Input, output: Option<&Output>) -> bool {
+        input.op.is_read()
+            || output.is_some_and(|o| matches!(o.status, Status::ErrVersion | Status::ErrNoKey))
     }
 
-    /// Whether the value of `node` is exactly `text`.
-    fn equals(&mut self, node: NodeId, text: TextId) -> bool {
-        let (value, expected) = (&self.nodes[node as usize], &self.texts[text as usize]);
-        if value.len != expected.text.len() || value.hash != expected.hash {
-            return false;
-        }
-        if let Some(&known) = self.compared.get(&pair(node, text)) {
-            return known;
-        }
-        let equal = self.ends_with(node, expected.text.as_bytes());
-        self.compared.insert(pair(node, text), equal);
-        equal
+    fn partition_key(&self, input: &Input) -> String {
+        input.key.clone()
     }
 
-    /// Whether `bytes` is exactly the value of `node` (not `DEAD`), compared from the end, one
-    /// appended text at a time.
-    fn ends_with(&self, mut node: NodeId, mut bytes: &[u8]) -> bool {
-        while !self.is_root(node) {
-            let Node { parent, text, .. } = self.nodes[node as usize];
-            let piece = self.texts[text as usize].text.as_bytes();
-            match bytes.strip_suffix(piece) {
-                Some(rest) => bytes = rest,
-                None => return false,
+    fn supports(&self, input: &Input, output: Option<&Output>) -> Result<(), String> {
+        let status = output.map_or(Status::Ok, |o| o.status);
+        match input.op {
+            OpKind::Append | OpKind::Cas => {
+                Err(format!("an {} needs another model", input.op).replace("an cas", "a cas"))
             }
-            node = parent;
-        }
-        bytes.is_empty()
-    }
-
-    /// Whether the value of `node` may be a prefix of `text` (false only if it certainly is not).
-    fn may_be_prefix(&mut self, node: NodeId, text: TextId) -> bool {
-        let value = &self.nodes[node as usize];
-        let (len, hash) = (value.len, value.hash);
-        let target = &mut self.texts[text as usize];
-        let bytes = target.text.as_bytes();
-        if len > bytes.len() {
-            return false;
-        }
-        let checkpoints = target.checkpoints.get_or_insert_with(|| {
-            let mut hashes = vec![0];
-            let mut h = 0;
-            for chunk in bytes.chunks(CHECKPOINT) {
-                h = extend_hash(h, chunk);
-                hashes.push(h);
+            OpKind::Put | OpKind::Write if input.version.is_none() => {
+                Err("a versioned put needs the version it expects".to_owned())
             }
-            hashes.into()
-        });
-        let whole = len / CHECKPOINT;
-        extend_hash(checkpoints[whole], &bytes[whole * CHECKPOINT..len]) == hash
-    }
-
-    /// The value of `node` (not `DEAD`) as a string.
-    fn value(&self, mut node: NodeId) -> String {
-        let mut pieces = Vec::new();
-        while !self.is_root(node) {
-            let Node { parent, text, .. } = self.nodes[node as usize];
-            pieces.push(self.texts[text as usize].text);
-            node = parent;
-        }
-        pieces.reverse();
-        pieces.concat()
-    }
-}
-
-impl Model for KvModel<'_> {
-    type State = KvState;
-
-    fn init(&mut self) -> KvState {
-        let values = match self.keys {
-            0 | 1 => Values::One(self.empty(0)),
-            keys => Values::Many((0..keys).map(|key| self.empty(key)).collect()),
-        };
-        KvState {
-            fingerprint: (0..self.keys.max(1)).fold(0u64, |sum, key| {
-                sum.wrapping_add(mix64(u64::from(self.empty(key))))
-            }),
-            values,
-        }
-    }
-
-    fn step(&mut self, state: &KvState, op: usize) -> Option<KvState> {
-        let Step { op, key, text } = self.steps[op];
-        match op {
-            KvOp::Get => self.equals(state.get(key), text).then(|| state.clone()),
-            KvOp::Put => Some(state.set(key, self.append(self.empty(key), text))),
-            KvOp::Append => Some(state.set(key, self.append(state.get(key), text))),
-        }
-    }
-
-    fn fingerprint(&self, state: &KvState) -> u64 {
-        state.fingerprint
-    }
-
-    fn is_read_only(&self, op: usize) -> bool {
-        self.steps[op].op == KvOp::Get
-    }
-
-    fn placed(&mut self, op: usize) {
-        self.is_placed[op] = true;
-        let Step { op: kind, key, .. } = self.steps[op];
-        if kind == KvOp::Get {
-            let key = &mut self.gets[key];
-            while key.gets.get(key.first).is_some_and(|&g| self.is_placed[g]) {
-                key.first += 1;
+            OpKind::Get | OpKind::Read if !matches!(status, Status::Ok | Status::ErrNoKey) => {
+                Err(format!("a get does not return {status}"))
             }
-        }
-    }
-
-    fn unplaced(&mut self, op: usize) {
-        self.is_placed[op] = false;
-        let Step { op: kind, key, .. } = self.steps[op];
-        if kind == KvOp::Get {
-            let key = &mut self.gets[key];
-            key.first = key.first.min(self.position[op]);
-        }
-    }
-
-    fn viable(&mut self, state: &KvState, op: usize) -> bool {
-        let key = self.steps[op].key;
-        let node = state.get(key);
-        let mut targets = [0; LOOK_AHEAD];
-        let mut count = 0;
-        let next_gets = self.gets[key].gets[self.gets[key].first..]
-            .iter()
-            .filter(|&&g| !self.is_placed[g])
-            .take(LOOK_AHEAD);
-        for &get in next_gets {
-            let after_unplaced_put = self.may_follow[get].iter().any(|&p| !self.is_placed[p]);
-            if !after_unplaced_put {
-                targets[count] = self.steps[get].text;
-                count += 1;
+            OpKind::Put | OpKind::Write if status == Status::Fail => {
+                Err("a put does not return fail".to_owned())
             }
+            _ => Ok(()),
         }
-        targets[..count]
-            .iter()
-            .all(|&text| self.may_be_prefix(node, text))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn model(ops: &[Operation]) -> KvModel<'_> {
-        let refs: Vec<&Operation> = ops.iter().collect();
-        KvModel::new(&refs)
     }
 
-    #[test]
-    fn appends_share_nodes_and_gets_compare_bytes() {
-        let ops = [
-            Operation::append(0, "k", "ab", 0, 1),
-            Operation::append(1, "k", "c", 0, 1),
-            Operation::get(2, "k", 0, 1, "abc"),
-            Operation::get(2, "k", 0, 1, "acb"),
-            Operation::put(3, "k", "abc", 0, 1),
-        ];
-        let mut model = model(&ops);
-        let s0 = model.init();
-        assert!(model.step(&s0, 2).is_none());
-        let s1 = model.step(&s0, 0).unwrap();
-        let s2 = model.step(&s1, 1).unwrap();
-        assert!(model.step(&s2, 2).is_some());
-        assert!(model.step(&s2, 3).is_none());
-        assert_eq!(model.value(s2.get(0)), "abc");
-        // Same path, same node.
-        assert_eq!(model.step(&s1, 1).unwrap(), s2);
-        // Same bytes through a put: a different node, but gets still see the same value.
-        let s3 = model.step(&s0, 4).unwrap();
-        assert!(model.step(&s3, 2).is_some());
+    fn describe_operation(&self, input: &Input, output: Option<&Output>) -> String {
+        let mut input = input.clone();
+        if input.op.is_write() && input.version.is_none() {
+            input.version = Some(0);
+        }
+        let mut output = output.cloned();
+        if let Some(out) = &mut output
+            && input.op.is_read()
+            && out.version.is_none()
+            && out.status == Status::Ok
+        {
+            // A get whose version was not recorded.
+            return format!("get({:?}) -> {:?}", input.key, out.text());
+        }
+        describe(&input, output.as_ref())
     }
 
-    #[test]
-    fn values_no_get_can_read_are_one_state() {
-        let ops = [
-            Operation::append(0, "k", "a", 0, 1),
-            Operation::append(1, "k", "b", 0, 1),
-            Operation::get(2, "k", 0, 1, "a"),
-            Operation::put(3, "k", "p", 0, 1),
-        ];
-        let mut model = model(&ops);
-        let s0 = model.init();
-        let a = model.step(&s0, 0).unwrap();
-        let ab = model.step(&a, 1).unwrap();
-        let b = model.step(&s0, 1).unwrap();
-        let ba = model.step(&b, 0).unwrap();
-        assert_ne!(a, b, "\"a\" can be read, \"b\" cannot");
-        assert_eq!(ab, ba, "neither \"ab\" nor \"ba\" can be read");
-        assert_eq!(b, ba);
-        assert!(model.step(&b, 2).is_none());
-        // A put makes the key readable again ("p" is not, but "" is a prefix of "a").
-        let p = model.step(&ab, 3).unwrap();
-        assert_eq!(model.step(&ba, 3).unwrap(), p);
+    fn label(&self, input: &Input, output: Option<&Output>) -> String {
+        match input.op {
+            OpKind::Get | OpKind::Read => match output {
+                None => "get ?".to_owned(),
+                Some(out) if out.status == Status::ErrNoKey => "get → ErrNoKey".to_owned(),
+                Some(out) => match out.version {
+                    Some(v) => format!("get → {:?} v{v}", out.text()),
+                    None => format!("get → {:?}", out.text()),
+                },
+            },
+            _ => format!(
+                "put {:?} v{} {}",
+                argument(input),
+                input.version.unwrap_or_default(),
+                output.map_or("?", |o| o.status.name())
+            ),
+        }
     }
 
-    #[test]
-    fn many_keys_keep_fingerprints_consistent() {
-        let ops = [
-            Operation::put(0, "a", "1", 0, 1),
-            Operation::put(0, "b", "2", 0, 1),
-            Operation::get(0, "a", 0, 1, "1"),
-            Operation::get(0, "b", 0, 1, "2"),
-        ];
-        let mut model = model(&ops);
-        let s0 = model.init();
-        let a = model.step(&s0, 0).unwrap();
-        let ab = model.step(&a, 1).unwrap();
-        let b = model.step(&s0, 1).unwrap();
-        let ba = model.step(&b, 0).unwrap();
-        assert_eq!(ab, ba);
-        assert_eq!(model.fingerprint(&ab), model.fingerprint(&ba));
-        assert_ne!(model.fingerprint(&ab), model.fingerprint(&s0));
-        assert!(model.step(&ab, 2).is_some() && model.step(&ab, 3).is_some());
+    fn describe_state(&self, state: &VersionedState) -> String {
+        self.describe(*state)
+    }
+
+    fn explain(&self, state: &VersionedState, input: &Input, output: &Output) -> String {
+        let holds = self.describe(*state);
+        let what = self.describe_operation(input, Some(output));
+        match input.op {
+            OpKind::Put | OpKind::Write => {
+                let version = input.version.unwrap_or_default();
+                let would = if state.version == version {
+                    "it would be applied"
+                } else {
+                    "it would not be applied"
+                };
+                format!("{what}, but the key is {holds}: {would}")
+            }
+            _ => format!("{what}, but the key is {holds}"),
+        }
     }
 }

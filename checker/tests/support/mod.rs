@@ -8,6 +8,8 @@
 
 #![allow(dead_code)] // each includer uses a different part
 
+pub mod jepsen;
+
 use checker::linearizability::{History, KvOp, Operation, UNKNOWN_RETURN};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -103,9 +105,10 @@ pub fn generate(w: &Workload) -> History {
         }
         let value = store.entry(op.input.key.clone()).or_default();
         match op.input.op {
-            KvOp::Get => op.output.value = value.clone(),
-            KvOp::Put => *value = op.input.value.clone(),
-            KvOp::Append => value.push_str(&op.input.value),
+            KvOp::Get => op.output.value = Some(value.clone()),
+            KvOp::Put => *value = op.input.value.clone().unwrap_or_default(),
+            KvOp::Append => value.push_str(op.input.value.as_deref().unwrap_or("")),
+            _ => unreachable!("key/value operations only"),
         }
     }
     let mut operations: Vec<Operation> = planned.into_iter().map(|(op, _, _)| op).collect();
@@ -121,6 +124,10 @@ pub fn corrupt_read(history: &mut History, at: f64) -> Option<usize> {
     let index = (start..ops.len())
         .chain(0..start)
         .find(|&i| ops[i].input.op == KvOp::Get && !ops[i].is_pending())?;
-    ops[index].output.value.push_str("x corrupted y");
+    ops[index]
+        .output
+        .value
+        .get_or_insert_default()
+        .push_str("x corrupted y");
     Some(index)
 }
