@@ -4,6 +4,7 @@
 //! it, or a Jepsen-style `.edn`/`.jepsen` file). Exit codes: 0 linearizable, 1 not linearizable,
 //! 2 unknown (timed out), 3 bad input or usage.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,9 +39,14 @@ enum Command {
     Linearizability(LinearizabilityArgs),
     /// Model-check the Raft in raft/src/raft.rs with stateright.
     ///
-    /// Exit code 0: every safety property holds and every reachability property was reached.
+    /// Exit code 0: every safety property holds and every reachability property was reached;
+    /// 1: a property was violated (a panic of the Raft is one), or never reached although the
+    /// bound allows it; 2: a usage problem, or a bound too small to elect a leader or commit a
+    /// command, or a search that stopped before it could tell.
     Check(checker::model::cli::CheckArgs),
     /// Serve stateright's Explorer web UI for the Raft model.
+    ///
+    /// Exit code 2 if it cannot serve on the address.
     Explore(checker::model::cli::ExploreArgs),
 }
 
@@ -82,10 +88,14 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return match err.use_stderr() {
-                true => ExitCode::from(BAD_INPUT),
-                false => ExitCode::SUCCESS, // --help, --version
-            };
+            if !err.use_stderr() {
+                return ExitCode::SUCCESS; // --help, --version
+            }
+            // `check` and `explore` say 2 for usage problems (1 is a bug of the Raft there).
+            let model_command = std::env::args_os()
+                .nth(1)
+                .is_some_and(|c| c == "check" || c == "explore");
+            return ExitCode::from(if model_command { 2 } else { BAD_INPUT });
         }
     };
     match cli.command {
@@ -119,27 +129,46 @@ fn run_linearizability(args: &LinearizabilityArgs) -> Result<Verdict, String> {
     let format = args.format.map(HistoryFormat::from);
     let history = History::read_file(&args.file, format).map_err(|e| e.to_string())?;
     let report = check_history(&history, &options).map_err(|e| e.to_string())?;
-    print_report(&args.file, &history, &report, &options);
+    let mut text = render_report(&args.file, &history, &report, &options);
     if report.verdict == Verdict::Illegal {
         let out = args
             .html
             .clone()
             .unwrap_or_else(|| args.file.with_extension("html"));
         write_html(&history, &report.info, &out).map_err(|e| e.to_string())?;
-        println!("picture: {}", out.display());
+        text.push_str(&format!("picture: {}\n", out.display()));
     }
-    Ok(report.verdict)
+    // A reader that went away (`checker ... | head`) ends the command quietly, with its verdict.
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the report: {e}"))
+        }
+        _ => Ok(report.verdict),
+    }
 }
 
-fn print_report(file: &Path, history: &History, report: &CheckReport, options: &CheckOptions) {
+/// The report, as printed.
+fn render_report(
+    file: &Path,
+    history: &History,
+    report: &CheckReport,
+    options: &CheckOptions,
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let info = &report.info;
     let pending = history
         .operations
         .iter()
         .filter(|op| op.is_pending())
         .count();
-    println!("{}: {}", file.display(), report.verdict);
-    println!(
+    let _ = writeln!(out, "{}: {}", file.display(), report.verdict);
+    let _ = writeln!(
+        out,
         "  operations: {} ({} with unknown outcome, {} ignored gets)",
         history.operations.len(),
         pending,
@@ -151,7 +180,8 @@ fn print_report(file: &Path, history: &History, report: &CheckReport, options: &
             .filter(|p| p.status == status)
             .count()
     };
-    println!(
+    let _ = writeln!(
+        out,
         "  partitions: {} {} ({} linearizable, {} not, {} timed out, {} not checked)",
         info.partitions.len(),
         if options.partition_by_key {
@@ -164,7 +194,7 @@ fn print_report(file: &Path, history: &History, report: &CheckReport, options: &
         count(PartitionStatus::TimedOut),
         count(PartitionStatus::NotChecked),
     );
-    println!("  time: {:.3} s", report.elapsed.as_secs_f64());
+    let _ = writeln!(out, "  time: {:.3} s", report.elapsed.as_secs_f64());
     for partition in info
         .partitions
         .iter()
@@ -174,16 +204,19 @@ fn print_report(file: &Path, history: &History, report: &CheckReport, options: &
             Some(key) => format!("key {key:?}"),
             None => "the history".to_owned(),
         };
-        println!(
+        let _ = writeln!(
+            out,
             "  {name}: at most {} of {} operations linearize; then none of these can come next:",
             partition.linearization.len(),
             partition.operations.len()
         );
         for stuck in &partition.stuck {
-            println!(
+            let _ = writeln!(
+                out,
                 "    client {}: {}",
                 history.operations[stuck.op].client, stuck.reason
             );
         }
     }
+    out
 }
