@@ -130,6 +130,7 @@ impl CheckArgs {
             timeout: self.timeout.map(Duration::from_secs),
             seed: self.seed,
             symmetry: self.symmetry,
+            ..Exploration::default()
         }
     }
 }

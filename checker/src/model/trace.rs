@@ -59,6 +59,9 @@ pub struct Exploration {
     /// Explore one state of each set that differ only in the servers' names (DFS and simulation;
     /// see [`super::symmetry`]; check [`super::symmetry::problem`] first).
     pub symmetry: bool,
+    /// With DFS and simulation: the most states the search for shorter counterexamples may find
+    /// (see the module's documentation).
+    pub shortening_limit: usize,
 }
 
 impl Default for Exploration {
@@ -70,6 +73,7 @@ impl Default for Exploration {
             timeout: None,
             seed: 0,
             symmetry: false,
+            shortening_limit: SEARCH_STATE_LIMIT,
         }
     }
 }
@@ -133,7 +137,9 @@ pub struct Report<R: RaftNode> {
     pub unique: usize,
     /// The most steps from the start of any state checked.
     pub max_depth: usize,
+    /// How long the search took, and then the shortening of its counterexamples.
     pub elapsed: Duration,
+    pub shortening: Duration,
     /// Every state within the bounds was explored (so "holds" covers them all). False if the
     /// search stopped early: see [`Report::stop`].
     pub complete: bool,
@@ -307,6 +313,7 @@ pub fn check_with_progress<R: RaftNode>(
             stateright_search(&model, exploration, started, &|c| tell("searching", c))
         }
     };
+    let searched = started.elapsed();
     // Shorten the counterexamples of the violated safety properties.
     let violated: BTreeMap<&'static str, RaftPath<R>> = found
         .discoveries
@@ -320,9 +327,13 @@ pub fn check_with_progress<R: RaftNode>(
             .map(|(name, path)| (name, (path, Shortness::Shortest)))
             .collect()
     } else {
-        shorten(&model, violated, exploration.threads, &|c| {
-            tell("shortening", c)
-        })
+        shorten(
+            &model,
+            violated,
+            exploration.threads,
+            exploration.shortening_limit,
+            &|c| tell("shortening", c),
+        )
     };
     let mut verdicts = Vec::new();
     for name in SAFETY {
@@ -356,7 +367,8 @@ pub fn check_with_progress<R: RaftNode>(
         generated: found.counts.generated,
         unique: found.counts.unique,
         max_depth: found.counts.depth,
-        elapsed: started.elapsed(),
+        elapsed: searched,
+        shortening: started.elapsed() - searched,
         complete: found.complete,
         stop: found.stop,
         verdicts,
@@ -519,6 +531,7 @@ fn shorten<R: RaftNode>(
     model: &RaftModel<R>,
     paths: BTreeMap<&'static str, RaftPath<R>>,
     threads: usize,
+    state_limit: usize,
     progress: &(dyn Fn(Counts) + Sync),
 ) -> BTreeMap<&'static str, (RaftPath<R>, Shortness)> {
     let mut minimal = BTreeMap::new();
@@ -545,7 +558,7 @@ fn shorten<R: RaftNode>(
             threads: threads.max(1),
             max_depth: Some(longest - 1),
             deadline: None,
-            state_limit: Some(SEARCH_STATE_LIMIT),
+            state_limit: Some(state_limit),
             properties: Some(minimal.keys().copied().collect()),
             stop_after_first_violation: false,
         },
@@ -803,6 +816,13 @@ pub fn render_report<R: RaftNode>(report: &Report<R>, explorer_address: &str) ->
         secs,
         report.generated as f64 / secs.max(1e-9),
     );
+    if report.verdicts.iter().any(|v| v.shortness.is_some()) && !report.shortening.is_zero() {
+        let _ = writeln!(
+            out,
+            "shortening the counterexamples took {:.1}s",
+            report.shortening.as_secs_f64()
+        );
+    }
     for v in &report.verdicts {
         let verdict = match (&v.expectation, v.ok) {
             (Expectation::Sometimes, true) => "reached".to_owned(),
