@@ -78,7 +78,7 @@ fn stepwise<R: RaftNode>(s: &State<R>, property: &str) -> Option<String> {
 /// `check` (a property that reads the servers as they are), with a panic of the Raft while it
 /// reads them counted as a violation. (The model reads every server right after each step, so a
 /// Raft that panics when read is caught there first, as a violation of [`NO_PANIC`].)
-fn reading<R: RaftNode>(check: impl FnOnce() -> Option<String>) -> Option<String> {
+fn reading(check: impl FnOnce() -> Option<String>) -> Option<String> {
     panics::catch(check).unwrap_or_else(|panic| {
         Some(format!(
             "the Raft panicked while the checker read the servers' states: {panic}"
@@ -99,7 +99,7 @@ pub fn election_safety<R: RaftNode>(s: &State<R>) -> Option<String> {
 
 /// If two logs have an entry with the same index and term, they are identical up to it.
 pub fn log_matching<R: RaftNode>(s: &State<R>) -> Option<String> {
-    reading::<R>(|| log_matching_of(s))
+    reading(|| log_matching_of(s))
 }
 
 fn log_matching_of<R: RaftNode>(s: &State<R>) -> Option<String> {
@@ -145,7 +145,7 @@ fn log_matching_of<R: RaftNode>(s: &State<R>) -> Option<String> {
 /// A leader holds every entry committed in an earlier term. An entry some server applied in its
 /// term `t` was committed by term `t`, so every leader of a later term must hold it.
 pub fn leader_completeness<R: RaftNode>(s: &State<R>) -> Option<String> {
-    reading::<R>(|| leader_completeness_of(s))
+    reading(|| leader_completeness_of(s))
 }
 
 fn leader_completeness_of<R: RaftNode>(s: &State<R>) -> Option<String> {

@@ -174,8 +174,11 @@ impl Parents {
     }
 }
 
+/// A state with its fingerprint.
+type Found<R> = (RaftState<R>, u64);
+
 /// One depth's states, in order, with their fingerprints.
-type Level<R> = Vec<(RaftState<R>, u64)>;
+type Level<R> = Vec<Found<R>>;
 
 /// What the threads share.
 struct Work<'m, R: RaftNode> {
@@ -460,7 +463,7 @@ pub fn search<R: RaftNode>(
             let mut next: Vec<(usize, Level<R>)> =
                 std::mem::take(&mut *work.next.lock().unwrap_or_else(|e| e.into_inner()));
             next.sort_unstable_by_key(|(chunk, _)| *chunk);
-            let mut next: Vec<((u32, u32), (RaftState<R>, u64))> = next
+            let mut next: Vec<((u32, u32), Found<R>)> = next
                 .into_iter()
                 .flat_map(|(_, states)| states)
                 .map(|(state, fp)| {

@@ -234,12 +234,12 @@ pub fn too_small(bounds: &Bounds, max_depth: Option<usize>, property: &str) -> O
     } else if n > 1 && bounds.network != NetworkSemantics::Duplicating && bounds.max_in_flight == 0
     {
         Some("--max-in-flight 0: no request for a vote can be in flight".to_owned())
-    } else if let Some(depth) = max_depth.filter(|d| *d < elect) {
-        Some(format!(
-            "--depth {depth}: electing a leader of {n} server(s) takes at least {elect} steps"
-        ))
     } else {
-        None
+        max_depth.filter(|d| *d < elect).map(|depth| {
+            format!(
+                "--depth {depth}: electing a leader of {n} server(s) takes at least {elect} steps"
+            )
+        })
     };
     let why = match property {
         LEADER_ELECTED => cannot_elect.map(|why| format!("too small to elect a leader ({why})")),
