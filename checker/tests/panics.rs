@@ -361,6 +361,53 @@ fn the_check_command_exits_1_on_a_panic_and_says_how_to_explore_it() {
         text.matches("open it: ").count(),
         text.matches("explore it: ").count()
     );
+
+    // The Explorer serving what the command says opens the link at the panic.
+    #[derive(Parser)]
+    struct Explore {
+        #[command(flatten)]
+        bounds: checker::model::cli::BoundsArgs,
+    }
+    let flags = lines[open]
+        .strip_prefix("open it: cargo run --release -p checker -- explore ")
+        .expect("the command");
+    let bounds = Explore::try_parse_from(std::iter::once("explore").chain(flags.split(' ')))
+        .expect("the printed flags parse")
+        .bounds
+        .bounds();
+    let steps = lines[open + 1]
+        .strip_prefix("explore it: http://127.0.0.1:3000/#/steps/")
+        .expect("a link");
+    let address = serve::<Panicky>(bounds);
+    let parent = &steps[..steps.rfind('/').expect("steps")];
+    let states = http(&address, "GET", &format!("/.states/{parent}"));
+    assert!(
+        states.contains(&panic_text().replace('"', "\\\"")),
+        "{states}"
+    );
+    let end = http(&address, "GET", &format!("/.states/{steps}"));
+    assert!(
+        end.starts_with("HTTP/1.1 200") || end.starts_with("HTTP/1.0 200"),
+        "{end}"
+    );
+}
+
+/// Serve the Explorer for `R` within `bounds` on a free port; its address, once it answers.
+fn serve<R: RaftNode>(bounds: Bounds) -> String {
+    let address = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .to_string();
+    let serve_at = address.clone();
+    std::thread::spawn(move || {
+        model::<R>(&bounds).checker().serve(serve_at.as_str());
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(&address).is_err() {
+        assert!(Instant::now() < deadline, "the Explorer did not start");
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
+    address
 }
 
 /// A reader that goes away does not make the command panic: the verdict's exit code, quietly.
@@ -505,23 +552,11 @@ fn http(address: &str, method: &str, path: &str) -> String {
 /// discovery, and the state at the end of it shows the panic.
 #[test]
 fn the_explorer_shows_a_panic_as_a_discovery() {
-    let address = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .to_string();
-    let bounds = Bounds {
+    let address = serve::<Panicky>(Bounds {
         max_term: 1,
         ..Bounds::default()
-    };
-    let serve_at = address.clone();
-    std::thread::spawn(move || {
-        model::<Panicky>(&bounds).checker().serve(serve_at.as_str());
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(&address).is_err() {
-        assert!(Instant::now() < deadline, "the Explorer did not start");
-        std::thread::park_timeout(Duration::from_millis(20));
-    }
+    let deadline = Instant::now() + Duration::from_secs(60);
     let ran = http(&address, "POST", "/.runtocompletion");
     assert!(ran.contains(" 200 "), "{ran}");
     // Run to completion in the background; poll until it is done.
