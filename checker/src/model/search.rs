@@ -189,7 +189,11 @@ struct Work<'m, R: RaftNode> {
     /// The depth being checked, and its states.
     level: RwLock<Arc<Level<R>>>,
     depth: AtomicUsize,
-    /// Whether the states of this depth are expanded (false at the depth limit).
+    /// The phase: checking the states of this depth (then expanding them, unless the search
+    /// ends there).
+    checking: AtomicBool,
+    /// Whether the states of this depth are expanded (false at the depth limit: then they are
+    /// only probed for a successor not found before).
     expand: AtomicBool,
     /// At the depth limit: whether some state has a successor not found before.
     beyond: AtomicBool,
@@ -225,7 +229,8 @@ impl<R: RaftNode> Work<'_, R> {
         self.stopping.store(true, Ordering::Relaxed);
     }
 
-    /// Check and expand the states of the current depth, chunk by chunk, until none is left.
+    /// Check (in the checking phase) or expand (in the other) the states of the current depth,
+    /// chunk by chunk, until none is left.
     fn work(&self, progress: &(dyn Fn(Counts) + Sync)) {
         let level = self.level.read().unwrap_or_else(|e| e.into_inner()).clone();
         let discovered = self
@@ -234,6 +239,7 @@ impl<R: RaftNode> Work<'_, R> {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let depth = self.depth.load(Ordering::Relaxed);
+        let checking = self.checking.load(Ordering::Relaxed);
         let expand = self.expand.load(Ordering::Relaxed);
         let mut actions = Vec::new();
         loop {
@@ -248,29 +254,27 @@ impl<R: RaftNode> Work<'_, R> {
             let mut next = Vec::new();
             let mut generated = 0;
             for (place, (state, fp)) in level.iter().enumerate().skip(start).take(CHUNK) {
-                for (k, property) in self.properties.iter().enumerate() {
-                    if discovered[k] {
-                        continue;
-                    }
-                    let hit = match property.expectation {
-                        Expectation::Always => !(property.condition)(self.model, state),
-                        Expectation::Sometimes => (property.condition)(self.model, state),
-                        Expectation::Eventually => false,
-                    };
-                    if hit {
-                        self.found[k].fetch_min(place as u64, Ordering::Relaxed);
-                        if property.expectation == Expectation::Always {
-                            self.violated.store(true, Ordering::Relaxed);
+                if checking {
+                    for (k, property) in self.properties.iter().enumerate() {
+                        if discovered[k] {
+                            continue;
+                        }
+                        let hit = match property.expectation {
+                            Expectation::Always => !(property.condition)(self.model, state),
+                            Expectation::Sometimes => (property.condition)(self.model, state),
+                            Expectation::Eventually => false,
+                        };
+                        if hit {
+                            self.found[k].fetch_min(place as u64, Ordering::Relaxed);
+                            if property.expectation == Expectation::Always {
+                                self.violated.store(true, Ordering::Relaxed);
+                            }
                         }
                     }
-                }
-                if self.options.stop_after_first_violation && self.violated.load(Ordering::Relaxed)
-                {
-                    // This depth is the last: what it leads to will not be checked.
                     continue;
                 }
                 if !expand && self.beyond.load(Ordering::Relaxed) {
-                    continue;
+                    break;
                 }
                 actions.clear();
                 self.model.actions(state, &mut actions);
@@ -371,6 +375,7 @@ pub fn search<R: RaftNode>(
         parents,
         level: RwLock::new(Arc::new(level)),
         depth: AtomicUsize::new(0),
+        checking: AtomicBool::new(true),
         expand: AtomicBool::new(options.max_depth != Some(0)),
         beyond: AtomicBool::new(false),
         violated: AtomicBool::new(false),
@@ -383,11 +388,12 @@ pub fn search<R: RaftNode>(
         failure: Mutex::new(None),
     };
     let threads = options.threads.max(1);
-    // Each depth: every thread (and this one) waits at the barrier, the threads work, and all
-    // wait again; then this thread takes stock and sets up the next depth.
+    // Each depth, twice (check its states, then expand them): every thread (and this one) waits
+    // at the barrier, the threads work, and all wait again; then this thread takes stock.
     let barrier = Barrier::new(threads + 1);
     let mut discoveries: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut found_at = BTreeMap::new();
+    // The deepest depth whose states were all checked.
     let mut checked = 0;
     let end = std::thread::scope(|scope| {
         for t in 0..threads {
@@ -412,17 +418,22 @@ pub fn search<R: RaftNode>(
                 })
                 .expect("spawn a search thread");
         }
+        let run_phase = |checking: bool| {
+            work.checking.store(checking, Ordering::Relaxed);
+            work.next_chunk.store(0, Ordering::Relaxed);
+            barrier.wait();
+            barrier.wait();
+            *work.stop.lock().unwrap_or_else(|e| e.into_inner())
+        };
         let end = loop {
             let level = work.level.read().unwrap_or_else(|e| e.into_inner()).clone();
+            let depth = work.depth.load(Ordering::Relaxed);
             if level.is_empty() {
                 // Nothing this deep: the depth before was the last.
-                let depth = work.depth.load(Ordering::Relaxed);
                 work.depth.store(depth.saturating_sub(1), Ordering::Relaxed);
                 break End::Exhausted;
             }
-            barrier.wait();
-            barrier.wait();
-            let depth = work.depth.load(Ordering::Relaxed);
+            let stopped = run_phase(true);
             // What this depth discovered (even if it was cut short: every shallower state was
             // checked, so these are shortest too).
             {
@@ -436,7 +447,7 @@ pub fn search<R: RaftNode>(
                     }
                 }
             }
-            if let Some(stop) = *work.stop.lock().unwrap_or_else(|e| e.into_inner()) {
+            if let Some(stop) = stopped {
                 break stop;
             }
             checked = depth;
@@ -451,6 +462,9 @@ pub fn search<R: RaftNode>(
                 .all(|d| *d)
             {
                 break End::AllDiscovered;
+            }
+            if let Some(stop) = run_phase(false) {
+                break stop;
             }
             if !work.expand.load(Ordering::Relaxed) {
                 break if work.beyond.load(Ordering::Relaxed) {
@@ -479,7 +493,6 @@ pub fn search<R: RaftNode>(
                 options.max_depth.is_none_or(|max| depth + 1 < max),
                 Ordering::Relaxed,
             );
-            work.next_chunk.store(0, Ordering::Relaxed);
             for found in &work.found {
                 found.store(u64::MAX, Ordering::Relaxed);
             }

@@ -368,7 +368,11 @@ pub fn check_with_progress<R: RaftNode>(
         unique: found.counts.unique,
         max_depth: found.counts.depth,
         elapsed: searched,
-        shortening: started.elapsed() - searched,
+        shortening: if found.shortest {
+            Duration::ZERO
+        } else {
+            started.elapsed() - searched
+        },
         complete: found.complete,
         stop: found.stop,
         verdicts,
@@ -793,9 +797,13 @@ pub fn render_report<R: RaftNode>(report: &Report<R>, explorer_address: &str) ->
             " (stopped at the time limit of {}s: verdicts cover the explored part only)",
             t.as_secs_f64()
         ),
-        Some(Stop::DepthLimit(d)) => {
+        Some(Stop::DepthLimit(d)) if e.strategy == Strategy::Bfs => {
             format!(" (stopped at depth {d}: verdicts cover the paths of at most {d} steps only)")
         }
+        Some(Stop::DepthLimit(d)) => format!(
+            " (stopped at depth {d}: verdicts cover the explored part only; depth-first search \
+             skips a state within {d} steps that it met deeper first, --strategy bfs does not)"
+        ),
         Some(Stop::FirstViolation(d)) => format!(
             " (breadth-first search stops after depth {d}, where it found its first violation: \
              verdicts cover the paths of at most {d} steps only)"
