@@ -437,7 +437,10 @@ fn stateright_search<R: RaftNode>(
     let target = exploration
         .max_depth
         .map(|d| if simulation { d + 1 } else { d + 2 });
-    let mut builder = model_checker(model, exploration.threads.max(1));
+    // stateright's checker takes a model of its own.
+    let mut builder = super::model::<R>(model.bounds())
+        .checker()
+        .threads(exploration.threads.max(1));
     if let Some(target) = target {
         builder = builder.target_max_depth(target);
     }
@@ -519,13 +522,6 @@ fn stateright_search<R: RaftNode>(
         discoveries: checker.discoveries().into_iter().collect(),
         shortest: false,
     }
-}
-
-fn model_checker<R: RaftNode>(
-    model: &RaftModel<R>,
-    threads: usize,
-) -> stateright::CheckerBuilder<RaftModel<R>> {
-    super::model::<R>(model.bounds()).checker().threads(threads)
 }
 
 /// Shorten each path (of a violation of the property it is filed under): leave out steps while
