@@ -140,6 +140,40 @@ impl RaftNode for PanicsWhenRead {
     }
 }
 
+wrapper!(PanicsOnStart);
+/// Panics when a client command is started (`start`).
+impl RaftNode for PanicsOnStart {
+    delegate!(boot);
+    delegate!(state);
+    delegate!(observe);
+    delegate!(on_timer);
+    delegate!(on_request);
+    delegate!(on_reply);
+    fn start(&mut self, _: RaftCommand, _: &mut Effects) -> Option<(u64, u64)> {
+        unimplemented!("start")
+    }
+    fn snapshot(&mut self, index: u64, snapshot: Vec<u8>, out: &mut Effects) {
+        RaftNode::snapshot(&mut self.0, index, snapshot, out)
+    }
+}
+
+wrapper!(PanicsOnSnapshot);
+/// Panics when the service hands it a snapshot (`snapshot`).
+impl RaftNode for PanicsOnSnapshot {
+    delegate!(boot);
+    delegate!(state);
+    delegate!(observe);
+    delegate!(on_timer);
+    delegate!(on_request);
+    delegate!(on_reply);
+    fn start(&mut self, command: RaftCommand, out: &mut Effects) -> Option<(u64, u64)> {
+        RaftNode::start(&mut self.0, command, out)
+    }
+    fn snapshot(&mut self, index: u64, _: Vec<u8>, _: &mut Effects) {
+        panic!("no room for a snapshot up to {index}")
+    }
+}
+
 wrapper!(NeverElects);
 /// Ignores its election timer: never a candidate, so never a leader (no property is violated).
 impl RaftNode for NeverElects {
@@ -278,6 +312,40 @@ fn a_panic_is_a_violation_in_every_strategy() {
     }
 }
 
+/// A panic in `start` and one in `snapshot` are caught, with what the server was doing.
+#[test]
+fn panics_in_start_and_snapshot_are_caught() {
+    let report = check::<PanicsOnStart>(&Bounds::default(), &with(Strategy::Bfs));
+    let v = verdict(&report, NO_PANIC);
+    let why = v.why.as_deref().expect("a panic");
+    assert!(
+        why.starts_with("the Raft panicked: not implemented: start at checker/tests/panics.rs:")
+            && why.ends_with(", starting command [1])"),
+        "{why}"
+    );
+    // Elected in three steps, then the command.
+    assert_eq!(
+        v.counterexample
+            .as_ref()
+            .map(|p| p.clone().into_actions().len()),
+        Some(4)
+    );
+
+    let bounds = Bounds {
+        snapshots: true,
+        ..Bounds::default()
+    };
+    let report = check::<PanicsOnSnapshot>(&bounds, &with(Strategy::Bfs));
+    let why = verdict(&report, NO_PANIC).why.clone().expect("a panic");
+    assert!(
+        why.starts_with(
+            "the Raft panicked: no room for a snapshot up to 1 at checker/tests/panics.rs:"
+        ) && why.ends_with(", taking a snapshot up to index 1)"),
+        "{why}"
+    );
+    assert_eq!(report.conclusion().exit_code(), 1);
+}
+
 /// A panic while restarting from persisted bytes (`boot`), and one while the model reads a
 /// server (`observe`), are caught and reported like a handler's.
 #[test]
@@ -310,6 +378,38 @@ fn panics_on_restart_and_when_read_are_caught_too() {
         "{why}"
     );
     assert_eq!(report.conclusion().exit_code(), 1);
+}
+
+/// The properties and the printer read the servers under a guard too: a Raft that panics there
+/// (which the model's steps would have caught first) makes a violation and a note, not a crash.
+#[test]
+fn a_panic_while_the_checker_reads_a_server_is_a_violation_not_a_crash() {
+    let bounds = Bounds {
+        servers: 1,
+        ..Bounds::default()
+    };
+    let mut state = checker::model::trace::initial_state::<PanicsWhenRead>(&bounds);
+    // A leader of one server, put in place behind the model's back.
+    let mut out = Effects::default();
+    let mut leader = raft::Raft::boot(0, 1, &Persisted::default(), &mut out).expect("boots");
+    RaftNode::on_timer(&mut leader, Timer::Election, &mut out);
+    assert!(RaftNode::state(&leader).1, "a single server elects itself");
+    let mut machine = (*state.machines[0]).clone();
+    machine.server.raft = Some(checker::model::Shared::new(PanicsWhenRead(leader)));
+    state.machines[0] = checker::model::Shared::new(machine);
+    let why = checker::model::properties::leader_completeness(&state).expect("a violation");
+    assert!(
+        why.starts_with(
+            "the Raft panicked while the checker read the servers' states: a leader hides at \
+             checker/tests/panics.rs:"
+        ),
+        "{why}"
+    );
+    let servers = checker::model::trace::describe_servers(&state);
+    assert!(
+        servers.starts_with("s0 (the Raft panicked when read: a leader hides at "),
+        "{servers}"
+    );
 }
 
 /// A search thread that panics outside the Raft (here: hashing it) ends the search as a failure,

@@ -91,7 +91,9 @@ pub struct Outcome<R: RaftNode> {
     pub counts: Counts,
     pub end: End,
     /// For each property discovered: the shortest path to a state that discovers it (the first
-    /// such state in the order of the module's documentation).
+    /// such state in the order of the module's documentation). A property is missing here but
+    /// listed in `found_at` if its path could not be rebuilt (only if two states' fingerprints
+    /// collide).
     pub discoveries: BTreeMap<&'static str, RaftPath<R>>,
     /// For each property discovered: the depth and the place in it (in the order of the module's
     /// documentation) of the state that discovered it.

@@ -284,6 +284,9 @@ struct Found<R: RaftNode> {
     complete: bool,
     stop: Option<Stop>,
     discoveries: BTreeMap<&'static str, RaftPath<R>>,
+    /// Properties discovered whose path could not be rebuilt (only if the fingerprints of two
+    /// states collide): still violated, or reached, but with no path to print.
+    pathless: Vec<&'static str>,
     /// The discoveries' paths are shortest already (level-ordered search).
     shortest: bool,
 }
@@ -338,14 +341,20 @@ pub fn check_with_progress<R: RaftNode>(
     let mut verdicts = Vec::new();
     for name in SAFETY {
         let counterexample = shortened.get(name).cloned();
-        let why = counterexample.as_ref().and_then(|(path, _)| {
-            let last = path.last_state();
-            violation_of(name, last)
-        });
+        let pathless = found.pathless.contains(&name);
+        let why = match &counterexample {
+            Some((path, _)) => violation_of(name, path.last_state()),
+            None if pathless => Some(
+                "violated in a state whose path could not be rebuilt (two states' \
+                 fingerprints collided); run again with --strategy dfs"
+                    .into(),
+            ),
+            None => None,
+        };
         verdicts.push(Verdict {
             name,
             expectation: Expectation::Always,
-            ok: counterexample.is_none(),
+            ok: counterexample.is_none() && !pathless,
             shortness: counterexample.as_ref().map(|(_, s)| *s),
             counterexample: counterexample.map(|(path, _)| path),
             why,
@@ -355,7 +364,7 @@ pub fn check_with_progress<R: RaftNode>(
         verdicts.push(Verdict {
             name,
             expectation: Expectation::Sometimes,
-            ok: found.discoveries.contains_key(name),
+            ok: found.discoveries.contains_key(name) || found.pathless.contains(&name),
             counterexample: None,
             shortness: None,
             why: None,
@@ -416,6 +425,12 @@ fn breadth_first_search<R: RaftNode>(
         counts: outcome.counts,
         complete: stop.is_none(),
         stop,
+        pathless: outcome
+            .found_at
+            .keys()
+            .filter(|name| !outcome.discoveries.contains_key(*name))
+            .copied()
+            .collect(),
         discoveries: outcome.discoveries,
         shortest: true,
     }
@@ -520,6 +535,7 @@ fn stateright_search<R: RaftNode>(
         complete: stop.is_none(),
         stop,
         discoveries: checker.discoveries().into_iter().collect(),
+        pathless: Vec::new(),
         shortest: false,
     }
 }
