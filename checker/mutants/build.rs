@@ -2,6 +2,9 @@
 //! `labs/mutants/<name>.patch` applied. The patches are plain unified diffs; each hunk is applied
 //! by finding its old text. Only the patches that change `raft/src/raft.rs` and nothing else are
 //! Raft mutants; the others (the KV service's, labs 3A/3B) are skipped.
+//!
+//! `checker/mutants/extra/*.patch` are built the same way, for the checker's tests only: they are
+//! listed in `EXTRA`, not in the graded catalog (`CATALOG`, which `labs mutants` grades).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -11,23 +14,33 @@ fn main() {
     let root = manifest.join("../..");
     let raft_rs = root.join("raft/src/raft.rs");
     let mutants_dir = root.join("labs/mutants");
+    let extra_dir = manifest.join("extra");
     println!("cargo:rerun-if-changed={}", raft_rs.display());
     println!("cargo:rerun-if-changed={}", mutants_dir.display());
+    println!("cargo:rerun-if-changed={}", extra_dir.display());
     let source = std::fs::read_to_string(&raft_rs).expect("read raft/src/raft.rs");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
 
-    let mut patches: Vec<PathBuf> = std::fs::read_dir(&mutants_dir)
-        .expect("read labs/mutants")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "patch"))
-        .collect();
-    patches.sort();
+    let patches_in = |dir: &PathBuf| {
+        let mut patches: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "patch"))
+            .collect();
+        patches.sort();
+        patches
+    };
+    let catalogued = patches_in(&mutants_dir);
+    let extra = patches_in(&extra_dir);
 
     let mut modules = String::new();
     let mut catalog = String::from(
         "/// Every Raft mutant: (name, lab, what it breaks).\npub const CATALOG: &[(&str, &str, &str)] = &[\n",
     );
-    for patch in &patches {
+    let mut extras = String::from(
+        "/// The mutants for the checker's tests only (checker/mutants/extra/): (name, lab, what it breaks).\npub const EXTRA: &[(&str, &str, &str)] = &[\n",
+    );
+    for patch in catalogued.iter().chain(&extra) {
         println!("cargo:rerun-if-changed={}", patch.display());
         let name = patch.file_stem().unwrap().to_string_lossy().into_owned();
         let module = name.replace('-', "_");
@@ -44,10 +57,17 @@ fn main() {
             "#[path = {:?}]\n#[allow(dead_code, unused, clippy::all, clippy::pedantic)]\npub mod {module};",
             file.display().to_string()
         );
-        let _ = writeln!(catalog, "    ({name:?}, {lab:?}, {what:?}),");
+        let list = if extra.contains(patch) {
+            &mut extras
+        } else {
+            &mut catalog
+        };
+        let _ = writeln!(list, "    ({name:?}, {lab:?}, {what:?}),");
     }
     catalog.push_str("];\n");
-    std::fs::write(out_dir.join("mutants.rs"), modules + &catalog).expect("write mutants.rs");
+    extras.push_str("];\n");
+    std::fs::write(out_dir.join("mutants.rs"), modules + &catalog + &extras)
+        .expect("write mutants.rs");
 }
 
 /// The files a patch changes: its `+++ b/PATH` lines.

@@ -4,7 +4,9 @@
 //! - a `stateright` model that drives the **same** [`raft`] state machine the labs run, with crashes,
 //!   a lossy/duplicating/reordering network and nondeterministic timers, and checks Raft's safety
 //!   properties (election safety, log matching, leader completeness, state machine safety, leader
-//!   append-only), printing the shortest counterexample as a message trace and serving the Explorer UI;
+//!   append-only; a panic of the Raft is a violation too), printing a short counterexample as a
+//!   message trace (a shortest one, or one said to be merely minimal: see [`model::trace`]) and
+//!   serving the Explorer UI;
 //! - a linearizability checker for the key/value histories the KV labs record (and Jepsen-style files).
 //!
 //! Status: being built; see the project's issue tracker.

@@ -41,9 +41,14 @@ enum Command {
     Linearizability(LinearizabilityArgs),
     /// Model-check the Raft in raft/src/raft.rs with stateright.
     ///
-    /// Exit code 0: every safety property holds and every reachability property was reached.
+    /// Exit code 0: every safety property holds and every reachability property was reached;
+    /// 1: a property was violated (a panic of the Raft is one), or never reached although the
+    /// bound allows it; 2: a usage problem, or a bound too small to elect a leader or commit a
+    /// command, or a search that stopped before it could tell.
     Check(checker::model::cli::CheckArgs),
     /// Serve stateright's Explorer web UI for the Raft model.
+    ///
+    /// Exit code 2 if it cannot serve on the address.
     Explore(checker::model::cli::ExploreArgs),
 }
 
@@ -138,10 +143,14 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return match err.use_stderr() {
-                true => ExitCode::from(BAD_INPUT),
-                false => ExitCode::SUCCESS, // --help, --version
-            };
+            if !err.use_stderr() {
+                return ExitCode::SUCCESS; // --help, --version
+            }
+            // `check` and `explore` say 2 for usage problems (1 is a bug of the Raft there).
+            let model_command = std::env::args_os()
+                .nth(1)
+                .is_some_and(|c| c == "check" || c == "explore");
+            return ExitCode::from(if model_command { 2 } else { BAD_INPUT });
         }
     };
     match cli.command {

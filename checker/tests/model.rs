@@ -49,6 +49,31 @@ fn reference_passes_the_default_bound_completely() {
     }
 }
 
+/// The level-ordered breadth-first search explores exactly the states depth-first search does
+/// (the same unique and generated counts, the same deepest state) on one thread or two, and
+/// finds the bound complete.
+#[test]
+fn breadth_first_search_explores_what_depth_first_search_explores() {
+    let (dfs, _) = reference_passes(&Bounds::default());
+    for threads in [1, 2] {
+        let bfs = check::<raft::Raft>(
+            &Bounds::default(),
+            &Exploration {
+                strategy: Strategy::Bfs,
+                threads,
+                ..Exploration::default()
+            },
+        );
+        let text = render_report(&bfs, "127.0.0.1:3000");
+        assert!(bfs.complete && bfs.passed(), "{text}");
+        assert_eq!(
+            (bfs.unique, bfs.generated, bfs.max_depth),
+            (dfs.unique, dfs.generated, dfs.max_depth),
+            "{threads} threads: {text}"
+        );
+    }
+}
+
 /// With snapshot requests on, the bound is still finite: a command trimmed into a snapshot is not
 /// proposed again (it once was, and the search ran past depth 5,000 without end).
 #[test]

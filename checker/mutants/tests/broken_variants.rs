@@ -3,8 +3,11 @@
 //! and its shortest counterexample reads as a short message trace. Two of them are snapshots, so a
 //! change in the checker's output shows in review.
 
+use checker::model::properties::NO_PANIC;
+use checker::model::stateright::actor::ActorModelAction;
 use checker::model::trace::{
-    Exploration, Strategy, check, depth_first_violation, render_path, shortest_violation,
+    Conclusion, Exploration, Report, Shortness, Stop, Strategy, check, depth_first_violation,
+    render_path, render_report, shortest_violation, shortest_violation_with,
 };
 use checker::model::{Bounds, NetworkSemantics, RaftNode, symmetry};
 
@@ -155,5 +158,249 @@ fn a_symmetric_search_finds_the_same_violations() {
         &with_crash(),
         "leader completeness",
         13,
+    );
+}
+
+/// The verdict on `property` in `report`.
+fn verdict<'a, R: RaftNode>(
+    report: &'a Report<R>,
+    property: &str,
+) -> &'a checker::model::trace::Verdict<R> {
+    report
+        .verdicts
+        .iter()
+        .find(|v| v.name == property)
+        .expect("a verdict per property")
+}
+
+/// `text` with the panic's place in the generated mutant file (under the build's OUT_DIR, which
+/// differs between builds) replaced by `MUTANT.rs:LINE`.
+fn redact_place(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.split_inclusive('\n') {
+        match (line.find(" at /"), line.find(".rs:")) {
+            (Some(at), Some(rs)) if at < rs => {
+                let rest = &line[rs + 4..];
+                let digits = rest.chars().take_while(char::is_ascii_digit).count();
+                out.push_str(&line[..at]);
+                out.push_str(" at MUTANT.rs:LINE");
+                out.push_str(&rest[digits..]);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// A Raft that panics (the extra mutant `append-indexes-past-log`: a follower indexes its log
+/// past its end) is caught as a violation of "the Raft does not panic": the message and the
+/// place, the shortest path ending in the step that panicked, exit code 1 -- by depth-first and
+/// breadth-first search (simulation is tested on a Raft that panics sooner, in
+/// checker/tests/panics.rs). Before panics were caught, the search's threads died, and every
+/// property "held".
+#[test]
+fn a_panic_in_the_raft_is_a_violation_with_the_shortest_path_to_it() {
+    type Panics = raft_mutants::append_indexes_past_log::Raft;
+    let bounds = small();
+    let (property, shortest) =
+        shortest_violation::<Panics>(&bounds, 20).expect("the panic is found");
+    assert_eq!(property, NO_PANIC);
+    let steps = shortest.clone().into_actions();
+    let last = steps.last().expect("some steps");
+    let ActorModelAction::Deliver { dst, msg, .. } = &last.step else {
+        panic!("the last step delivers the AppendEntries that panics: {last:?}");
+    };
+    assert!(format!("{msg:?}").contains("AppendEntries"), "{msg:?}");
+    for strategy in [Strategy::Dfs, Strategy::Bfs] {
+        let report = check::<Panics>(
+            &bounds,
+            &Exploration {
+                strategy,
+                threads: 2,
+                ..Exploration::default()
+            },
+        );
+        let text = render_report(&report, "127.0.0.1:3000");
+        assert_eq!(report.conclusion(), Conclusion::Violated, "{text}");
+        assert_eq!(report.conclusion().exit_code(), 1);
+        let v = verdict(&report, NO_PANIC);
+        let why = v.why.as_deref().expect("why");
+        assert!(
+            why.starts_with("the Raft panicked: index out of bounds: the len is ")
+                && why.contains("append_indexes_past_log.rs:")
+                && why.contains(", handling AppendEntries from server "),
+            "{strategy:?}: {why}"
+        );
+        let path = v.counterexample.as_ref().expect("a counterexample");
+        if strategy == Strategy::Bfs {
+            // The first shortest path in breadth-first order.
+            assert_eq!(path.clone().into_actions(), steps, "{text}");
+            let (from, to) = match &last.step {
+                ActorModelAction::Deliver { src, .. } => (usize::from(*src), usize::from(*dst)),
+                _ => unreachable!(),
+            };
+            assert!(
+                why.ends_with(&format!(
+                    "(server {to}, handling AppendEntries from server {from})"
+                )),
+                "{why}"
+            );
+        } else {
+            // A shortest one (depth-first search on two threads may find another).
+            assert_eq!(
+                path.clone().into_actions().len(),
+                steps.len(),
+                "{strategy:?}: {text}"
+            );
+        }
+        assert_eq!(v.shortness, Some(Shortness::Shortest), "{strategy:?}");
+        assert!(
+            text.lines()
+                .last()
+                .is_some_and(|l| l
+                    .starts_with("result: VIOLATED: the Raft does not panic: the Raft panicked: ")),
+            "{text}"
+        );
+    }
+    insta::assert_snapshot!(
+        "append_indexes_past_log",
+        redact_place(&render_path(&bounds, &shortest))
+    );
+}
+
+/// Breadth-first search prints a shortest counterexample whatever the number of threads (the
+/// same one), and stops once the depth of its first violation is checked: it finds exactly the
+/// states within that many steps, far fewer than the whole bound.
+#[test]
+fn breadth_first_search_prints_the_shortest_path_and_stops_after_its_depth() {
+    type VoteTwice = raft_mutants::vote_twice::Raft;
+    let bounds = small();
+    let (_, shortest) = shortest_violation::<VoteTwice>(&bounds, 20).expect("a violation");
+    let shortest = shortest.into_actions();
+    assert_eq!(shortest.len(), 6);
+    let bfs = |threads| {
+        check::<VoteTwice>(
+            &bounds,
+            &Exploration {
+                strategy: Strategy::Bfs,
+                threads,
+                ..Exploration::default()
+            },
+        )
+    };
+    let within_6 = states_within::<VoteTwice>(&bounds, 6);
+    for threads in [1, 2, 3] {
+        let report = bfs(threads);
+        let v = verdict(&report, "election safety");
+        let path = v.counterexample.as_ref().expect("a counterexample");
+        assert_eq!(path.clone().into_actions(), shortest, "{threads} threads");
+        assert_eq!(v.shortness, Some(Shortness::Shortest));
+        assert_eq!(report.stop, Some(Stop::FirstViolation(6)));
+        assert_eq!(report.max_depth, 6);
+        assert!(!report.complete);
+        // The whole bound has well over 100,000 states.
+        assert_eq!(report.unique, within_6, "{threads} threads");
+        assert!(report.unique < 20_000, "{}", report.unique);
+    }
+    // The multi-threaded search of shortest paths gives the one-thread answer.
+    let (_, two) = shortest_violation_with::<VoteTwice>(&bounds, 20, 2).expect("a violation");
+    assert_eq!(two.into_actions(), shortest);
+}
+
+/// How many distinct states lie within `depth` steps of the start (a plain breadth-first search).
+fn states_within<R: RaftNode>(bounds: &Bounds, depth: usize) -> usize {
+    use checker::model::stateright::Model;
+    let model = checker::model::model::<R>(bounds);
+    let mut seen = std::collections::HashSet::new();
+    let mut level = model.init_states();
+    level.retain(|s| seen.insert(s.clone()));
+    let mut actions = Vec::new();
+    for _ in 0..depth {
+        let mut next = Vec::new();
+        for state in &level {
+            actions.clear();
+            model.actions(state, &mut actions);
+            for action in actions.drain(..) {
+                if let Some(after) = model.next_state(state, action)
+                    && model.within_boundary(&after)
+                    && seen.insert(after.clone())
+                {
+                    next.push(after);
+                }
+            }
+        }
+        level = next;
+    }
+    seen.len()
+}
+
+/// Depth-first search and simulation find long paths; the printed one is shortened, and called
+/// shortest only when a search of every shorter depth proved it. With too small a budget for that
+/// search, it says that a shorter path may exist.
+#[test]
+fn depth_first_paths_are_shortened_and_called_shortest_only_when_proven() {
+    type NoUpToDate = raft_mutants::no_up_to_date_check::Raft;
+    let bounds = small();
+    let dfs = |shortening_limit| {
+        check::<NoUpToDate>(
+            &bounds,
+            &Exploration {
+                strategy: Strategy::Dfs,
+                shortening_limit,
+                ..Exploration::default()
+            },
+        )
+    };
+    let proven = dfs(checker::model::trace::SEARCH_STATE_LIMIT);
+    let v = verdict(&proven, "leader completeness");
+    assert_eq!(v.shortness, Some(Shortness::Shortest));
+    assert_eq!(
+        v.counterexample
+            .as_ref()
+            .map(|p| p.clone().into_actions().len()),
+        Some(11)
+    );
+    let text = render_report(&proven, "127.0.0.1:3000");
+    assert!(
+        text.contains(
+            "counterexample for \"leader completeness\" (11 steps; no shorter path violates it):"
+        ),
+        "{text}"
+    );
+
+    let unproven = dfs(100);
+    let v = verdict(&unproven, "leader completeness");
+    let Some(Shortness::Minimal { searched }) = v.shortness else {
+        panic!("not proven shortest with 100 states: {:?}", v.shortness);
+    };
+    assert!(searched >= 100);
+    let len = v
+        .counterexample
+        .as_ref()
+        .expect("a path")
+        .clone()
+        .into_actions()
+        .len();
+    assert!(len >= 11);
+    let text = render_report(&unproven, "127.0.0.1:3000");
+    assert!(
+        text.contains(&format!(
+            "({len} steps; no step can be left out, but a shorter path may exist: the search for one stopped after {searched} states)"
+        )),
+        "{text}"
+    );
+}
+
+/// The report's last line names the violated property and the servers involved.
+#[test]
+fn the_last_line_names_the_violation_and_its_servers() {
+    let report = check::<raft_mutants::vote_twice::Raft>(&small(), &Exploration::default());
+    let text = render_report(&report, "127.0.0.1:3000");
+    let last = text.lines().last().expect("a last line");
+    assert!(
+        last.starts_with("result: VIOLATED: election safety: servers ")
+            && last.contains(" both led term ")
+            && last.ends_with("(exit code 1)"),
+        "{last}"
     );
 }

@@ -1,13 +1,27 @@
 //! `checker check` and `checker explore`: command-line front ends of the Raft model.
+//!
+//! Exit codes of `checker check`: 0 every safety property holds and every reachability property
+//! was reached; 1 a safety property was violated (a bug of the Raft: a panic of the Raft is one),
+//! a reachability property was never reached although the bound allows it and every state was
+//! explored, or the search failed; 2 a usage problem, or a bound too small to elect a leader or
+//! commit a command (see [`super::trace::too_small`]), or a search that stopped before it reached
+//! them. 141 if the report cannot be written because its reader went away before the search
+//! (as a process killed by a closed pipe would report; a reader that goes away after the search
+//! gets the verdict's code). `checker explore`: 2 if it cannot serve on the address.
 
+use std::io::{self, IsTerminal, Write};
+use std::net::{TcpListener, ToSocketAddrs};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use stateright::{Checker, Model};
 
-use super::trace::{Exploration, Strategy, check, render_report};
-use super::{Bounds, NetworkSemantics, model, symmetry};
+use super::trace::{
+    DEFAULT_EXPLORER, Exploration, Progress, Strategy, check_with_progress, render_report,
+};
+use super::{Bounds, NetworkSemantics, RaftNode, model, panics, symmetry};
 
 /// The model's bounds, shared by `check` and `explore`.
 #[derive(Args, Clone, Debug)]
@@ -34,7 +48,8 @@ pub struct BoundsArgs {
     /// Servers take snapshots of what they applied (exercises 2D code).
     #[arg(long)]
     pub snapshots: bool,
-    /// With ordered/unordered networks: prune states with more messages in flight than this.
+    /// With ordered/unordered/sequential networks: prune states with more messages in flight
+    /// than this.
     #[arg(long, default_value_t = 6)]
     pub max_in_flight: usize,
     /// With --lossy: at most this many messages are lost in all.
@@ -58,21 +73,39 @@ impl BoundsArgs {
     }
 }
 
+/// `--depth`: a number of steps, at least 1.
+fn depth(text: &str) -> Result<usize, String> {
+    let depth: usize = text
+        .parse()
+        .map_err(|e| format!("expected a number of steps: {e}"))?;
+    if depth == 0 {
+        return Err(
+            "0 would check the initial state only; leave --depth out to search \
+                    without a depth limit"
+                .into(),
+        );
+    }
+    Ok(depth)
+}
+
 /// `checker check`.
 #[derive(Args, Clone, Debug)]
 pub struct CheckArgs {
     #[command(flatten)]
     pub bounds: BoundsArgs,
-    /// Search strategy.
+    /// Search strategy: bfs prints shortest counterexamples and stops after the depth of its
+    /// first violation; dfs and simulation shorten theirs (see the README).
     #[arg(long, value_enum, default_value_t = Strategy::Dfs)]
     pub strategy: Strategy,
     /// Worker threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Do not explore beyond this depth.
-    #[arg(long)]
+    /// Check only the states at most this many steps from the start (at least 1; no limit if
+    /// left out).
+    #[arg(long, value_parser = depth)]
     pub depth: Option<usize>,
-    /// Stop after this many seconds (verdicts then cover only the explored part).
+    /// Stop after this many seconds (verdicts then cover only the explored part) [default: none,
+    /// 60 with --strategy simulation].
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
     /// Seed for the simulation strategy.
@@ -83,8 +116,23 @@ pub struct CheckArgs {
     #[arg(long)]
     pub symmetry: bool,
     /// Address printed in Explorer links (where `checker explore` serves).
-    #[arg(long, default_value = "127.0.0.1:3000")]
+    #[arg(long, default_value = DEFAULT_EXPLORER)]
     pub explorer: String,
+}
+
+impl CheckArgs {
+    /// The exploration these arguments ask for.
+    pub fn exploration(&self) -> Exploration {
+        Exploration {
+            strategy: self.strategy,
+            threads: self.threads,
+            max_depth: self.depth,
+            timeout: self.timeout.map(Duration::from_secs),
+            seed: self.seed,
+            symmetry: self.symmetry,
+            ..Exploration::default()
+        }
+    }
 }
 
 /// `checker explore`.
@@ -93,47 +141,165 @@ pub struct ExploreArgs {
     #[command(flatten)]
     pub bounds: BoundsArgs,
     /// Address to serve the Explorer on.
-    #[arg(long, default_value = "127.0.0.1:3000")]
+    #[arg(long, default_value = DEFAULT_EXPLORER)]
     pub address: String,
 }
 
-/// Run `checker check`: print the bounds, the statistics and every verdict; exit 0 only if every
-/// safety property holds and every reachability property was reached.
+/// The exit code of a process whose output pipe closed before it could say anything useful.
+pub const CLOSED_PIPE: u8 = 141;
+
+/// Run `checker check` on the Raft in raft/src/raft.rs: print the bounds, the statistics, every
+/// verdict and counterexample, and the conclusion; exit as the module's documentation says.
 pub fn run_check(args: &CheckArgs) -> ExitCode {
+    let progress = io::stderr().is_terminal();
+    let code = check_command::<raft::Raft>(
+        args,
+        "the Raft in raft/src/raft.rs",
+        &mut io::stdout().lock(),
+        progress,
+    );
+    ExitCode::from(code)
+}
+
+/// `checker check` for the Raft `R` (called `name`), writing the report to `out` (a progress
+/// line goes to stderr if `progress`); returns the exit code. A reader of `out` that went away
+/// ends the command quietly.
+pub fn check_command<R: RaftNode>(
+    args: &CheckArgs,
+    name: &str,
+    out: &mut dyn Write,
+    progress: bool,
+) -> u8 {
     let bounds = args.bounds.bounds();
-    let exploration = Exploration {
-        strategy: args.strategy,
-        threads: args.threads,
-        max_depth: args.depth,
-        timeout: args.timeout.map(Duration::from_secs),
-        seed: args.seed,
-        symmetry: args.symmetry,
-    };
+    let exploration = args.exploration();
     if args.symmetry
-        && let Some(problem) = symmetry::problem::<raft::Raft>(&bounds, args.strategy)
+        && let Some(problem) = symmetry::problem::<R>(&bounds, args.strategy)
     {
         eprintln!("checker: --symmetry: {problem}");
-        return ExitCode::from(2);
+        return 2;
     }
-    println!("checking the Raft in raft/src/raft.rs");
-    let report = check::<raft::Raft>(&bounds, &exploration);
-    print!("{}", render_report(&report, &args.explorer));
-    if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    if let Err(e) = emit(out, &format!("checking {name}\n")) {
+        return write_failed(&e, CLOSED_PIPE);
+    }
+    let bar = progress.then(progress_bar);
+    let last = Mutex::new(Instant::now() - Duration::from_secs(1));
+    let show = |p: Progress| {
+        let Some(bar) = &bar else {
+            return;
+        };
+        // Threads report often; redraw a few times a second.
+        if let Ok(mut last) = last.try_lock() {
+            if last.elapsed() < Duration::from_millis(100) {
+                return;
+            }
+            *last = Instant::now();
+            bar.set_message(describe_progress(&p));
+        }
+    };
+    let report = check_with_progress::<R>(&bounds, &exploration, &show);
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let code = report.conclusion().exit_code();
+    match emit(out, &render_report(&report, &args.explorer)) {
+        Ok(()) => code,
+        Err(e) => write_failed(&e, code),
     }
 }
 
-/// Run `checker explore`: serve stateright's Explorer for the model. Blocks until killed.
+/// Write `text` to `out` and flush it.
+fn emit(out: &mut dyn Write, text: &str) -> io::Result<()> {
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// The exit code after a failed write: `code` quietly if the reader went away, else 2 with a
+/// message.
+fn write_failed(e: &io::Error, code: u8) -> u8 {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        code
+    } else {
+        eprintln!("checker: cannot write the report: {e}");
+        2
+    }
+}
+
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg}") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// One line of progress: `searching: 1234567 states (345678 unique), depth 23, 12s of 60s`.
+pub fn describe_progress(p: &Progress) -> String {
+    let limit = p
+        .time_limit
+        .map(|t| format!(" of {}s", t.as_secs()))
+        .unwrap_or_default();
+    format!(
+        "{}: {} states ({} unique), depth {}, {}s{limit}",
+        p.stage,
+        p.counts.generated,
+        p.counts.unique,
+        p.counts.depth,
+        p.elapsed.as_secs(),
+    )
+}
+
+/// Run `checker explore`: serve stateright's Explorer for the model. Blocks until killed; exits
+/// 2 at once if it cannot serve on the address.
 pub fn run_explore(args: &ExploreArgs) -> ExitCode {
+    ExitCode::from(explore_command::<raft::Raft>(args))
+}
+
+/// Why the Explorer cannot serve on `address`, if it cannot: not an address, or not one this
+/// machine can listen on (in use, not local, no permission).
+pub fn address_problem(address: &str) -> Option<String> {
+    let addresses: Vec<_> = match address.to_socket_addrs() {
+        Ok(addresses) => addresses.collect(),
+        Err(e) => {
+            return Some(format!(
+                "--address {address}: not an address to serve on ({e}); give HOST:PORT, \
+                 e.g. 127.0.0.1:3000"
+            ));
+        }
+    };
+    if addresses.is_empty() {
+        return Some(format!("--address {address}: names no address"));
+    }
+    match TcpListener::bind(&addresses[..]) {
+        Ok(_) => None,
+        Err(e) => {
+            let hint = match e.kind() {
+                io::ErrorKind::AddrInUse => {
+                    " (another program, perhaps another Explorer, serves there; pick another \
+                     port with --address)"
+                }
+                io::ErrorKind::AddrNotAvailable => " (not an address of this machine)",
+                _ => "",
+            };
+            Some(format!("cannot serve on {address}: {e}{hint}"))
+        }
+    }
+}
+
+/// `checker explore` for the Raft `R`; returns the exit code (only if it stops serving).
+pub fn explore_command<R: RaftNode>(args: &ExploreArgs) -> u8 {
+    if let Some(problem) = address_problem(&args.address) {
+        eprintln!("checker: {problem}");
+        return 2;
+    }
     // stateright serves its UI from ./ui when the working directory has one (its own
     // development setup); make sure the built-in UI is what users get.
     if std::path::Path::new("ui").is_dir() {
         let dir = std::env::temp_dir();
         if let Err(e) = std::env::set_current_dir(&dir) {
             eprintln!("checker: ./ui exists and changing directory failed: {e}");
-            return ExitCode::from(3);
+            return 2;
         }
         eprintln!(
             "note: ./ui exists here; serving the built-in Explorer from {}",
@@ -141,12 +307,119 @@ pub fn run_explore(args: &ExploreArgs) -> ExitCode {
         );
     }
     let bounds = args.bounds.bounds();
-    println!("bounds: {bounds}");
-    println!("Explorer: http://{}/", args.address);
-    let checker = model::<raft::Raft>(&bounds)
-        .checker()
-        .serve(args.address.as_str());
-    // serve() returns once the server stops; report what was explored.
-    println!("explored {} states", checker.unique_state_count());
-    ExitCode::SUCCESS
+    // A reader that went away does not stop the Explorer.
+    let _ = emit(
+        &mut io::stdout(),
+        &format!("bounds: {bounds}\nExplorer: http://{}/\n", args.address),
+    );
+    // stateright panics if it cannot bind after all (another process took the port since the
+    // check above), or if its server thread dies.
+    match panics::catch(|| model::<R>(&bounds).checker().serve(args.address.as_str())) {
+        Ok(checker) => {
+            let _ = emit(
+                &mut io::stdout(),
+                &format!("explored {} states\n", checker.unique_state_count()),
+            );
+            0
+        }
+        Err(panic) => {
+            eprintln!("checker: the Explorer stopped: {panic}");
+            if address_problem(&args.address).is_some() {
+                2
+            } else {
+                1
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        bounds: BoundsArgs,
+        #[arg(long, default_value = DEFAULT_EXPLORER)]
+        address: String,
+    }
+
+    fn parse(flags: &str) -> Flags {
+        Flags::try_parse_from(std::iter::once("explore").chain(flags.split_whitespace()))
+            .unwrap_or_else(|e| panic!("{flags}: {e}"))
+    }
+
+    /// The flags printed with each Explorer link give back the bounds they were made from.
+    #[test]
+    fn printed_flags_parse_back_to_the_same_bounds() {
+        let cases = [
+            Bounds::default(),
+            Bounds {
+                servers: 5,
+                max_term: 4,
+                commands: 2,
+                crashes: 1,
+                network: NetworkSemantics::Sequential,
+                lossy: true,
+                snapshots: true,
+                max_in_flight: 3,
+                max_losses: Some(4),
+            },
+            Bounds {
+                network: NetworkSemantics::Duplicating,
+                max_losses: Some(0),
+                ..Bounds::default()
+            },
+            Bounds {
+                network: NetworkSemantics::Ordered,
+                lossy: true,
+                commands: 0,
+                max_term: 0,
+                ..Bounds::default()
+            },
+        ];
+        for bounds in cases {
+            let flags = super::super::trace::explore_flags(&bounds, DEFAULT_EXPLORER);
+            let parsed = parse(&flags);
+            assert_eq!(parsed.bounds.bounds(), bounds, "{flags}");
+            assert_eq!(parsed.address, DEFAULT_EXPLORER);
+            let elsewhere = super::super::trace::explore_flags(&bounds, "0.0.0.0:4000");
+            assert_eq!(parse(&elsewhere).address, "0.0.0.0:4000", "{elsewhere}");
+        }
+    }
+
+    #[derive(Parser)]
+    struct Check {
+        #[command(flatten)]
+        args: CheckArgs,
+    }
+
+    #[test]
+    fn depth_zero_is_refused_with_a_reason() {
+        let err = Check::try_parse_from(["check", "--depth", "0"])
+            .err()
+            .expect("--depth 0 is refused");
+        let text = err.to_string();
+        assert!(text.contains("leave --depth out"), "{text}");
+        let ok = Check::try_parse_from(["check", "--depth", "1"]).expect("--depth 1 is fine");
+        assert_eq!(ok.args.depth, Some(1));
+    }
+
+    #[test]
+    fn an_address_in_use_or_invalid_is_a_clear_problem() {
+        let busy = TcpListener::bind("127.0.0.1:0").expect("a port");
+        let address = busy.local_addr().expect("its address").to_string();
+        let problem = address_problem(&address).expect("in use");
+        assert!(
+            problem.starts_with(&format!("cannot serve on {address}:")),
+            "{problem}"
+        );
+        drop(busy);
+        assert_eq!(address_problem(&address), None);
+        let problem = address_problem("not an address").expect("invalid");
+        assert!(problem.contains("not an address to serve on"), "{problem}");
+        assert!(address_problem("127.0.0.1:99999").is_some());
+    }
 }

@@ -13,7 +13,9 @@
 
 pub mod cli;
 pub mod node;
+pub mod panics;
 pub mod properties;
+pub mod search;
 pub mod shared;
 pub mod state;
 mod step;
@@ -128,6 +130,34 @@ impl fmt::Display for Bounds {
             write!(f, " max_losses={n}")?;
         }
         Ok(())
+    }
+}
+
+impl Bounds {
+    /// The `checker check`/`checker explore` flags that give these bounds (every one, so that
+    /// they mean the same whatever the defaults).
+    pub fn to_flags(&self) -> String {
+        let network = match self.network {
+            NetworkSemantics::Ordered => "ordered",
+            NetworkSemantics::Unordered => "unordered",
+            NetworkSemantics::Duplicating => "duplicating",
+            NetworkSemantics::Sequential => "sequential",
+        };
+        let mut flags = format!(
+            "--servers {} --max-term {} --commands {} --crashes {} --network {network} \
+             --max-in-flight {}",
+            self.servers, self.max_term, self.commands, self.crashes, self.max_in_flight
+        );
+        if self.lossy {
+            flags.push_str(" --lossy");
+        }
+        if let Some(n) = self.max_losses {
+            flags.push_str(&format!(" --max-losses {n}"));
+        }
+        if self.snapshots {
+            flags.push_str(" --snapshots");
+        }
+        flags
     }
 }
 
@@ -251,12 +281,34 @@ impl<R: RaftNode> Actor for RaftActor<R> {
         // The cluster's initial configuration: servers 0..servers (a Raft may learn others from
         // its log; the model delivers only to the servers it runs).
         let peers: Vec<usize> = (0..self.servers).collect();
-        let raft = match R::new(me, &peers, &persisted, &mut out) {
-            Ok(raft) => Some(Shared::new(raft)),
-            Err(e) => {
+        let booted = panics::catch(|| {
+            let booted = R::new(me, &peers, &persisted, &mut out);
+            if let Ok(raft) = &booted {
+                // What the model and the properties read of a server: a Raft that panics there
+                // panics here, where it is caught and reported.
+                let _ = (raft.state(), raft.observe());
+            }
+            booted
+        });
+        let raft = match booted {
+            Ok(Ok(raft)) => Some(Shared::new(raft)),
+            Ok(Err(e)) => {
                 events.push(GhostEvent::Violation {
                     property: properties::RESTARTS,
                     why: format!("server {me} could not restart from its persisted state: {e}"),
+                });
+                None
+            }
+            Err(panic) => {
+                // Whatever the handler asked for before it panicked is not carried out.
+                out = Effects::default();
+                let doing = match storage {
+                    Some(_) => "restarting from its persisted state",
+                    None => "starting",
+                };
+                events.push(GhostEvent::Violation {
+                    property: properties::NO_PANIC,
+                    why: panics::describe(&panic, me, doing),
                 });
                 None
             }
@@ -302,7 +354,8 @@ impl<R: RaftNode> Actor for RaftActor<R> {
         }
         match msg {
             Msg::Request(request) => {
-                let reply = self.step(me, state, o, |rf, out| {
+                let doing = || format!("handling {} from server {from}", method(&request));
+                let reply = self.step(me, state, o, doing, |rf, out| {
                     rf.on_request(from, (*request).clone(), out)
                 });
                 if let Some(reply) = reply {
@@ -310,7 +363,13 @@ impl<R: RaftNode> Actor for RaftActor<R> {
                 }
             }
             Msg::Reply { request, reply } => {
-                self.step(me, state, o, |rf, out| {
+                let doing = || {
+                    format!(
+                        "handling the reply to its {} from server {from}",
+                        method(&request)
+                    )
+                };
+                self.step(me, state, o, doing, |rf, out| {
                     rf.on_reply(from, (*request).clone(), reply, out)
                 });
             }
@@ -330,17 +389,21 @@ impl<R: RaftNode> Actor for RaftActor<R> {
         }
         match timer {
             ModelTimer::Raft(timer) => {
-                self.step(me, state, o, |rf, out| rf.on_timer(*timer, out));
+                let doing = || format!("on its {timer:?} timer");
+                self.step(me, state, o, doing, |rf, out| rf.on_timer(*timer, out));
             }
             ModelTimer::Propose(k) => {
                 let command = vec![*k];
-                let raft = state.raft.as_ref().expect("checked above");
                 // In its log, or in its service's state machine (a snapshot may have trimmed it
                 // from the log: proposing it again would grow the log forever).
-                let has_it = raft.observe().entries.iter().any(|e| e.command == command)
-                    || state.service.values().any(|c| *c == command);
-                if raft.state().1 && !has_it {
-                    self.step(me, state, o, |rf, out| {
+                let offer = self.read(me, state, "reading its state", |raft, server| {
+                    let has_it = raft.observe().entries.iter().any(|e| e.command == command)
+                        || server.service.values().any(|c| *c == command);
+                    raft.state().1 && !has_it
+                });
+                if offer == Some(true) {
+                    let doing = || format!("starting command [{k}]");
+                    self.step(me, state, o, doing, |rf, out| {
                         rf.start(command, out);
                     });
                 }
@@ -349,18 +412,18 @@ impl<R: RaftNode> Actor for RaftActor<R> {
             }
             ModelTimer::Snapshot => {
                 let index = state.service_index;
-                let snapshot_index = state
-                    .raft
-                    .as_ref()
-                    .map_or(0, |r| r.observe().snapshot_index);
-                if index > snapshot_index {
+                let snapshot_index = self.read(me, state, "reading its state", |raft, _| {
+                    raft.observe().snapshot_index
+                });
+                if snapshot_index.is_some_and(|snapshot_index| index > snapshot_index) {
                     let data: ServiceSnapshot = state
                         .service
                         .range(..=index)
                         .map(|(i, c)| (*i, c.clone()))
                         .collect();
                     let data = postcard::to_allocvec(&data).expect("encoding to memory");
-                    self.step(me, state, o, |rf, out| rf.snapshot(index, data, out));
+                    let doing = || format!("taking a snapshot up to index {index}");
+                    self.step(me, state, o, doing, |rf, out| rf.snapshot(index, data, out));
                 }
                 o.set_timer(ModelTimer::Snapshot, stateright::actor::model_timeout());
             }
@@ -368,28 +431,79 @@ impl<R: RaftNode> Actor for RaftActor<R> {
     }
 }
 
+/// A request's method without the service's name: `RequestVote`.
+fn method(request: &Request) -> &'static str {
+    request.method().trim_start_matches("Raft.")
+}
+
 impl<R: RaftNode> RaftActor<R> {
-    /// Run one Raft handler and carry out its effects.
+    /// Run one Raft handler and carry out its effects. If the handler panics (or the Raft panics
+    /// when read right after it), the server stays as it was, nothing it asked for is carried
+    /// out, and the step records a violation of [`properties::NO_PANIC`] saying what the server
+    /// was `doing`; the result is then `None`.
     fn step<T>(
         &self,
         me: usize,
         state: &mut Cow<Server<R>>,
         o: &mut Out<Self>,
+        doing: impl FnOnce() -> String,
         handler: impl FnOnce(&mut R, &mut Effects) -> T,
     ) -> Option<T> {
         // Work on a copy, and write the state back only if something changed: stateright treats
         // an untouched state as a no-op, which keeps repeated timers from adding states.
         let old = state.raft.clone()?;
-        let mut raft = R::clone(&old);
-        let mut out = Effects::default();
-        let result = handler(&mut raft, &mut out);
-        if out.is_empty() && *old == raft {
+        let ran = panics::catch(|| {
+            let mut raft = R::clone(&old);
+            let mut out = Effects::default();
+            let result = handler(&mut raft, &mut out);
+            // What the model and the properties read of a server: a Raft that panics there
+            // panics here, where it is caught and reported.
+            let _ = (raft.state(), raft.observe());
+            let unchanged = out.is_empty() && *old == raft;
+            (raft, out, result, unchanged)
+        });
+        let (raft, out, result, unchanged) = match ran {
+            Ok(ran) => ran,
+            Err(panic) => {
+                self.panicked(me, state, &panic, &doing());
+                return None;
+            }
+        };
+        if unchanged {
             return Some(result);
         }
         let server = state.to_mut();
         server.raft = Some(Shared::new(raft));
         self.carry_out(me, server, out, o);
         Some(result)
+    }
+
+    /// Read the server's Raft (and the rest of the server) with `read`; `None` if it has no Raft,
+    /// or if the Raft panicked (which is recorded as for a handler, see [`Self::step`]).
+    fn read<T>(
+        &self,
+        me: usize,
+        state: &mut Cow<Server<R>>,
+        doing: &str,
+        read: impl FnOnce(&R, &Server<R>) -> T,
+    ) -> Option<T> {
+        let server: &Server<R> = state;
+        let raft = server.raft.as_ref()?;
+        match panics::catch(|| read(raft, server)) {
+            Ok(value) => Some(value),
+            Err(panic) => {
+                self.panicked(me, state, &panic, doing);
+                None
+            }
+        }
+    }
+
+    /// Record that server `me` panicked (see [`Self::step`]).
+    fn panicked(&self, me: usize, state: &mut Cow<Server<R>>, panic: &panics::Panic, doing: &str) {
+        state.to_mut().events.push(GhostEvent::Violation {
+            property: properties::NO_PANIC,
+            why: panics::describe(panic, me, doing),
+        });
     }
 
     /// Carry out effects in the contract's order: persist, send, timers, apply.
@@ -916,6 +1030,15 @@ impl<R: RaftNode> Model for RaftModel<R> {
     }
 
     fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
+        if state
+            .history
+            .ghost
+            .violations
+            .contains_key(properties::NO_PANIC)
+        {
+            // A server panicked: the path ends with the step that panicked.
+            return;
+        }
         let bounds = self.bounds();
         let mut steps = Vec::new();
         if self.sheds() {
@@ -1011,10 +1134,16 @@ impl<R: RaftNode> Model for RaftModel<R> {
     fn as_svg(&self, path: Path<Self::State, Self::Action>) -> Option<String> {
         // stateright draws the actor model's paths: replay the steps there (with no losses, the
         // same steps are enabled; the lost messages are merely never delivered).
+        // (Under `catch`: stateright's actor model has no ghost state and so does not end a
+        // path where a server panicked; the Explorer must not die of it.)
         let steps: Vec<ActorStep> = path.into_actions().into_iter().map(|a| a.step).collect();
-        let init = self.actors.init_states().into_iter().next()?;
-        self.actors
-            .as_svg(Path::from_actions(&self.actors, init, &steps)?)
+        panics::catch(|| {
+            let init = self.actors.init_states().into_iter().next()?;
+            self.actors
+                .as_svg(Path::from_actions(&self.actors, init, &steps)?)
+        })
+        .ok()
+        .flatten()
     }
 
     fn properties(&self) -> Vec<Property<Self>> {

@@ -1,12 +1,18 @@
 //! Raft's safety properties (Figure 3 of the paper), plus two reachability properties so that a
 //! model that explores nothing cannot pass. A crashed server has no Raft state (only what it
 //! persisted survives), but the ghost history (who led which term, what was applied) still counts.
+//!
+//! A panic of the Raft is a violation too ([`NO_PANIC`]): the model catches it where it happens
+//! (see [`super::panics`]), and the path ends there. The properties that read the servers as they
+//! are read them under [`super::panics::catch`] as well, so that no panic can stop a search.
 
 use stateright::Property;
 
+use super::panics;
 use super::{RaftModel, RaftNode, RaftState as State};
 
 /// The property names, as printed and as used to look up discoveries.
+pub const NO_PANIC: &str = "the Raft does not panic";
 pub const ELECTION_SAFETY: &str = "election safety";
 pub const LOG_MATCHING: &str = "log matching";
 pub const LEADER_COMPLETENESS: &str = "leader completeness";
@@ -18,7 +24,8 @@ pub const LEADER_ELECTED: &str = "a leader is elected";
 pub const COMMAND_COMMITS: &str = "a command commits";
 
 /// Safety properties, in the order they are printed.
-pub const SAFETY: [&str; 7] = [
+pub const SAFETY: [&str; 8] = [
+    NO_PANIC,
     ELECTION_SAFETY,
     LOG_MATCHING,
     LEADER_COMPLETENESS,
@@ -33,6 +40,7 @@ pub const REACHABILITY: [&str; 2] = [LEADER_ELECTED, COMMAND_COMMITS];
 /// Every property, as stateright checks them.
 pub(super) fn all<R: RaftNode>() -> Vec<Property<RaftModel<R>>> {
     vec![
+        Property::always(NO_PANIC, |_, s| no_panic(s).is_none()),
         Property::always(ELECTION_SAFETY, |_, s| election_safety(s).is_none()),
         Property::always(LOG_MATCHING, |_, s| log_matching(s).is_none()),
         Property::always(LEADER_COMPLETENESS, |_, s| leader_completeness(s).is_none()),
@@ -45,7 +53,7 @@ pub(super) fn all<R: RaftNode>() -> Vec<Property<RaftModel<R>>> {
             terms_never_decrease(s).is_none()
         }),
         Property::sometimes(LEADER_ELECTED, |_, s| {
-            live::<R>(s).any(|(_, rf)| rf.state().1)
+            panics::catch(|| live::<R>(s).any(|(_, rf)| rf.state().1)).unwrap_or(false)
         }),
         Property::sometimes(COMMAND_COMMITS, |_, s: &State<R>| {
             !s.history.ghost.applied.is_empty()
@@ -67,6 +75,23 @@ fn stepwise<R: RaftNode>(s: &State<R>, property: &str) -> Option<String> {
     s.history.ghost.violations.get(property).cloned()
 }
 
+/// `check` (a property that reads the servers as they are), with a panic of the Raft while it
+/// reads them counted as a violation. (The model reads every server right after each step, so a
+/// Raft that panics when read is caught there first, as a violation of [`NO_PANIC`].)
+fn reading(check: impl FnOnce() -> Option<String>) -> Option<String> {
+    panics::catch(check).unwrap_or_else(|panic| {
+        Some(format!(
+            "the Raft panicked while the checker read the servers' states: {panic}"
+        ))
+    })
+}
+
+/// The Raft never panics: a server that panicked in a step (its message and place, and what the
+/// server was doing) ends the path.
+pub fn no_panic<R: RaftNode>(s: &State<R>) -> Option<String> {
+    stepwise(s, NO_PANIC)
+}
+
 /// At most one leader per term, over the whole history (checked whenever a server leads).
 pub fn election_safety<R: RaftNode>(s: &State<R>) -> Option<String> {
     stepwise(s, ELECTION_SAFETY)
@@ -74,6 +99,10 @@ pub fn election_safety<R: RaftNode>(s: &State<R>) -> Option<String> {
 
 /// If two logs have an entry with the same index and term, they are identical up to it.
 pub fn log_matching<R: RaftNode>(s: &State<R>) -> Option<String> {
+    reading(|| log_matching_of(s))
+}
+
+fn log_matching_of<R: RaftNode>(s: &State<R>) -> Option<String> {
     /// A server, its snapshot index, and (term, command) of each entry after it.
     type Log<'a> = (usize, u64, Vec<(u64, &'a [u8])>);
     let logs: Vec<Log> = live(s)
@@ -116,6 +145,10 @@ pub fn log_matching<R: RaftNode>(s: &State<R>) -> Option<String> {
 /// A leader holds every entry committed in an earlier term. An entry some server applied in its
 /// term `t` was committed by term `t`, so every leader of a later term must hold it.
 pub fn leader_completeness<R: RaftNode>(s: &State<R>) -> Option<String> {
+    reading(|| leader_completeness_of(s))
+}
+
+fn leader_completeness_of<R: RaftNode>(s: &State<R>) -> Option<String> {
     for (l, rf) in live(s) {
         let (term, leads) = rf.state();
         if !leads {
@@ -164,8 +197,9 @@ pub fn terms_never_decrease<R: RaftNode>(s: &State<R>) -> Option<String> {
 
 /// The first violated safety property and why, if any.
 pub fn first_violation<R: RaftNode>(s: &State<R>) -> Option<(&'static str, String)> {
-    election_safety(s)
-        .map(|w| (ELECTION_SAFETY, w))
+    no_panic(s)
+        .map(|w| (NO_PANIC, w))
+        .or_else(|| election_safety(s).map(|w| (ELECTION_SAFETY, w)))
         .or_else(|| log_matching(s).map(|w| (LOG_MATCHING, w)))
         .or_else(|| leader_completeness(s).map(|w| (LEADER_COMPLETENESS, w)))
         .or_else(|| state_machine_safety(s).map(|w| (STATE_MACHINE_SAFETY, w)))
@@ -177,6 +211,7 @@ pub fn first_violation<R: RaftNode>(s: &State<R>) -> Option<(&'static str, Strin
 /// Why `property` (one of [`SAFETY`]) is violated in `s`, if it is.
 pub fn violation_of<R: RaftNode>(property: &str, s: &State<R>) -> Option<String> {
     match property {
+        NO_PANIC => no_panic(s),
         ELECTION_SAFETY => election_safety(s),
         LOG_MATCHING => log_matching(s),
         LEADER_COMPLETENESS => leader_completeness(s),

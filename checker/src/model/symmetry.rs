@@ -27,6 +27,7 @@ use nohash_hasher::IntMap;
 use raft::contract::{Effects, PeerId, Persisted, Request, Timer};
 use stateright::actor::{Envelope, Id};
 
+use super::panics;
 use super::shared::{self, hash_of};
 use super::trace::Strategy;
 use super::{
@@ -50,20 +51,28 @@ pub fn problem<R: RaftNode>(bounds: &Bounds, strategy: Strategy) -> Option<Strin
         )
     } else if !(2..=MAX_SERVERS).contains(&bounds.servers) {
         Some(format!("symmetry needs 2 to {MAX_SERVERS} servers"))
-    } else if !supported::<R>(bounds.servers) {
-        Some(
-            "this Raft does not rename servers (its `relabel`, `relabel_persisted`, \
-             `relabel_request` and `relabel_reply` return None; see raft/src/raft.rs)"
-                .into(),
-        )
     } else {
-        None
+        match panics::catch(|| probe::<R>(bounds.servers)) {
+            Ok(true) => None,
+            Ok(false) => Some(
+                "this Raft does not rename servers (its `relabel`, `relabel_persisted`, \
+                 `relabel_request` and `relabel_reply` return None; see raft/src/raft.rs)"
+                    .into(),
+            ),
+            Err(panic) => Some(format!(
+                "the Raft panicked while the checker tried renaming servers: {panic}"
+            )),
+        }
     }
 }
 
 /// Whether `R` can rename servers: it boots, starts an election, and all four of its `relabel*`
-/// functions rename what that produced.
+/// functions rename what that produced (`false` if the Raft panics on the way).
 pub fn supported<R: RaftNode>(servers: usize) -> bool {
+    panics::catch(|| probe::<R>(servers)).unwrap_or(false)
+}
+
+fn probe<R: RaftNode>(servers: usize) -> bool {
     if servers < 2 {
         return false;
     }
@@ -98,8 +107,14 @@ pub fn supported<R: RaftNode>(servers: usize) -> bool {
 /// when renaming is not possible: on a sequential network (whose global order of messages
 /// renaming does not preserve), once a violation was seen (its message names servers), with more
 /// than [`MAX_SERVERS`] servers, or when the Raft does not support it.
+///
+/// A Raft that panics while renaming (or while read for the servers' keys) gets `state` itself
+/// too: any state is a sound representative, it only saves less.
 pub fn representative<R: RaftNode>(state: &RaftState<R>) -> RaftState<R> {
-    best_renaming(state).unwrap_or_else(|| state.clone())
+    panics::catch(|| best_renaming(state))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| state.clone())
 }
 
 /// The representative of `state`'s renamings, or `None` if it is `state` itself.

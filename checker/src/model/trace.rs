@@ -1,20 +1,34 @@
-//! Running the model checker, finding the **shortest** counterexample, and printing it as a
-//! readable message trace.
+//! Running the model checker, finding **short** counterexamples, and printing them as readable
+//! message traces.
 //!
-//! stateright 0.31 overwrites a property's discovery with later matches, so the path it reports
-//! is not necessarily the shortest. For every violated property we therefore search again with
-//! breadth-first search bounded to depth 1, 2, 3, ...: the first depth at which the violation
-//! appears is the length of the shortest counterexample.
+//! What "shortest" means here, by strategy:
+//! - breadth-first search (`Strategy::Bfs`) is this crate's own level-ordered search (see
+//!   [`super::search`]): it checks every state `d` steps from the start before any state `d + 1`
+//!   steps away, so each counterexample it prints is a shortest one. It stops once the depth of its
+//!   first violation is checked.
+//! - depth-first search and simulation (stateright's) find paths of any length (stateright 0.31
+//!   also overwrites a property's discovery with later ones). Each path is shortened until no
+//!   single step can be left out ([`minimize`]), then a level-ordered search of the shorter depths
+//!   looks for a shorter path, up to [`SEARCH_STATE_LIMIT`] states: if it finds one, that one is
+//!   printed, and it is a shortest one; if it checks every shorter depth, the shortened path is a
+//!   shortest one; otherwise the path is printed as minimal, not known to be shortest.
+//!   [`Verdict::shortness`] says which.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use stateright::actor::{ActorModelAction, Id};
 use stateright::{Checker, Expectation, Model, Path};
 
-use super::properties::{REACHABILITY, SAFETY, first_violation, violation_of};
+use super::panics;
+use super::properties::{
+    COMMAND_COMMITS, LEADER_ELECTED, REACHABILITY, SAFETY, first_violation, violation_of,
+};
+use super::search::{self, Counts, End, SearchOptions};
 use super::{
-    ActorStep, Bounds, ModelTimer, Msg, RaftAction, RaftModel, RaftNode, RaftState, model, symmetry,
+    ActorStep, Bounds, ModelTimer, Msg, NetworkSemantics, RaftAction, RaftModel, RaftNode,
+    RaftState, model, symmetry,
 };
 /// A path through the model.
 pub type RaftPath<R> = Path<RaftState<R>, RaftAction<R>>;
@@ -27,20 +41,27 @@ pub enum Strategy {
     Simulation,
 }
 
+/// Simulation samples paths until stopped: its time limit when none is given.
+pub const SIMULATION_TIME_LIMIT: Duration = Duration::from_secs(60);
+
 /// Exploration settings (the bounds of the model itself are in [`Bounds`]).
 #[derive(Clone, Debug)]
 pub struct Exploration {
     pub strategy: Strategy,
     pub threads: usize,
-    /// Do not explore beyond this depth.
+    /// Check only the states at most this many steps from the start (no limit if `None`).
     pub max_depth: Option<usize>,
-    /// Stop after this long (the verdicts then cover only what was explored).
+    /// Stop after this long (the verdicts then cover only what was explored). Simulation without
+    /// one stops after [`SIMULATION_TIME_LIMIT`].
     pub timeout: Option<Duration>,
     /// Seed for the simulation strategy.
     pub seed: u64,
     /// Explore one state of each set that differ only in the servers' names (DFS and simulation;
     /// see [`super::symmetry`]; check [`super::symmetry::problem`] first).
     pub symmetry: bool,
+    /// With DFS and simulation: the most states the search for shorter counterexamples may find
+    /// (see the module's documentation).
+    pub shortening_limit: usize,
 }
 
 impl Default for Exploration {
@@ -52,8 +73,29 @@ impl Default for Exploration {
             timeout: None,
             seed: 0,
             symmetry: false,
+            shortening_limit: SEARCH_STATE_LIMIT,
         }
     }
+}
+
+impl Exploration {
+    /// The time limit in effect: the one given, or simulation's default.
+    pub fn time_limit(&self) -> Option<Duration> {
+        match (self.timeout, self.strategy) {
+            (None, Strategy::Simulation) => Some(SIMULATION_TIME_LIMIT),
+            (timeout, _) => timeout,
+        }
+    }
+}
+
+/// How short a printed counterexample is known to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shortness {
+    /// No path to a violation of the property is shorter.
+    Shortest,
+    /// No single step can be left out, and no shorter path was found, but the search for one
+    /// stopped after this many states: a shorter one may exist.
+    Minimal { searched: usize },
 }
 
 /// The verdict on one property.
@@ -63,8 +105,28 @@ pub struct Verdict<R: RaftNode> {
     pub expectation: Expectation,
     /// For safety: held in every explored state. For reachability: reached.
     pub ok: bool,
-    /// The shortest counterexample (safety) found by deepening.
+    /// For a violated safety property: the counterexample printed (see the module's
+    /// documentation), and how short it is known to be.
     pub counterexample: Option<RaftPath<R>>,
+    pub shortness: Option<Shortness>,
+    /// For a violated safety property: why, in its last state (names the servers involved).
+    pub why: Option<String>,
+}
+
+/// Why a search stopped before it explored every state within the bounds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The time limit (`--timeout`, or simulation's default) passed.
+    TimeLimit(Duration),
+    /// Every state at most this many steps from the start was checked, and some lie beyond.
+    DepthLimit(usize),
+    /// Breadth-first search checked the depth of its first violation (this many steps) and
+    /// stopped there.
+    FirstViolation(usize),
+    /// Simulation samples paths; it ended (every property was discovered) before its time limit.
+    Sampled,
+    /// A search thread panicked outside the Raft (a bug of the checker), with this message.
+    Failed(String),
 }
 
 /// What a check found.
@@ -73,173 +135,502 @@ pub struct Report<R: RaftNode> {
     pub exploration: Exploration,
     pub generated: usize,
     pub unique: usize,
+    /// The most steps from the start of any state checked.
     pub max_depth: usize,
+    /// How long the search took, and then the shortening of its counterexamples.
     pub elapsed: Duration,
-    /// True if exploration stopped early (timeout or depth bound), so "ok" covers only part.
+    pub shortening: Duration,
+    /// Every state within the bounds was explored (so "holds" covers them all). False if the
+    /// search stopped early: see [`Report::stop`].
     pub complete: bool,
+    pub stop: Option<Stop>,
     pub verdicts: Vec<Verdict<R>>,
 }
 
-impl<R: RaftNode> Report<R> {
-    /// Every safety property held and every reachability property was reached.
-    pub fn passed(&self) -> bool {
-        self.verdicts.iter().all(|v| v.ok)
+/// What a check concludes, and `checker check`'s exit code for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Conclusion {
+    /// Every safety property held and every reachability property was reached (exit code 0).
+    Pass,
+    /// A safety property was violated: a bug of the Raft (exit code 1).
+    Violated,
+    /// Nothing was violated, but the bound cannot elect a leader or commit a command, whatever
+    /// the Raft does: these words say why (exit code 2, a problem of the bound).
+    TooSmall(String),
+    /// Nothing was violated, and the bound allows a leader to be elected and a command to commit,
+    /// but the search explored every state without reaching it: a bug of the Raft (exit code 1).
+    NeverReached(Vec<&'static str>),
+    /// Nothing was violated, but the search stopped early before reaching these: nothing can be
+    /// concluded (exit code 2).
+    NotReachedYet(Vec<&'static str>),
+    /// The search failed (a search thread panicked outside the Raft): exit code 1, never a pass.
+    Failed(String),
+}
+
+impl Conclusion {
+    /// `checker check`'s exit code: 0 pass, 1 a violation (a bug of the Raft) or a failed
+    /// search, 2 a bound too small to tell (or a search stopped before it could).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Conclusion::Pass => 0,
+            Conclusion::Violated | Conclusion::NeverReached(_) | Conclusion::Failed(_) => 1,
+            Conclusion::TooSmall(_) | Conclusion::NotReachedYet(_) => 2,
+        }
     }
 }
 
-/// Check `bounds` with `exploration`; for each violated safety property, find its shortest
-/// counterexample.
+impl<R: RaftNode> Report<R> {
+    /// Every safety property held, every reachability property was reached, and the search did
+    /// not fail.
+    pub fn passed(&self) -> bool {
+        self.conclusion() == Conclusion::Pass
+    }
+
+    /// What the check concludes (see [`Conclusion`]).
+    pub fn conclusion(&self) -> Conclusion {
+        if self
+            .verdicts
+            .iter()
+            .any(|v| v.expectation == Expectation::Always && !v.ok)
+        {
+            return Conclusion::Violated;
+        }
+        if let Some(Stop::Failed(why)) = &self.stop {
+            return Conclusion::Failed(why.clone());
+        }
+        let missing: Vec<&'static str> = self
+            .verdicts
+            .iter()
+            .filter(|v| v.expectation == Expectation::Sometimes && !v.ok)
+            .map(|v| v.name)
+            .collect();
+        if missing.is_empty() {
+            return Conclusion::Pass;
+        }
+        for name in &missing {
+            if let Some(why) = too_small(&self.bounds, self.exploration.max_depth, name) {
+                return Conclusion::TooSmall(why);
+            }
+        }
+        if self.complete {
+            Conclusion::NeverReached(missing)
+        } else {
+            Conclusion::NotReachedYet(missing)
+        }
+    }
+}
+
+/// Why no Raft can reach `property` (a reachability property) within `bounds` and `max_depth`
+/// steps, if none can: decided from the bounds alone, so that it cannot hide a bug. Electing a
+/// leader of `n` servers takes a timer and, for each of the `n / 2` votes it needs besides its
+/// own, a request and a reply; committing a command then takes the command and, for each of
+/// `n / 2` followers, an AppendEntries and its reply.
+pub fn too_small(bounds: &Bounds, max_depth: Option<usize>, property: &str) -> Option<String> {
+    let n = bounds.servers;
+    let elect = 1 + 2 * (n / 2);
+    let commit = elect + 1 + 2 * (n / 2);
+    let cannot_elect = if bounds.max_term == 0 {
+        Some("--max-term 0: a leader's term is at least 1".to_owned())
+    } else if n > 1 && bounds.network != NetworkSemantics::Duplicating && bounds.max_in_flight == 0
+    {
+        Some("--max-in-flight 0: no request for a vote can be in flight".to_owned())
+    } else {
+        max_depth.filter(|d| *d < elect).map(|depth| {
+            format!(
+                "--depth {depth}: electing a leader of {n} server(s) takes at least {elect} steps"
+            )
+        })
+    };
+    let why = match property {
+        LEADER_ELECTED => cannot_elect.map(|why| format!("too small to elect a leader ({why})")),
+        COMMAND_COMMITS => cannot_elect
+            .or_else(|| {
+                (bounds.commands == 0).then(|| "--commands 0: no command is proposed".into())
+            })
+            .or_else(|| {
+                max_depth.filter(|d| *d < commit).map(|depth| {
+                    format!(
+                        "--depth {depth}: committing a command with {n} server(s) takes at least \
+                         {commit} steps"
+                    )
+                })
+            })
+            .map(|why| format!("too small to commit a command ({why})")),
+        _ => None,
+    }?;
+    Some(format!("this bound is {why}"))
+}
+
+/// How far a check has got, for a progress display.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// What it does: "searching", or "shortening" the counterexamples found.
+    pub stage: &'static str,
+    pub counts: Counts,
+    pub elapsed: Duration,
+    /// The time limit of the search, if any.
+    pub time_limit: Option<Duration>,
+}
+
+/// Check `bounds` with `exploration`, and shorten the counterexamples (see the module's
+/// documentation).
 pub fn check<R: RaftNode>(bounds: &Bounds, exploration: &Exploration) -> Report<R> {
+    check_with_progress(bounds, exploration, &|_| {})
+}
+
+/// What a search found, before the counterexamples are shortened.
+struct Found<R: RaftNode> {
+    counts: Counts,
+    complete: bool,
+    stop: Option<Stop>,
+    discoveries: BTreeMap<&'static str, RaftPath<R>>,
+    /// Properties discovered whose path could not be rebuilt (only if the fingerprints of two
+    /// states collide): still violated, or reached, but with no path to print.
+    pathless: Vec<&'static str>,
+    /// The discoveries' paths are shortest already (level-ordered search).
+    shortest: bool,
+}
+
+/// [`check`], telling `progress` how far it has got every now and then (from any thread).
+pub fn check_with_progress<R: RaftNode>(
+    bounds: &Bounds,
+    exploration: &Exploration,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Report<R> {
     let started = Instant::now();
+    let time_limit = exploration.time_limit();
+    let tell = |stage, counts| {
+        progress(Progress {
+            stage,
+            counts,
+            elapsed: started.elapsed(),
+            time_limit,
+        })
+    };
     let model = model::<R>(bounds);
-    let mut builder = model.checker().threads(exploration.threads.max(1));
-    if let Some(depth) = exploration.max_depth {
-        builder = builder.target_max_depth(depth);
-    }
-    if let Some(timeout) = exploration.timeout {
-        builder = builder.timeout(timeout);
-    }
-    if exploration.symmetry {
-        builder = builder.symmetry_fn(symmetry::representative::<R>);
-    }
-    let checker: Box<dyn Checker<RaftModel<R>>> = match exploration.strategy {
-        Strategy::Bfs => Box::new(builder.spawn_bfs()),
-        Strategy::Dfs => Box::new(builder.spawn_dfs()),
-        Strategy::Simulation => {
-            Box::new(builder.spawn_simulation(exploration.seed, stateright::UniformChooser))
+    let found = match exploration.strategy {
+        Strategy::Bfs => {
+            breadth_first_search(&model, exploration, started, &|c| tell("searching", c))
+        }
+        Strategy::Dfs | Strategy::Simulation => {
+            stateright_search(&model, exploration, started, &|c| tell("searching", c))
         }
     };
-    // stateright checks its own timeout only between jobs, which a single DFS thread may never
-    // reach; watch the clock here. On timeout the workers are abandoned (the CLI exits next).
-    while !checker.is_done() {
-        if exploration.timeout.is_some_and(|t| started.elapsed() >= t) {
-            break;
-        }
-        std::thread::park_timeout(Duration::from_millis(50));
-    }
-    let discoveries = checker.discoveries();
-    let max_depth = checker.max_depth();
-    // stateright's own timeout also ends its workers (between jobs), so "done" alone is not
-    // "complete".
-    let complete = checker.is_done()
-        && exploration.timeout.is_none_or(|t| started.elapsed() < t)
-        && exploration.strategy != Strategy::Simulation
-        && exploration.max_depth.is_none_or(|d| max_depth < d);
+    let searched = started.elapsed();
+    // Shorten the counterexamples of the violated safety properties.
+    let violated: BTreeMap<&'static str, RaftPath<R>> = found
+        .discoveries
+        .iter()
+        .filter(|(name, _)| SAFETY.contains(name))
+        .map(|(name, path)| (*name, path.clone()))
+        .collect();
+    let shortened = if found.shortest {
+        violated
+            .into_iter()
+            .map(|(name, path)| (name, (path, Shortness::Shortest)))
+            .collect()
+    } else {
+        shorten(
+            &model,
+            violated,
+            exploration.threads,
+            exploration.shortening_limit,
+            &|c| tell("shortening", c),
+        )
+    };
     let mut verdicts = Vec::new();
     for name in SAFETY {
-        let found = discoveries.get(name);
-        let counterexample = found.map(|path| {
-            shortest(
-                bounds,
-                name,
-                path.clone().into_vec().len().saturating_sub(1),
-            )
-            .unwrap_or_else(|| path.clone())
-        });
+        let counterexample = shortened.get(name).cloned();
+        let pathless = found.pathless.contains(&name);
+        let why = match &counterexample {
+            Some((path, _)) => violation_of(name, path.last_state()),
+            None if pathless => Some(
+                "violated in a state whose path could not be rebuilt (two states' \
+                 fingerprints collided); run again with --strategy dfs"
+                    .into(),
+            ),
+            None => None,
+        };
         verdicts.push(Verdict {
             name,
             expectation: Expectation::Always,
-            ok: found.is_none(),
-            counterexample,
+            ok: counterexample.is_none() && !pathless,
+            shortness: counterexample.as_ref().map(|(_, s)| *s),
+            counterexample: counterexample.map(|(path, _)| path),
+            why,
         });
     }
     for name in REACHABILITY {
         verdicts.push(Verdict {
             name,
             expectation: Expectation::Sometimes,
-            ok: discoveries.contains_key(name),
+            ok: found.discoveries.contains_key(name) || found.pathless.contains(&name),
             counterexample: None,
+            shortness: None,
+            why: None,
         });
     }
     Report {
         bounds: bounds.clone(),
         exploration: exploration.clone(),
-        generated: checker.state_count(),
-        unique: checker.unique_state_count(),
-        max_depth,
-        elapsed: started.elapsed(),
-        complete,
+        generated: found.counts.generated,
+        unique: found.counts.unique,
+        max_depth: found.counts.depth,
+        elapsed: searched,
+        shortening: if found.shortest {
+            Duration::ZERO
+        } else {
+            started.elapsed() - searched
+        },
+        complete: found.complete,
+        stop: found.stop,
         verdicts,
     }
 }
 
-/// The shortest path that violates `property`, at most `limit` steps long.
+/// `Strategy::Bfs`: this crate's level-ordered search, which stops once the depth of its first
+/// violation is checked.
+fn breadth_first_search<R: RaftNode>(
+    model: &RaftModel<R>,
+    exploration: &Exploration,
+    started: Instant,
+    progress: &(dyn Fn(Counts) + Sync),
+) -> Found<R> {
+    let time_limit = exploration.time_limit();
+    let outcome = search::search(
+        model,
+        &SearchOptions {
+            threads: exploration.threads.max(1),
+            max_depth: exploration.max_depth,
+            deadline: time_limit.map(|t| started + t),
+            state_limit: None,
+            properties: None,
+            stop_after_first_violation: true,
+        },
+        progress,
+    );
+    let depth = outcome.counts.depth;
+    let stop = match outcome.end {
+        End::Exhausted | End::AllDiscovered => None,
+        End::FirstViolation => Some(Stop::FirstViolation(depth)),
+        End::DepthLimit => Some(Stop::DepthLimit(depth)),
+        End::Deadline | End::StateLimit => time_limit.map(Stop::TimeLimit),
+        End::Failed => Some(Stop::Failed(
+            outcome
+                .failure
+                .unwrap_or_else(|| "a search thread failed".into()),
+        )),
+    };
+    Found {
+        counts: outcome.counts,
+        complete: stop.is_none(),
+        stop,
+        pathless: outcome
+            .found_at
+            .keys()
+            .filter(|name| !outcome.discoveries.contains_key(*name))
+            .copied()
+            .collect(),
+        discoveries: outcome.discoveries,
+        shortest: true,
+    }
+}
+
+/// `Strategy::Dfs` and `Strategy::Simulation`: stateright's searches, watched from here (its
+/// own timeout is checked only between jobs, which a single DFS thread may never reach; and a
+/// thread that panics must not pass for a finished search).
+fn stateright_search<R: RaftNode>(
+    model: &RaftModel<R>,
+    exploration: &Exploration,
+    started: Instant,
+    progress: &(dyn Fn(Counts) + Sync),
+) -> Found<R> {
+    let time_limit = exploration.time_limit();
+    let simulation = exploration.strategy == Strategy::Simulation;
+    // stateright counts the initial state as depth 1 and does not check a state at its target
+    // depth; its simulation counts steps, and does not check a state past its target.
+    let target = exploration
+        .max_depth
+        .map(|d| if simulation { d + 1 } else { d + 2 });
+    // stateright's checker takes a model of its own.
+    let mut builder = super::model::<R>(model.bounds())
+        .checker()
+        .threads(exploration.threads.max(1));
+    if let Some(target) = target {
+        builder = builder.target_max_depth(target);
+    }
+    if let Some(limit) = time_limit {
+        builder = builder.timeout(limit);
+    }
+    if exploration.symmetry {
+        builder = builder.symmetry_fn(symmetry::representative::<R>);
+    }
+    let mut checker: Box<dyn Checker<RaftModel<R>>> = if simulation {
+        Box::new(builder.spawn_simulation(exploration.seed, stateright::UniformChooser))
+    } else {
+        Box::new(builder.spawn_dfs())
+    };
+    let mut handles = checker.handles();
+    let mut failure = None;
+    let mut timed_out = false;
+    let depth_of = |checker: &dyn Checker<RaftModel<R>>| {
+        let depth = if simulation {
+            checker.max_depth()
+        } else {
+            checker.max_depth().saturating_sub(1)
+        };
+        exploration.max_depth.map_or(depth, |max| depth.min(max))
+    };
+    loop {
+        // Join the threads that ended; one that panicked ends the search (the others may wait
+        // for it forever).
+        let (ended, running): (Vec<_>, Vec<_>) = handles.into_iter().partition(|h| h.is_finished());
+        handles = running;
+        for handle in ended {
+            if let Err(payload) = handle.join() {
+                failure.get_or_insert(format!(
+                    "a search thread panicked: {}",
+                    panics::message(&*payload)
+                ));
+            }
+        }
+        if handles.is_empty() || failure.is_some() {
+            break;
+        }
+        if time_limit.is_some_and(|t| started.elapsed() >= t) {
+            timed_out = true;
+            break;
+        }
+        progress(Counts {
+            generated: checker.state_count(),
+            unique: checker.unique_state_count(),
+            depth: depth_of(&*checker),
+        });
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+    // stateright's own timeout also ends its threads, between jobs.
+    timed_out |= time_limit.is_some_and(|t| started.elapsed() >= t);
+    let raw_depth = checker.max_depth();
+    let cut = match (exploration.max_depth, target) {
+        (Some(_), Some(target)) => raw_depth >= target,
+        _ => false,
+    };
+    let stop = if let Some(failure) = failure {
+        Some(Stop::Failed(failure))
+    } else if timed_out {
+        time_limit.map(Stop::TimeLimit)
+    } else if simulation {
+        Some(Stop::Sampled)
+    } else if cut {
+        exploration.max_depth.map(Stop::DepthLimit)
+    } else {
+        None
+    };
+    Found {
+        counts: Counts {
+            generated: checker.state_count(),
+            unique: checker.unique_state_count(),
+            depth: depth_of(&*checker),
+        },
+        complete: stop.is_none(),
+        stop,
+        discoveries: checker.discoveries().into_iter().collect(),
+        pathless: Vec::new(),
+        shortest: false,
+    }
+}
+
+/// Shorten each path (of a violation of the property it is filed under): leave out steps while
+/// the rest still violates the property ([`minimize`]), then look for shorter paths with one
+/// level-ordered search of the depths below each (see the module's documentation).
+fn shorten<R: RaftNode>(
+    model: &RaftModel<R>,
+    paths: BTreeMap<&'static str, RaftPath<R>>,
+    threads: usize,
+    state_limit: usize,
+    progress: &(dyn Fn(Counts) + Sync),
+) -> BTreeMap<&'static str, (RaftPath<R>, Shortness)> {
+    let mut minimal = BTreeMap::new();
+    for (name, path) in paths {
+        let init = path.clone().into_vec()[0].0.clone();
+        let steps = minimize(model, path.clone().into_actions(), name);
+        let path = Path::from_actions(model, init, &steps).unwrap_or(path);
+        minimal.insert(name, path);
+    }
+    let longest = minimal
+        .values()
+        .map(|p| p.clone().into_actions().len())
+        .max()
+        .unwrap_or(0);
+    if longest == 0 {
+        return minimal
+            .into_iter()
+            .map(|(name, path)| (name, (path, Shortness::Shortest)))
+            .collect();
+    }
+    let outcome = search::search(
+        model,
+        &SearchOptions {
+            threads: threads.max(1),
+            max_depth: Some(longest - 1),
+            deadline: None,
+            state_limit: Some(state_limit),
+            properties: Some(minimal.keys().copied().collect()),
+            stop_after_first_violation: false,
+        },
+        progress,
+    );
+    // Depths below `checked` were all checked (every one, if the search went through them all).
+    let checked = match outcome.end {
+        End::Exhausted | End::DepthLimit | End::AllDiscovered | End::FirstViolation => usize::MAX,
+        End::Deadline | End::StateLimit | End::Failed => outcome.counts.depth,
+    };
+    minimal
+        .into_iter()
+        .map(|(name, path)| {
+            let len = path.clone().into_actions().len();
+            match outcome.discoveries.get(name) {
+                Some(shorter) if shorter.clone().into_actions().len() < len => {
+                    (name, (shorter.clone(), Shortness::Shortest))
+                }
+                _ if checked >= len.saturating_sub(1) => (name, (path, Shortness::Shortest)),
+                _ => (
+                    name,
+                    (
+                        path,
+                        Shortness::Minimal {
+                            searched: outcome.counts.unique,
+                        },
+                    ),
+                ),
+            }
+        })
+        .collect()
+}
+
+/// The shortest path that violates `property`, at most `limit` steps long (`None` if there is
+/// none, or if the search for one stopped at [`SEARCH_STATE_LIMIT`] states).
 pub fn shortest<R: RaftNode>(
     bounds: &Bounds,
     property: &'static str,
     limit: usize,
 ) -> Option<RaftPath<R>> {
-    let found = breadth_first::<R>(bounds, limit, |state| {
-        first_violation(state)
-            .filter(|(name, _)| *name == property)
-            .map(|(name, _)| name)
-    });
-    found.map(|(_, path)| path)
-}
-
-/// States a shortest-path search may hold in memory before giving up.
-const SEARCH_STATE_LIMIT: usize = 3_000_000;
-
-/// A true breadth-first search (stateright's BFS visits each block of states last-in first-out,
-/// so the first path it records to a state need not be the shortest). Returns the first state, in
-/// order of distance from the start, for which `hit` answers, with the path to it.
-fn breadth_first<R: RaftNode>(
-    bounds: &Bounds,
-    max_depth: usize,
-    hit: impl Fn(&RaftState<R>) -> Option<&'static str>,
-) -> Option<(&'static str, RaftPath<R>)> {
-    use std::collections::{HashSet, VecDeque};
-    use std::hash::{Hash, Hasher};
-
     let model = model::<R>(bounds);
-    let fingerprint = |state: &RaftState<R>| {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        state.hash(&mut h);
-        h.finish()
-    };
-    // Every state found, with the step that first reached it and its distance.
-    type Found<R> = (RaftState<R>, Option<(usize, RaftAction<R>)>, usize);
-    let mut states: Vec<Found<R>> = Vec::new();
-    let mut seen = HashSet::new();
-    let mut queue = VecDeque::new();
-    for init in model.init_states() {
-        if seen.insert(fingerprint(&init)) {
-            queue.push_back(states.len());
-            states.push((init, None, 0));
-        }
-    }
-    let mut actions = Vec::new();
-    while let Some(i) = queue.pop_front() {
-        if let Some(name) = hit(&states[i].0) {
-            let mut steps = Vec::new();
-            let mut at = i;
-            while let Some((parent, action)) = &states[at].1 {
-                steps.push(action.clone());
-                at = *parent;
-            }
-            steps.reverse();
-            let init = states[at].0.clone();
-            return Path::from_actions(&model, init, &steps).map(|path| (name, path));
-        }
-        if states[i].2 >= max_depth || states.len() >= SEARCH_STATE_LIMIT {
-            continue;
-        }
-        actions.clear();
-        model.actions(&states[i].0, &mut actions);
-        for action in actions.drain(..) {
-            let Some(next) = model.next_state(&states[i].0, action.clone()) else {
-                continue;
-            };
-            if !Model::within_boundary(&model, &next) || !seen.insert(fingerprint(&next)) {
-                continue;
-            }
-            queue.push_back(states.len());
-            let depth = states[i].2 + 1;
-            states.push((next, Some((i, action)), depth));
-        }
-    }
-    None
+    let mut outcome = search::search(
+        &model,
+        &SearchOptions {
+            max_depth: Some(limit),
+            state_limit: Some(SEARCH_STATE_LIMIT),
+            properties: Some(vec![property]),
+            ..SearchOptions::default()
+        },
+        &|_| {},
+    );
+    outcome.discoveries.remove(property)
 }
+
+/// States a search for shorter paths may find before it gives up.
+pub const SEARCH_STATE_LIMIT: usize = 3_000_000;
 
 fn node(id: Id) -> String {
     format!("s{}", usize::from(id))
@@ -323,7 +714,7 @@ pub fn describe_servers<R: RaftNode>(state: &RaftState<R>) -> String {
                     "s{i} down (crashed in term {})",
                     srv.crashed_in_term.unwrap_or(0)
                 ),
-                Some(rf) => {
+                Some(rf) => panics::catch(|| {
                     let view = rf.observe();
                     let role = match view.role {
                         raft::contract::Role::Follower => "F",
@@ -335,8 +726,9 @@ pub fn describe_servers<R: RaftNode>(state: &RaftState<R>) -> String {
                         "s{i} {role}{} log={last} commit={}{crashed}",
                         view.term, view.commit_index
                     )
-                }
-                None => format!("s{i} (failed restart){crashed}"),
+                })
+                .unwrap_or_else(|panic| format!("s{i} (the Raft panicked when read: {panic})")),
+                None => format!("s{i} (did not start){crashed}"),
             }
         })
         .collect::<Vec<_>>()
@@ -345,6 +737,15 @@ pub fn describe_servers<R: RaftNode>(state: &RaftState<R>) -> String {
 
 /// A counterexample as numbered steps, then the violation it ends in.
 pub fn render_path<R: RaftNode>(bounds: &Bounds, path: &RaftPath<R>) -> String {
+    let mut out = render_steps(bounds, path);
+    if let Some((property, why)) = first_violation(path.last_state()) {
+        let _ = writeln!(out, "violated: {property}: {why}");
+    }
+    out
+}
+
+/// A path as numbered steps, each followed by every server's term, role, log and commit index.
+pub fn render_steps<R: RaftNode>(bounds: &Bounds, path: &RaftPath<R>) -> String {
     let steps = path.clone().into_vec();
     let mut out = String::new();
     if let Some((init, _)) = steps.first() {
@@ -362,11 +763,6 @@ pub fn render_path<R: RaftNode>(bounds: &Bounds, path: &RaftPath<R>) -> String {
         let _ = writeln!(out, "{:>4}. {}", k + 1, describe_action(bounds, action));
         let _ = writeln!(out, "        [{}]", describe_servers(after));
     }
-    if let Some((last, _)) = steps.last()
-        && let Some((property, why)) = first_violation(last)
-    {
-        let _ = writeln!(out, "violated: {property}: {why}");
-    }
     out
 }
 
@@ -378,57 +774,111 @@ pub fn explorer_url<R: RaftNode>(bounds: &Bounds, address: &str, path: &RaftPath
     )
 }
 
-/// The whole report as printed by `checker check`.
+/// The whole report as printed by `checker check`: bounds, exploration, counts, a verdict per
+/// property, each counterexample (with the `checker explore` command and the Explorer link that
+/// open it), and the conclusion (see [`Conclusion`]) as its last line.
 pub fn render_report<R: RaftNode>(report: &Report<R>, explorer_address: &str) -> String {
     let mut out = String::new();
     let e = &report.exploration;
     let _ = writeln!(out, "bounds: {}", report.bounds);
+    let time_limit = match (e.timeout, e.time_limit()) {
+        (Some(t), _) => format!(", time limit {}s", t.as_secs_f64()),
+        (None, Some(t)) => format!(", time limit {}s (simulation's default)", t.as_secs_f64()),
+        (None, None) => String::new(),
+    };
     let _ = writeln!(
         out,
-        "exploration: {:?}, {} thread(s){}{}{}",
+        "exploration: {:?}, {} thread(s){}{}{}{}",
         e.strategy,
         e.threads,
         if e.symmetry { ", symmetry" } else { "" },
         e.max_depth
             .map(|d| format!(", max depth {d}"))
             .unwrap_or_default(),
-        e.timeout
-            .map(|t| format!(", timeout {:?}", t))
-            .unwrap_or_default()
+        if e.strategy == Strategy::Simulation {
+            format!(", seed {}", e.seed)
+        } else {
+            String::new()
+        },
+        time_limit,
     );
     let secs = report.elapsed.as_secs_f64();
+    let stopped = match &report.stop {
+        None => String::new(),
+        Some(Stop::TimeLimit(t)) => format!(
+            " (stopped at the time limit of {}s: verdicts cover the explored part only)",
+            t.as_secs_f64()
+        ),
+        Some(Stop::DepthLimit(d)) if e.strategy == Strategy::Bfs => {
+            format!(" (stopped at depth {d}: verdicts cover the paths of at most {d} steps only)")
+        }
+        Some(Stop::DepthLimit(d)) => format!(
+            " (stopped at depth {d}: verdicts cover the explored part only; depth-first search \
+             skips a state within {d} steps that it met deeper first, --strategy bfs does not)"
+        ),
+        Some(Stop::FirstViolation(d)) => format!(
+            " (breadth-first search stops after depth {d}, where it found its first violation: \
+             verdicts cover the paths of at most {d} steps only)"
+        ),
+        Some(Stop::Sampled) => {
+            " (simulation samples paths: verdicts cover the sampled paths only)".to_owned()
+        }
+        Some(Stop::Failed(why)) => {
+            format!(" (the search failed: {why}; verdicts cover the explored part only)")
+        }
+    };
     let _ = writeln!(
         out,
-        "states: {} generated, {} unique, max depth {}, {:.1}s, {:.0} states/s{}",
+        "states: {} generated, {} unique, max depth {}, {:.1}s, {:.0} states/s{stopped}",
         report.generated,
         report.unique,
         report.max_depth,
         secs,
         report.generated as f64 / secs.max(1e-9),
-        if report.complete {
-            ""
-        } else {
-            " (stopped early: verdicts cover the explored part only)"
-        }
     );
+    if report.verdicts.iter().any(|v| v.shortness.is_some()) && !report.shortening.is_zero() {
+        let _ = writeln!(
+            out,
+            "shortening the counterexamples took {:.1}s",
+            report.shortening.as_secs_f64()
+        );
+    }
     for v in &report.verdicts {
         let verdict = match (&v.expectation, v.ok) {
-            (Expectation::Sometimes, true) => "reached",
-            (Expectation::Sometimes, false) => "NOT REACHED",
-            (_, true) => "holds",
-            (_, false) => "VIOLATED",
+            (Expectation::Sometimes, true) => "reached".to_owned(),
+            (Expectation::Sometimes, false) => "NOT REACHED".to_owned(),
+            (_, true) => "holds".to_owned(),
+            (_, false) => match &v.why {
+                Some(why) => format!("VIOLATED: {why}"),
+                None => "VIOLATED".to_owned(),
+            },
         };
         let _ = writeln!(out, "  {:<30} {verdict}", v.name);
     }
     for v in report.verdicts.iter().filter(|v| !v.ok) {
         if let Some(path) = &v.counterexample {
+            let steps = path.clone().into_actions().len();
+            let shortness = match v.shortness {
+                Some(Shortness::Shortest) | None => "no shorter path violates it".to_owned(),
+                Some(Shortness::Minimal { searched }) => format!(
+                    "no step can be left out, but a shorter path may exist: the search for one \
+                     stopped after {searched} states"
+                ),
+            };
             let _ = writeln!(
                 out,
-                "\ncounterexample for \"{}\" ({} steps):",
+                "\ncounterexample for \"{}\" ({steps} steps; {shortness}):",
                 v.name,
-                path.clone().into_actions().len()
             );
-            out.push_str(&render_path(&report.bounds, path));
+            out.push_str(&render_steps(&report.bounds, path));
+            if let Some(why) = &v.why {
+                let _ = writeln!(out, "violated: {}: {why}", v.name);
+            }
+            let _ = writeln!(
+                out,
+                "open it: cargo run --release -p checker -- explore {}",
+                explore_flags(&report.bounds, explorer_address)
+            );
             let _ = writeln!(
                 out,
                 "explore it: {}",
@@ -436,7 +886,63 @@ pub fn render_report<R: RaftNode>(report: &Report<R>, explorer_address: &str) ->
             );
         }
     }
+    let _ = writeln!(out, "\n{}", conclusion_line(report));
     out
+}
+
+/// The arguments of `checker explore` that serve the Explorer for `bounds` at `address`.
+pub fn explore_flags(bounds: &Bounds, address: &str) -> String {
+    let mut flags = bounds.to_flags();
+    if address != DEFAULT_EXPLORER {
+        let _ = write!(flags, " --address {address}");
+    }
+    flags
+}
+
+/// Where `checker explore` serves, and `checker check` links to, by default.
+pub const DEFAULT_EXPLORER: &str = "127.0.0.1:3000";
+
+/// The report's last line: what the check concludes.
+fn conclusion_line<R: RaftNode>(report: &Report<R>) -> String {
+    let hedge = if report.complete {
+        ""
+    } else {
+        " in the explored part"
+    };
+    match report.conclusion() {
+        Conclusion::Pass => format!(
+            "result: every safety property holds and every reachability property was reached{hedge} \
+             (exit code 0)"
+        ),
+        Conclusion::Violated => {
+            let first = report
+                .verdicts
+                .iter()
+                .find(|v| v.expectation == Expectation::Always && !v.ok);
+            match first {
+                Some(v) => format!(
+                    "result: VIOLATED: {}: {} (exit code 1)",
+                    v.name,
+                    v.why.as_deref().unwrap_or("see above")
+                ),
+                None => "result: VIOLATED (exit code 1)".to_owned(),
+            }
+        }
+        Conclusion::TooSmall(why) => format!(
+            "result: {why}; nothing was violated, but nothing can be concluded (exit code 2)"
+        ),
+        Conclusion::NeverReached(missing) => format!(
+            "result: NOT REACHED: {} (every state within the bound was explored, and the bound \
+             allows it: a bug of the Raft) (exit code 1)",
+            missing.join(", ")
+        ),
+        Conclusion::NotReachedYet(missing) => format!(
+            "result: not reached before the search stopped: {}; nothing was violated, but \
+             nothing can be concluded (exit code 2)",
+            missing.join(", ")
+        ),
+        Conclusion::Failed(why) => format!("result: the search failed: {why} (exit code 1)"),
+    }
 }
 
 /// The model's initial state, for tests of the Explorer.
@@ -448,14 +954,44 @@ pub fn initial_state<R: RaftNode>(bounds: &Bounds) -> RaftState<R> {
         .expect("one initial state")
 }
 
-/// The shortest path (up to `max_depth` steps) that violates any safety property, and which.
+/// The shortest path (up to `max_depth` steps) that violates any safety property, and which: the
+/// first such path a one-thread breadth-first queue would meet, named by the first property (in
+/// [`first_violation`]'s order) its last state violates. `None` also if the search stopped at
+/// [`SEARCH_STATE_LIMIT`] states without one.
 pub fn shortest_violation<R: RaftNode>(
     bounds: &Bounds,
     max_depth: usize,
 ) -> Option<(&'static str, RaftPath<R>)> {
-    breadth_first::<R>(bounds, max_depth, |state| {
-        first_violation(state).map(|(name, _)| name)
-    })
+    shortest_violation_with::<R>(bounds, max_depth, 1)
+}
+
+/// [`shortest_violation`] on `threads` threads (the same result).
+pub fn shortest_violation_with<R: RaftNode>(
+    bounds: &Bounds,
+    max_depth: usize,
+    threads: usize,
+) -> Option<(&'static str, RaftPath<R>)> {
+    let model = model::<R>(bounds);
+    let outcome = search::search(
+        &model,
+        &SearchOptions {
+            threads,
+            max_depth: Some(max_depth),
+            state_limit: Some(SEARCH_STATE_LIMIT),
+            properties: Some(SAFETY.to_vec()),
+            stop_after_first_violation: true,
+            ..SearchOptions::default()
+        },
+        &|_| {},
+    );
+    let (_, name) = outcome
+        .found_at
+        .iter()
+        .map(|(name, at)| (*at, *name))
+        .min()?;
+    let path = outcome.discoveries.get(name)?.clone();
+    let (property, _) = first_violation(path.last_state())?;
+    Some((property, path))
 }
 
 /// Replay `actions` from the initial state; the steps up to the first state that violates
@@ -484,24 +1020,31 @@ fn replay<R: RaftNode>(
 }
 
 /// Shorten a counterexample for `property`: drop single steps as long as the rest still leads to
-/// a violation of it (the result is minimal in that no single step can go, not necessarily the
-/// shortest counterexample there is).
-fn minimize<R: RaftNode>(
+/// a violation of it (the result is minimal in that no single step can be left out, not
+/// necessarily the shortest counterexample there is).
+pub fn minimize<R: RaftNode>(
     model: &RaftModel<R>,
     mut actions: Vec<RaftAction<R>>,
     property: &str,
 ) -> Vec<RaftAction<R>> {
-    let mut k = actions.len();
-    while k > 0 {
-        k -= 1;
-        let mut shorter = actions.clone();
-        shorter.remove(k);
-        if let Some(found) = replay(model, &shorter, property) {
-            actions = found;
-            k = k.min(actions.len());
+    // Passes from the last step to the first, until one leaves every step in: leaving a step
+    // out can make another one unnecessary.
+    loop {
+        let before = actions.len();
+        let mut k = actions.len();
+        while k > 0 {
+            k -= 1;
+            let mut shorter = actions.clone();
+            shorter.remove(k);
+            if let Some(found) = replay(model, &shorter, property) {
+                actions = found;
+                k = k.min(actions.len());
+            }
+        }
+        if actions.len() == before {
+            return actions;
         }
     }
-    actions
 }
 
 /// Look for a safety violation depth-first (stateright's DFS, one thread, so always the same
@@ -517,7 +1060,8 @@ pub fn depth_first_violation<R: RaftNode>(
         .checker()
         .finish_when(stateright::HasDiscoveries::AnyFailures);
     if let Some(depth) = max_depth {
-        builder = builder.target_max_depth(depth);
+        // stateright counts the initial state as depth 1 and does not check its target depth.
+        builder = builder.target_max_depth(depth + 2);
     }
     let checker = builder.spawn_dfs().join();
     let discoveries = checker.discoveries();
