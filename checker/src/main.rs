@@ -6,6 +6,7 @@
 //! Exit codes: 0 linearizable, 1 not linearizable, 2 unknown (timed out or out of memory), 3 bad
 //! input or usage.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -194,7 +195,7 @@ fn run_linearizability(args: &LinearizabilityArgs) -> Result<Verdict, String> {
     let (history, format) =
         History::read_file_detailed(&args.file, format, &read).map_err(|e| e.to_string())?;
     let report = check_history(&history, &options).map_err(|e| e.to_string())?;
-    print_report(
+    let mut text = render_report(
         &args.file, &history, &report, &options, format, inferred, &read,
     );
     if report.verdict == Verdict::Illegal {
@@ -204,14 +205,25 @@ fn run_linearizability(args: &LinearizabilityArgs) -> Result<Verdict, String> {
             .unwrap_or_else(|| args.file.with_extension("html"));
         // The verdict stands even if its picture cannot be written.
         match write_html(&history, &report.info, &out) {
-            Ok(()) => println!("picture: {}", out.display()),
+            Ok(()) => text.push_str(&format!("picture: {}\n", out.display())),
             Err(e) => eprintln!("checker: warning: no picture: {e}"),
         }
     }
-    Ok(report.verdict)
+    // A reader that went away (`checker ... | head`) ends the command quietly, with its verdict.
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the report: {e}"))
+        }
+        _ => Ok(report.verdict),
+    }
 }
 
-fn print_report(
+/// The report, as printed.
+fn render_report(
     file: &Path,
     history: &History,
     report: &CheckReport,
@@ -219,7 +231,9 @@ fn print_report(
     format: Option<HistoryFormat>,
     inferred: bool,
     read: &ReadOptions,
-) {
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let info = &report.info;
     let ops = &history.operations;
     let pending = ops.iter().filter(|op| op.is_pending()).count();
@@ -234,7 +248,7 @@ fn print_report(
         Verdict::Unknown => "unknown (memory limit reached; see --memory-limit)".into(),
         v => v.to_string(),
     };
-    println!("{}: {verdict}", file.display());
+    let _ = writeln!(out, "{}: {verdict}", file.display());
     if let Some(model) = info.model {
         let how = if inferred {
             "from the operations; --model to choose"
@@ -242,23 +256,31 @@ fn print_report(
             "--model"
         };
         let format = format.map_or(String::new(), |f| format!(", read as {f}"));
-        println!("  model: {model} ({how}){format}");
+        let _ = writeln!(out, "  model: {model} ({how}){format}");
     }
     if ops.is_empty() {
-        println!("  operations: 0: the history is empty, there is nothing to check");
+        let _ = writeln!(
+            out,
+            "  operations: 0: the history is empty, there is nothing to check"
+        );
     } else {
-        println!(
+        let _ = writeln!(
+            out,
             "  operations: {} ({} with unknown outcome, {} ignored reads)",
             ops.len(),
             pending,
             info.ignored.len()
         );
         if pending == ops.len() {
-            println!("  note: no completed operations: nothing constrains the order");
+            let _ = writeln!(
+                out,
+                "  note: no completed operations: nothing constrains the order"
+            );
         }
     }
     if !history.failed.is_empty() {
-        println!(
+        let _ = writeln!(
+            out,
             "  failed: {} more operations failed (:fail): they did not take effect and are not \
              checked",
             history.failed.len()
@@ -273,10 +295,14 @@ fn print_report(
             Some(_) => "--failed-cas mismatch",
             None => "how Jepsen's etcd tests record them; --failed-cas ignore drops them",
         };
-        println!("  failed cas: {failed_cas} read as a cas that found another value ({why})");
+        let _ = writeln!(
+            out,
+            "  failed cas: {failed_cas} read as a cas that found another value ({why})"
+        );
     }
     if !ops.is_empty() {
-        println!(
+        let _ = writeln!(
+            out,
             "  partitions: {} {} ({} linearizable, {} not, {} timed out, {} over the memory limit, \
              {} not checked)",
             info.partitions.len(),
@@ -292,7 +318,7 @@ fn print_report(
             count(PartitionStatus::NotChecked),
         );
     }
-    println!("  time: {:.3} s", report.elapsed.as_secs_f64());
+    let _ = writeln!(out, "  time: {:.3} s", report.elapsed.as_secs_f64());
     for partition in info
         .partitions
         .iter()
@@ -305,16 +331,19 @@ fn print_report(
             Some(key) => format!("key {key:?}"),
             None => "the history".to_owned(),
         };
-        println!(
+        let _ = writeln!(
+            out,
             "  {name}: at most {} of {} operations linearize; then none of these can come next:",
             partition.linearization.len(),
             partition.operations.len()
         );
         for stuck in &partition.stuck {
-            println!(
+            let _ = writeln!(
+                out,
                 "    client {}: {}",
                 history.operations[stuck.op].client, stuck.reason
             );
         }
     }
+    out
 }

@@ -883,3 +883,35 @@ fn simulation_has_a_time_limit_and_shows_progress() {
         "{text}"
     );
 }
+
+/// `checker linearizability FILE | head`: the reader goes away before the report is written; the
+/// command ends quietly with its verdict's exit code (1: not linearizable).
+#[test]
+fn the_linearizability_command_ends_quietly_on_a_closed_pipe() {
+    let dir = std::env::temp_dir().join(format!("raftlab-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let history = dir.join("bad.edn");
+    std::fs::write(
+        &history,
+        "{:process 0, :type :invoke, :f :write, :value 1}\n\
+         {:process 0, :type :ok, :f :write, :value 1}\n\
+         {:process 1, :type :invoke, :f :read, :value nil}\n\
+         {:process 1, :type :ok, :f :read, :value 2}\n",
+    )
+    .expect("write the history");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_checker"))
+        .arg("linearizability")
+        .arg(&history)
+        .arg("--html")
+        .arg(dir.join("bad.html"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run checker");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("checker ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
