@@ -181,6 +181,17 @@ impl KvNode {
         self.node.is_alive()
     }
 
+    /// Give this server's Raft an end to server `peer` (a server added to the cluster, say),
+    /// replacing any it had.
+    pub fn add_peer(&self, peer: PeerId, end: ClientEnd) {
+        self.node.add_peer(peer, end);
+    }
+
+    /// Take this server's end to `peer` away: what its Raft sends there is dropped from now on.
+    pub fn remove_peer(&self, peer: PeerId) {
+        self.node.remove_peer(peer);
+    }
+
     /// Hand `request` to the server (after its turn and its service time) and wait for its
     /// answer. A dead server never answers: the network fails the call when it notices the server
     /// is gone.

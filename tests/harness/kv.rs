@@ -5,7 +5,7 @@
 //! and what happened; the run turns that into a FAIL summary line with the seed and replay command.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -41,8 +41,9 @@ pub struct Client {
     id: ClientId,
     clerk: RefCell<Clerk>,
     ends: Vec<ClientEnd>,
-    /// `by_server[j]`: the name of this client's end to server `j`.
-    by_server: Vec<String>,
+    /// `(j, name)`: the name of this client's end to server `j`, for each server the cluster had
+    /// when the client was made.
+    by_server: Vec<(PeerId, String)>,
 }
 
 impl Client {
@@ -57,8 +58,12 @@ pub struct KvCluster {
     net: Network,
     lab: &'static str,
     test: &'static str,
-    n: usize,
+    /// Servers ever created: ids `0..n` (ids are never reused).
+    n: Cell<usize>,
+    /// Servers taken out of the cluster by [`KvCluster::remove_server`].
+    removed: RefCell<BTreeSet<PeerId>>,
     maxraftstate: Option<usize>,
+    /// By server id.
     nodes: RefCell<Vec<Option<KvNode>>>,
     persisters: RefCell<Vec<Persister>>,
     /// `ends[i][j]`: the name of server i's end to server j in i's current incarnation.
@@ -104,7 +109,8 @@ impl KvCluster {
             net: Network::new(sim),
             lab: id.lab,
             test: id.test,
-            n,
+            n: Cell::new(n),
+            removed: RefCell::default(),
             maxraftstate,
             nodes: RefCell::new(vec![None; n]),
             persisters: RefCell::new((0..n).map(|_| Persister::new()).collect()),
@@ -127,13 +133,16 @@ impl KvCluster {
         &self.sim
     }
 
+    /// How many servers the cluster has (running or crashed, not removed).
     pub fn servers(&self) -> usize {
-        self.n
+        self.n.get() - self.removed.borrow().len()
     }
 
-    /// Every server: `[0, 1, ..., n-1]`.
+    /// The ids of the cluster's servers (running or crashed, not removed), in increasing order:
+    /// `[0, 1, ..., n-1]` until servers are added or removed.
     pub fn all(&self) -> Vec<usize> {
-        (0..self.n).collect()
+        let removed = self.removed.borrow();
+        (0..self.n.get()).filter(|i| !removed.contains(i)).collect()
     }
 
     /// Virtual time since the start of the run.
@@ -184,10 +193,10 @@ impl KvCluster {
         // Fresh end names, so the old incarnation's ends cannot reach anyone.
         self.incarnation.set(self.incarnation.get() + 1);
         let (names, ends) =
-            crate::fresh_ends(&self.net, "kv", i, 0..self.n, self.incarnation.get());
+            crate::fresh_ends(&self.net, "kv", i, self.all(), self.incarnation.get());
         self.ends.borrow_mut()[i] = names;
         let persister = self.persisters.borrow()[i].clone();
-        let peers: Vec<PeerId> = (0..self.n).collect();
+        let peers: Vec<PeerId> = self.all();
         let (node, server) =
             match KvNode::start(&self.sim, i, &peers, ends, persister, self.maxraftstate) {
                 Ok(started) => started,
@@ -219,8 +228,45 @@ impl KvCluster {
         }
     }
 
+    /// Add a server to the cluster: a new id (never used before), empty persisted state, started
+    /// and connected to every server, and an end to it for every running server. Its Raft boots
+    /// knowing every server's id; the others learn of it only through their protocol (nothing
+    /// here changes their configuration). Clerks made before it do not know it.
+    pub fn add_server(&self) -> PeerId {
+        let id = self.n.get();
+        self.n.set(id + 1);
+        self.persisters.borrow_mut().push(Persister::new());
+        self.ends.borrow_mut().push(BTreeMap::new());
+        self.nodes.borrow_mut().push(None);
+        for i in self.all().into_iter().filter(|&i| i != id) {
+            let (names, ends) = crate::fresh_ends(&self.net, "kv", i, [id], self.incarnation.get());
+            self.ends.borrow_mut()[i].extend(names);
+            if let Some(node) = &self.nodes.borrow()[i] {
+                for (peer, end) in ends {
+                    node.add_peer(peer, end);
+                }
+            }
+        }
+        self.start_server(id);
+        self.connect(id, &self.all());
+        id
+    }
+
+    /// Take server `i` out of the cluster for good: crash it, and take every other server's end
+    /// to it away. Its id is not reused.
+    pub fn remove_server(&self, i: PeerId) {
+        self.shutdown_server(i);
+        self.removed.borrow_mut().insert(i);
+        for node in self.nodes.borrow().iter().flatten() {
+            node.remove_peer(i);
+        }
+        for ends in self.ends.borrow_mut().iter_mut() {
+            ends.remove(&i);
+        }
+    }
+
     pub fn connect_all(&self) {
-        for i in 0..self.n {
+        for i in self.all() {
             self.connect(i, &self.all());
         }
     }
@@ -240,15 +286,17 @@ impl KvCluster {
     /// A server that believes it leads, if any (the first one, as in the course).
     pub fn leader(&self) -> Option<usize> {
         let nodes = self.nodes.borrow();
-        (0..self.n).find(|&i| nodes[i].as_ref().is_some_and(|node| node.state().1))
+        self.all()
+            .into_iter()
+            .find(|&i| nodes[i].as_ref().is_some_and(|node| node.state().1))
     }
 
     /// The course's standard partition: a majority `p1` without the leader, and a minority `p2`
     /// that holds it.
     pub fn make_partition(&self) -> (Vec<usize>, Vec<usize>) {
         let leader = self.leader().unwrap_or(0);
-        let others: Vec<usize> = (0..self.n).filter(|&i| i != leader).collect();
-        let (p1, rest) = others.split_at(self.n / 2 + 1);
+        let others: Vec<usize> = self.all().into_iter().filter(|&i| i != leader).collect();
+        let (p1, rest) = others.split_at(self.servers() / 2 + 1);
         let mut p2 = rest.to_vec();
         p2.push(leader);
         (p1.to_vec(), p2)
@@ -268,9 +316,9 @@ impl KvCluster {
     /// The largest persisted Raft state of any server.
     pub fn log_size(&self) -> usize {
         let persisters = self.persisters.borrow();
-        persisters
-            .iter()
-            .map(Persister::raft_state_size)
+        self.all()
+            .into_iter()
+            .map(|i| persisters[i].raft_state_size())
             .max()
             .unwrap_or(0)
     }
@@ -278,9 +326,9 @@ impl KvCluster {
     /// The largest snapshot of any server.
     pub fn snapshot_size(&self) -> usize {
         let persisters = self.persisters.borrow();
-        persisters
-            .iter()
-            .map(Persister::snapshot_size)
+        self.all()
+            .into_iter()
+            .map(|i| persisters[i].snapshot_size())
             .max()
             .unwrap_or(0)
     }
@@ -317,13 +365,16 @@ impl KvCluster {
     pub fn make_client(&self, to: &[usize]) -> Rc<Client> {
         let id = self.next_client.get();
         self.next_client.set(id + 1);
-        let by_server: Vec<String> = (0..self.n).map(|j| format!("client{id}-{j}")).collect();
+        let by_server: Vec<(PeerId, String)> = self
+            .all()
+            .into_iter()
+            .map(|j| (j, format!("client{id}-{j}")))
+            .collect();
         let mut ends: Vec<ClientEnd> = by_server
             .iter()
-            .enumerate()
             .map(|(j, name)| {
                 let end = self.net.make_end(name.clone());
-                self.net.connect(name, &Self::server_name(j));
+                self.net.connect(name, &Self::server_name(*j));
                 end
             })
             .collect();
@@ -333,7 +384,7 @@ impl KvCluster {
         }
         let client = Rc::new(Client {
             id,
-            clerk: RefCell::new(Clerk::new(self.n, id)),
+            clerk: RefCell::new(Clerk::new(by_server.len(), id)),
             ends,
             by_server,
         });
@@ -343,8 +394,8 @@ impl KvCluster {
 
     /// Let `client` reach exactly the servers in `to`.
     pub fn connect_client(&self, client: &Client, to: &[usize]) {
-        for (j, name) in client.by_server.iter().enumerate() {
-            self.net.enable(name, to.contains(&j));
+        for (j, name) in &client.by_server {
+            self.net.enable(name, to.contains(j));
         }
     }
 
@@ -532,7 +583,7 @@ impl KvCluster {
 
     fn summary_fields(&self) -> Vec<(String, String)> {
         let mut fields = vec![
-            ("peers".to_string(), self.n.to_string()),
+            ("peers".to_string(), self.servers().to_string()),
             ("rpcs".to_string(), self.net.total_count().to_string()),
             ("bytes".to_string(), self.net.total_bytes().to_string()),
             ("ops".to_string(), self.ops.get().to_string()),
@@ -900,6 +951,38 @@ mod tests {
                 "{message}"
             ),
             other => panic!("expected the check to fail; got {other:?}"),
+        }
+    }
+
+    /// Membership is not fixed: a server can join (a fresh id) and leave (its id not reused),
+    /// and the service goes on serving clerks made after each change.
+    #[test]
+    fn servers_can_be_added_and_removed() {
+        let result = run(RunConfig::new(1), |sim| async move {
+            let id = TestId {
+                lab: "lab3a",
+                test: "membership",
+            };
+            let cfg = KvCluster::new(&sim, id, 3, Net::Reliable, None);
+            let before = cfg.make_client(&cfg.all());
+            cfg.put(&before, "k", "a", None).await;
+            let added = cfg.add_server();
+            assert_eq!((added, cfg.servers(), cfg.all()), (3, 4, vec![0, 1, 2, 3]));
+            let with_new = cfg.make_client(&cfg.all());
+            cfg.append(&with_new, "k", "b", None).await;
+            cfg.sleep(2 * ELECTION_TIMEOUT).await;
+            cfg.remove_server(added);
+            assert_eq!((cfg.servers(), cfg.all()), (3, vec![0, 1, 2]));
+            assert!(cfg.leader().is_none_or(|leader| leader != added));
+            let after = cfg.make_client(&cfg.all());
+            cfg.check(&after, "k", "ab").await;
+            assert_eq!(
+                cfg.summary_fields()[0],
+                ("peers".to_string(), "3".to_string())
+            );
+        });
+        if let Err(e) = result {
+            panic!("{e}");
         }
     }
 }
