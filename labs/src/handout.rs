@@ -13,7 +13,9 @@
 //! The handout keeps everything outside the regions, drops the reference, and uncomments the
 //! optional stub (the `// `-prefixed lines after `// STUB`). Instructor-only files (the mutant
 //! catalog, its compiled copies, the grading guide) are left out, and the workspace manifest is
-//! adjusted to match.
+//! adjusted to match. Markdown pages (the README) keep their instructor sections between
+//! `<!-- BEGIN INSTRUCTOR ONLY -->` and `<!-- END INSTRUCTOR ONLY -->` out of the handout, so
+//! that what students read speaks to students.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,6 +41,12 @@ pub const INSTRUCTOR_ONLY: &[&str] = &[
     "labs/tests/snapshots/grade__",
     "labs/tests/mutants",
     "labs/tests/snapshots/mutants",
+    // Tests that run the reference Raft or generate a handout from the reference: they cannot
+    // pass on a student's Raft, so they are the instructor's.
+    "labs/tests/handout.rs",
+    "labs/tests/snapshots/handout__",
+    "checker/tests/symmetry.rs",
+    "checker/tests/actor_model.rs",
 ];
 
 /// What the Gradescope autograder's source leaves out (see [`generate_autograder`]): every file that
@@ -65,6 +73,10 @@ const END: &str = "// END SOLUTION";
 /// the handout drops it, stub-free.
 const BEGIN_INSTRUCTOR: &str = "// BEGIN INSTRUCTOR ONLY";
 const END_INSTRUCTOR: &str = "// END INSTRUCTOR ONLY";
+
+/// Instructor-only sections of Markdown pages sit between these lines (compared after trimming).
+const BEGIN_INSTRUCTOR_MD: &str = "<!-- BEGIN INSTRUCTOR ONLY -->";
+const END_INSTRUCTOR_MD: &str = "<!-- END INSTRUCTOR ONLY -->";
 
 /// Lint allowances added to a file whose regions were replaced by stubs: a `todo!()` body leaves
 /// parameters and imports unused until the student writes the code.
@@ -200,6 +212,71 @@ fn strip(file: &str, source: &str, keep_instructor: bool) -> Result<Option<Strin
         (0, _) => Ok(Some(tidy_cuts(&out))),
         _ => Ok(Some(add_allowances(&tidy_cuts(&out)))),
     }
+}
+
+/// `text` (a Markdown page named `file`) without its instructor-only sections, or with them and
+/// their marker lines when `keep_instructor` (the autograder's copy). `None` if it has none.
+pub fn strip_markdown(
+    file: &str,
+    text: &str,
+    keep_instructor: bool,
+) -> Result<Option<String>, HandoutError> {
+    let error = |line: usize, message: &str| HandoutError::Markers {
+        file: file.to_string(),
+        line,
+        message: message.to_string(),
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut open: Option<usize> = None;
+    let mut sections = 0;
+    for (n, line) in text.lines().enumerate() {
+        match (open, line.trim()) {
+            (None, BEGIN_INSTRUCTOR_MD) => {
+                open = Some(n + 1);
+                sections += 1;
+                continue;
+            }
+            (Some(_), END_INSTRUCTOR_MD) => {
+                open = None;
+                continue;
+            }
+            (Some(_), BEGIN_INSTRUCTOR_MD) => {
+                return Err(error(n + 1, "nested BEGIN INSTRUCTOR ONLY"));
+            }
+            (None, END_INSTRUCTOR_MD) => return Err(error(n + 1, "marker outside its region")),
+            (Some(_), _) if !keep_instructor => continue,
+            _ => {}
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if let Some(line) = open {
+        return Err(error(
+            line,
+            "BEGIN INSTRUCTOR ONLY without END INSTRUCTOR ONLY",
+        ));
+    }
+    if sections == 0 || keep_instructor {
+        return Ok(None);
+    }
+    // A cut section leaves at most one blank line behind, and none at the end.
+    let mut tidy = String::with_capacity(out.len());
+    let mut blank_run = 0;
+    for line in out.lines() {
+        blank_run = if line.trim().is_empty() {
+            blank_run + 1
+        } else {
+            0
+        };
+        if blank_run < 2 {
+            tidy.push_str(line);
+            tidy.push('\n');
+        }
+    }
+    while tidy.ends_with("\n\n") {
+        tidy.pop();
+    }
+    Ok(Some(tidy))
 }
 
 /// Remove the blank lines a cut region leaves behind: two blank lines in a row, a blank line
@@ -359,6 +436,13 @@ fn generate_kind(root: &Path, out: &Path, autograder: bool) -> Result<HandoutRep
                 report.files += 1;
                 continue;
             }
+        } else if rel.ends_with(".md") {
+            let text = std::fs::read_to_string(&src).map_err(io(&src))?;
+            if let Some(stripped) = strip_markdown(&rel, &text, autograder)? {
+                std::fs::write(&dst, stripped).map_err(io(&dst))?;
+                report.files += 1;
+                continue;
+            }
         } else if rel == "Cargo.toml" {
             let text = std::fs::read_to_string(&src).map_err(io(&src))?;
             std::fs::write(&dst, handout_manifest(&text)).map_err(io(&dst))?;
@@ -383,6 +467,30 @@ mod tests {
             stripped.ends_with("struct A {\n    x: u8,\n}\n\nimpl A {\n    fn f() {}\n}\n"),
             "{stripped}"
         );
+    }
+
+    #[test]
+    fn markdown_instructor_sections_are_cut_and_checked() {
+        let page = "# Title\n\nFor all.\n\n<!-- BEGIN INSTRUCTOR ONLY -->\n## Grading\n\nSecret.\n<!-- END INSTRUCTOR ONLY -->\n\n## More\n";
+        assert_eq!(
+            strip_markdown("README.md", page, false).unwrap().unwrap(),
+            "# Title\n\nFor all.\n\n## More\n"
+        );
+        assert_eq!(strip_markdown("README.md", page, true).unwrap(), None);
+        assert_eq!(strip_markdown("a.md", "# plain\n", false).unwrap(), None);
+        for bad in [
+            "<!-- BEGIN INSTRUCTOR ONLY -->\nx\n",
+            "x\n<!-- END INSTRUCTOR ONLY -->\n",
+            "<!-- BEGIN INSTRUCTOR ONLY -->\n<!-- BEGIN INSTRUCTOR ONLY -->\n",
+        ] {
+            assert!(
+                matches!(
+                    strip_markdown("a.md", bad, false),
+                    Err(HandoutError::Markers { .. })
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

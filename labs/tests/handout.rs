@@ -105,3 +105,268 @@ fn the_handout_has_stubs_instead_of_solutions_and_builds_without_warnings() {
         .expect("run cargo check on the handout");
     assert!(status.success(), "the handout does not build cleanly");
 }
+
+/// What the docs of a tree (its README and every other Markdown page) name that the tree does
+/// not have: files and folders, test targets, packages, examples, subcommands and flags of the
+/// `labs` and `checker` CLIs, and `LAB_*` settings. One line per finding.
+fn docs_name_what_is_missing(tree: &Path) -> Vec<String> {
+    let mut pages = Vec::new();
+    for entry in walk(tree) {
+        if entry.ends_with(".md") {
+            pages.push(entry);
+        }
+    }
+    let sources = |dir: &str| -> String {
+        walk(&tree.join(dir))
+            .into_iter()
+            .filter(|f| f.ends_with(".rs"))
+            .map(|f| std::fs::read_to_string(tree.join(dir).join(f)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let all_files = walk(tree);
+    let manifests: String = all_files
+        .iter()
+        .filter(|f| f.ends_with("Cargo.toml"))
+        .map(|f| std::fs::read_to_string(tree.join(f)).unwrap_or_default())
+        .collect();
+    let all_sources: String = ["labs", "tests", "checker", "raft", "kvraft"]
+        .iter()
+        .map(|d| sources(d))
+        .collect();
+    let mut missing = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(tree.join(page)).unwrap_or_default();
+        let mut say = |what: String| missing.push(format!("{page}: {what}"));
+        for span in code_spans(&text) {
+            for word in span.split_whitespace() {
+                let word = word.trim_matches(|c: char| ",;:()`'\"".contains(c));
+                if looks_like_path(word) && !tree.join(word.trim_end_matches('/')).exists() {
+                    say(format!("names `{word}`, which is not in the tree"));
+                }
+                if let Some((name, _)) = word.split_once('=')
+                    && name.starts_with("LAB_")
+                    && !all_sources.contains(&format!("\"{name}\""))
+                {
+                    say(format!("names the setting {name}, which no code reads"));
+                }
+            }
+            let words: Vec<&str> = span.split_whitespace().collect();
+            let cargo_args: &[&str] = match words.iter().position(|w| *w == "cargo") {
+                Some(at) => &words[at + 1..],
+                None => &[],
+            };
+            let (cargo_part, tool_part) = match cargo_args.iter().position(|w| *w == "--") {
+                Some(at) => (&cargo_args[..at], &cargo_args[at + 1..]),
+                None => (cargo_args, &[][..]),
+            };
+            let value_of = |flag: &str| -> Vec<&str> {
+                cargo_part
+                    .windows(2)
+                    .filter(|w| w[0] == flag)
+                    .map(|w| w[1])
+                    .collect()
+            };
+            for test in value_of("--test") {
+                if !all_files
+                    .iter()
+                    .any(|f| f.ends_with(&format!("tests/{test}.rs")))
+                {
+                    say(format!(
+                        "runs `--test {test}`, which is not a test target here"
+                    ));
+                }
+            }
+            for example in value_of("--example") {
+                if !all_files
+                    .iter()
+                    .any(|f| f.ends_with(&format!("examples/{example}.rs")))
+                {
+                    say(format!("runs `--example {example}`, which is not here"));
+                }
+            }
+            let packages: Vec<&str> = value_of("-p");
+            for package in &packages {
+                if !manifests.contains(&format!("name = \"{package}\"")) {
+                    say(format!("names the package `{package}`, which is not here"));
+                }
+            }
+            // `cargo run -p labs -- SUB --flag` and `labs SUB` / `checker SUB` in prose.
+            let mut tool_calls: Vec<(&str, &[&str])> = Vec::new();
+            if cargo_part.first() == Some(&"run")
+                && !cargo_part.contains(&"--example")
+                && let Some(package) = packages.first()
+            {
+                tool_calls.push((package, tool_part));
+            }
+            if let [tool @ ("labs" | "checker"), rest @ ..] = words.as_slice()
+                && words.len() > 1
+            {
+                tool_calls.push((tool, rest));
+            }
+            for (tool, args) in tool_calls {
+                if tool != "labs" && tool != "checker" {
+                    continue;
+                }
+                let cli = sources(&format!("{tool}/src"));
+                if let Some(sub) = args.first().filter(|a| !a.starts_with('-')) {
+                    let variant = format!("{}{}", sub[..1].to_uppercase(), &sub[1..]);
+                    if !sub.chars().all(|c| c.is_ascii_lowercase())
+                        || !cli.contains(&format!("    {variant}"))
+                    {
+                        say(format!(
+                            "runs `{tool} {sub}`, which this {tool} CLI does not have"
+                        ));
+                    }
+                }
+                for flag in args.iter().filter_map(|a| a.strip_prefix("--")) {
+                    let flag = flag.split('=').next().unwrap_or(flag);
+                    let field = flag.replace('-', "_");
+                    if flag != "help"
+                        && !cli.contains(&format!(" {field}:"))
+                        && !cli.contains(&format!("\"{flag}\""))
+                    {
+                        say(format!(
+                            "gives `{tool}` the flag --{flag}, which it does not have"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    missing
+}
+
+/// Every file under `root` (relative, `/`-separated), outside `target/` and hidden folders.
+fn walk(root: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if name != "target" && !name.starts_with('.') {
+                    dirs.push(path);
+                }
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                files.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The code in a Markdown page: each line of a fenced block (up to a `#` comment), and each
+/// inline `code` span.
+fn code_spans(text: &str) -> Vec<String> {
+    let mut spans = Vec::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            let code = line.split(" #").next().unwrap_or(line);
+            spans.push(code.to_string());
+            continue;
+        }
+        let mut parts = line.split('`');
+        parts.next();
+        while let (Some(code), Some(_)) = (parts.next(), parts.next()) {
+            spans.push(code.to_string());
+        }
+        // An odd last part (an unclosed span) is not code.
+    }
+    spans
+}
+
+/// A word that names a file or folder of the tree: a relative path with a known top-level folder
+/// or a root Markdown page, not generated output (`target/`), a pattern or an elision.
+fn looks_like_path(word: &str) -> bool {
+    const TOP: &[&str] = &[
+        "raft/", "kvraft/", "labs/", "checker/", "tests/", "docs/", ".ci/",
+    ];
+    let plain = word
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c));
+    let root_page = !word.contains('/')
+        && word.ends_with(".md")
+        && word[..1].chars().all(|c| c.is_ascii_uppercase());
+    plain && !word.contains("...") && (TOP.iter().any(|t| word.starts_with(t)) || root_page)
+}
+
+/// The handout's README and lab pages name only files, tests, packages, subcommands, flags and
+/// settings the handout has: nothing of the grader, the rubric, the mutants or the benchmarks.
+#[test]
+fn the_handouts_docs_name_only_what_the_handout_has() {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("handout-docs");
+    let _ = std::fs::remove_dir_all(&out);
+    labs::handout::generate(workspace_root(), &out).expect("handout");
+    let readme = std::fs::read_to_string(out.join("README.md")).expect("README.md");
+    for gone in [
+        "INSTRUCTOR ONLY",
+        "## For instructors",
+        "GRADING.md",
+        "rubric",
+    ] {
+        assert!(!readme.contains(gone), "{gone:?} in the handout's README");
+    }
+    let missing = docs_name_what_is_missing(&out);
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+/// The instructor's own tree passes the same check (its docs name its own files), and the check
+/// sees each kind of name that does not exist.
+#[test]
+fn the_docs_check_finds_names_that_do_not_exist() {
+    let missing = docs_name_what_is_missing(workspace_root());
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+
+    let tree = Path::new(env!("CARGO_TARGET_TMPDIR")).join("docs-check");
+    let _ = std::fs::remove_dir_all(&tree);
+    std::fs::create_dir_all(tree.join("labs/src")).unwrap();
+    std::fs::create_dir_all(tree.join("tests")).unwrap();
+    std::fs::write(tree.join("tests/lab2a.rs"), "").unwrap();
+    std::fs::write(
+        tree.join("labs/src/main.rs"),
+        "enum Commands {\n    Run(RunArgs),\n}\nstruct RunArgs {\n    seeds: u64,\n}\nconst S: &str = \"LAB_SEEDS\";\n",
+    )
+    .unwrap();
+    std::fs::write(tree.join("Cargo.toml"), "name = \"labs\"\n").unwrap();
+    std::fs::write(
+        tree.join("README.md"),
+        "Fine: `tests/lab2a.rs`, `LAB_SEEDS=5 cargo test --release --test lab2a`, \
+         `cargo run -p labs -- run --seeds 3`.\n\n```sh\ncargo test --test lab2z   # a comment\n\
+         cargo run -p labs -- grade --out x\ncargo run -p nothere\n```\n\n\
+         See `GRADING.md`, `labs/rubric.toml`, `labs run --jobs 2`, `LAB_VIZ=1`.\n",
+    )
+    .unwrap();
+    let missing = docs_name_what_is_missing(&tree).join("\n");
+    for expected in [
+        "`--test lab2z`",
+        "`labs grade`",
+        "--out",
+        "`nothere`",
+        "`GRADING.md`",
+        "`labs/rubric.toml`",
+        "--jobs",
+        "LAB_VIZ",
+    ] {
+        assert!(
+            missing.contains(expected),
+            "{expected} not found in:\n{missing}"
+        );
+    }
+    for fine in ["lab2a`", "--seeds", "LAB_SEEDS", "`labs run`"] {
+        assert!(
+            !missing.contains(fine),
+            "{fine} wrongly reported:\n{missing}"
+        );
+    }
+}
