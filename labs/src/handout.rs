@@ -47,6 +47,8 @@ pub const INSTRUCTOR_ONLY: &[&str] = &[
     "labs/tests/snapshots/handout__",
     "checker/tests/symmetry.rs",
     "checker/tests/actor_model.rs",
+    // Profiles the reference's states (it reads the reference's message fields).
+    "checker/examples/state_profile.rs",
 ];
 
 /// What the Gradescope autograder's source leaves out (see [`generate_autograder`]): every file that
