@@ -30,6 +30,7 @@ pub const INSTRUCTOR_ONLY: &[&str] = &[
     "checker/mutants/",
     "GRADING.md",
     "BENCHMARKS.md",
+    "docs/benchmarks-history.md",
     ".ci/",
     // The grader and the mutant runner, their rubric and their tests.
     "labs/src/grade/",
@@ -60,6 +61,7 @@ pub const REFERENCE_BEARING: &[&str] = &[
     "checker/mutants/",
     "GRADING.md",
     "BENCHMARKS.md",
+    "docs/benchmarks-history.md",
     ".ci/",
     "labs/tests/grade",
     "labs/tests/snapshots/grade__",
