@@ -62,6 +62,7 @@ pub const REFERENCE_BEARING: &[&str] = &[
     "GRADING.md",
     "BENCHMARKS.md",
     "docs/benchmarks-history.md",
+    "checker/examples/state_profile.rs",
     ".ci/",
     "labs/tests/grade",
     "labs/tests/snapshots/grade__",
