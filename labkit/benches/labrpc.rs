@@ -5,8 +5,8 @@
 //! calls per second of (single-threaded, so CPU) time.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use labs::labrpc::{Network, Rpc, Server, Service};
-use labs::sim::{RunConfig, run};
+use labkit::labrpc::{Network, Rpc, Server, Service};
+use labkit::sim::{RunConfig, run};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]

@@ -43,7 +43,7 @@ fn the_handout_has_stubs_instead_of_solutions_and_builds_without_warnings() {
         );
     }
     // The stubs follow the rules the students' code is checked against.
-    let policy = labs::student_code::Policy::load(&out.join(labs::student_code::POLICY_FILE))
+    let policy = labs::student_code::load_policy(&out.join(labs::student_code::POLICY_FILE))
         .expect("the handout has the student-code policy");
     let findings = labs::student_code::check_tree(&out, &policy).expect("student files");
     assert!(
