@@ -1,6 +1,6 @@
 //! Reliable round trips through the simulated network, in virtual time.
 //!
-//! `cargo bench -p labs --bench labrpc`. Each iteration is one run (fresh runtime, network and
+//! `cargo bench -p labkit --bench labrpc`. Each iteration is one run (fresh runtime, network and
 //! server) in which `clients` tasks each make `calls` sequential reliable calls; criterion reports
 //! calls per second of (single-threaded, so CPU) time.
 
