@@ -11,13 +11,13 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::kv_driver::{KvNode, call_with_timeout, run_op};
+use kvraft::Clerk;
+use kvraft::contract::{ClerkContract, ClerkStep, ClientId, KvServerContract, Op};
+use labkit::lab::{TestSpec, run_test};
 use linearizability::{
     CheckOptions, History, Operation, PartitionStatus, Verdict, check_history, write_html,
 };
-use kvraft::Clerk;
-use kvraft::contract::{ClerkContract, ClerkStep, ClientId, KvServerContract, Op};
-use crate::kv_driver::{KvNode, call_with_timeout, run_op};
-use labkit::lab::{TestSpec, run_test};
 use raft::contract::{PeerId, RaftContract};
 
 use crate::{Net, TestId};

@@ -33,9 +33,9 @@ use raft::Raft;
 use raft::contract::{Effects, PeerId, RaftContract};
 use tokio::sync::{Semaphore, oneshot};
 
+use crate::raft_driver::{Host, Node};
 use labkit::labrpc::{ClientEnd, RpcError, Server, Service};
 use labkit::persister::Persister;
-use crate::raft_driver::{Host, Node};
 use labkit::sim::{RunError, Sim};
 
 /// A KV server as the Raft driver runs it: Raft's events go to its Raft, then to its `after_raft`;

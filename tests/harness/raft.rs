@@ -12,9 +12,9 @@ use std::time::Duration;
 use labkit::lab::{TestSpec, run_test};
 
 use crate::TestId;
+use crate::raft_driver::RaftNode;
 use labkit::labrpc::Network;
 use labkit::persister::Persister;
-use crate::raft_driver::RaftNode;
 use labkit::sim::{RunError, Sim};
 use raft::contract::{ApplyMsg, Command, PeerId, RaftContract};
 use tokio::sync::mpsc;

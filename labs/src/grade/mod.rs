@@ -183,7 +183,8 @@ impl Grader {
         let policy_text = pristine
             .get(POLICY_FILE)
             .ok_or_else(|| GradeError::Other(format!("the pristine copy has no {POLICY_FILE}")))?;
-        let policy = crate::policy::parse_policy(POLICY_FILE, &String::from_utf8_lossy(policy_text))?;
+        let policy =
+            crate::policy::parse_policy(POLICY_FILE, &String::from_utf8_lossy(policy_text))?;
         let work = scratch.join("work");
         let cargo_configs = CargoConfigs::snapshot(&work)?;
         isolation::become_subreaper().map_err(io(&scratch))?;
