@@ -9,7 +9,7 @@
 //! The crate has two kinds of files, as `raft` does:
 //!
 //! - **framework** (do not edit): [`contract`], the events the server and the clerk handle and the
-//!   effects and steps they return. The lab driver (`labs::kv_driver`) speaks only this contract.
+//!   effects and steps they return. The lab driver (`tests/harness/kv_driver.rs`) speaks only this contract.
 //! - **yours**: [`common`] (the RPC arguments and replies), `src/server.rs` ([`KvServer`]) and
 //!   `src/client.rs` ([`Clerk`]). The reference solution sits between `// BEGIN SOLUTION` and
 //!   `// END SOLUTION` markers; the handout replaces each region with a stub.

@@ -579,7 +579,9 @@ mod tests {
         assert!(is_instructor_only(
             "labs/tests/snapshots/grade__reference.snap"
         ));
-        assert!(!is_instructor_only("labs/src/lab.rs"));
+        // The lab runtime and the student's CLI go to students.
+        assert!(!is_instructor_only("labkit/src/lab.rs"));
+        assert!(!is_instructor_only("labs/src/suites.rs"));
         assert_eq!(
             handout_manifest("members = [\"labs\", \"checker\", \"checker/mutants\"]"),
             "members = [\"labs\", \"checker\"]"

@@ -1,40 +1,32 @@
-//! # labs: the raftlab framework
+//! # labs: the raftlab tooling
 //!
-//! Everything a student's code runs on, and nothing a student edits:
+//! The `labs` binary (`cargo run --release -p labs -- --help`) and what it is made of; nothing here
+//! is linked into a lab test. The runtime the lab suites link (the simulated network, the
+//! persister, seeds and the report channel, logging, the registry and the static check of student
+//! code) is the `labkit` crate; its modules are re-exported here under their old paths.
 //!
-//! - [`sim`]: a run built from a seed: a paused-clock current-thread tokio runtime (virtual time), the
-//!   seeded RNG every random choice comes from, a trace hash of everything that happened, and the
-//!   guards that turn a hang into a clear failure.
-//! - [`labrpc`]: the simulated RPC network with every knob of the course's (unreliable delivery, long
-//!   delays, long reordering, enable/disable, add/delete server, counts and bytes).
-//! - [`persister`]: each server's "disk", copied on crash.
-//! - [`raft_driver`]: runs a Raft (or any [`raft_driver::Machine`] built on one) as a server on
-//!   the network; [`kv_driver`] runs a KV server on it and pumps clerks' operations.
-//! - [`lab`]: running a lab test over seeds (`LAB_SEED`, `LAB_SEEDS`), its summary line and its replay
-//!   command.
-//! - [`logging`]: `tracing` output with virtual timestamps, filtered by `RUST_LOG`.
-//! - [`registry`]: the labs, listed once (suite, handout page, student files, checker bounds).
-//! - [`student_code`]: the static check of the student files against the allow-list in
-//!   `labs/student-code.toml` (no threads, clocks, randomness or I/O), run by every lab test.
+//! - [`suites`]: `labs run`: runs the lab suites as `cargo test` processes, with a progress display
+//!   and a summary table built from the harness's report channel.
+//! - [`handout`]: writes the student handout (and the Gradescope autograder's source).
+//! - [`policy`]: reads an allow-list file of the static check (the grader reads the pristine
+//!   copy's).
 //!
-//! The `labs` binary (`cargo run --release -p labs -- --help`) runs the lab suites with a progress
-//! display and a summary table, and writes the student handout. Instructors also get `labs grade`
-//! and `labs mutants`, which the handout leaves out.
+//! Instructors also get `labs grade` and `labs mutants`, which the handout leaves out.
 
 // BEGIN INSTRUCTOR ONLY
 pub mod grade;
 // END INSTRUCTOR ONLY
 pub mod handout;
-pub mod kv_driver;
-pub mod lab;
-pub mod labrpc;
-pub mod logging;
 // BEGIN INSTRUCTOR ONLY
 pub mod mutants;
 // END INSTRUCTOR ONLY
-pub mod persister;
-pub mod raft_driver;
-pub mod registry;
-pub mod sim;
-pub mod student_code;
+pub mod policy;
 pub mod suites;
+
+pub use labkit::{lab, labrpc, logging, persister, registry, sim};
+
+/// The static check of student code ([`labkit::student_code`]), and reading an allow-list file.
+pub mod student_code {
+    pub use crate::policy::{load_policy, parse_policy};
+    pub use labkit::student_code::*;
+}

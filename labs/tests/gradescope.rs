@@ -64,7 +64,7 @@ fn the_autograder_source_has_the_grader_and_no_solution() {
         "labs/src/bin/labs/instructor.rs",
         "labs/src/mutants.rs",
         "labs/rubric.toml",
-        "labs/student-code.toml",
+        "labkit/student-code.toml",
         "labs/gradescope/setup.sh",
         "labs/gradescope/run_autograder",
     ] {

@@ -43,7 +43,7 @@ fn the_handout_has_stubs_instead_of_solutions_and_builds_without_warnings() {
         );
     }
     // The stubs follow the rules the students' code is checked against.
-    let policy = labs::student_code::Policy::load(&out.join(labs::student_code::POLICY_FILE))
+    let policy = labs::student_code::load_policy(&out.join(labs::student_code::POLICY_FILE))
         .expect("the handout has the student-code policy");
     let findings = labs::student_code::check_tree(&out, &policy).expect("student files");
     assert!(
@@ -130,10 +130,18 @@ fn docs_name_what_is_missing(tree: &Path) -> Vec<String> {
         .filter(|f| f.ends_with("Cargo.toml"))
         .map(|f| std::fs::read_to_string(tree.join(f)).unwrap_or_default())
         .collect();
-    let all_sources: String = ["labs", "tests", "checker", "raft", "kvraft"]
-        .iter()
-        .map(|d| sources(d))
-        .collect();
+    let all_sources: String = [
+        "labkit",
+        "labs",
+        "tests",
+        "checker",
+        "linearizability",
+        "raft",
+        "kvraft",
+    ]
+    .iter()
+    .map(|d| sources(d))
+    .collect();
     let mut missing = Vec::new();
     for page in &pages {
         let text = std::fs::read_to_string(tree.join(page)).unwrap_or_default();
@@ -290,7 +298,15 @@ fn code_spans(text: &str) -> Vec<String> {
 /// or a root Markdown page, not generated output (`target/`), a pattern or an elision.
 fn looks_like_path(word: &str) -> bool {
     const TOP: &[&str] = &[
-        "raft/", "kvraft/", "labs/", "checker/", "tests/", "docs/", ".ci/",
+        "raft/",
+        "kvraft/",
+        "labkit/",
+        "labs/",
+        "checker/",
+        "linearizability/",
+        "tests/",
+        "docs/",
+        ".ci/",
     ];
     let plain = word
         .chars()

@@ -81,8 +81,8 @@ fn mutants_table() {
 #[test]
 fn every_mutant_passes_the_static_check() {
     let root = workspace_root();
-    let policy = labs::student_code::Policy::load(&root.join(labs::student_code::POLICY_FILE))
-        .expect("labs/student-code.toml");
+    let policy = labs::student_code::load_policy(&root.join(labs::student_code::POLICY_FILE))
+        .expect("labkit/student-code.toml");
     let dir = std::env::temp_dir().join(format!("raftlab-mutants-check-{}", std::process::id()));
     for mutant in catalog(root).unwrap() {
         let submission = labs::mutants::write_submission(root, &mutant, &dir).unwrap();

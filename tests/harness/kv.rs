@@ -11,19 +11,19 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
-use checker::linearizability::{
-    CheckOptions, History, Operation, PartitionStatus, Verdict, check_history, write_html,
-};
+use crate::kv_driver::{KvNode, call_with_timeout, run_op};
 use kvraft::Clerk;
 use kvraft::contract::{ClerkContract, ClerkStep, ClientId, KvServerContract, Op};
-use labs::kv_driver::{KvNode, call_with_timeout, run_op};
-use labs::lab::{TestSpec, run_test};
+use labkit::lab::{TestSpec, run_test};
+use linearizability::{
+    CheckOptions, History, Operation, PartitionStatus, Verdict, check_history, write_html,
+};
 use raft::contract::{PeerId, RaftContract};
 
 use crate::{Net, TestId};
-use labs::labrpc::{ClientEnd, Network};
-use labs::persister::Persister;
-use labs::sim::Sim;
+use labkit::labrpc::{ClientEnd, Network};
+use labkit::persister::Persister;
+use labkit::sim::Sim;
 
 /// The course's election timeout, used by tests as "long enough for a new election".
 pub const ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -565,7 +565,7 @@ impl KvCluster {
     fn write_history(
         &self,
         history: &History,
-        info: &checker::linearizability::LinearizationInfo,
+        info: &linearizability::LinearizationInfo,
     ) -> String {
         let dir = history_dir();
         let name = format!("{}-{}-seed{}", self.lab, self.test, self.sim.seed());
@@ -932,7 +932,7 @@ pub fn speed_test(id: TestId, maxraftstate: Option<usize>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use labs::sim::{RunConfig, RunError, run};
+    use labkit::sim::{RunConfig, RunError, run};
 
     /// Nothing to check is not a pass: a history with no completed operation fails the check.
     #[test]

@@ -12,7 +12,9 @@
 //! seed and the command that replays exactly that run.
 
 pub mod kv;
+pub mod kv_driver;
 pub mod raft;
+pub mod raft_driver;
 
 /// How a test's network behaves (Raft and KV tests alike).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +65,7 @@ macro_rules! this_test {
 use std::collections::BTreeMap;
 
 use ::raft::contract::PeerId;
-use labs::labrpc::{ClientEnd, Network};
+use labkit::labrpc::{ClientEnd, Network};
 
 /// The labrpc name of server `i`.
 pub fn server_name(i: usize) -> String {

@@ -9,13 +9,13 @@ use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
-use labs::lab::{TestSpec, run_test};
+use labkit::lab::{TestSpec, run_test};
 
 use crate::TestId;
-use labs::labrpc::Network;
-use labs::persister::Persister;
-use labs::raft_driver::RaftNode;
-use labs::sim::{RunError, Sim};
+use crate::raft_driver::RaftNode;
+use labkit::labrpc::Network;
+use labkit::persister::Persister;
+use labkit::sim::{RunError, Sim};
 use raft::contract::{ApplyMsg, Command, PeerId, RaftContract};
 use tokio::sync::mpsc;
 
@@ -835,7 +835,7 @@ fn ingest_snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use labs::sim::{RunConfig, run};
+    use labkit::sim::{RunConfig, run};
 
     /// Servers can join and leave a running cluster: the newcomer is reachable both ways (its
     /// election requests reach the others, whose terms follow its), and after its removal it is

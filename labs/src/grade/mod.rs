@@ -7,7 +7,7 @@
 //! 2. For each submission, a fresh work tree is written from memory with only the student-owned
 //!    files ([`intake::STUDENT_FILES`]) taken from the submission; every other difference is
 //!    reported and ignored.
-//! 3. The student files are checked against the allow-list (`labs/student-code.toml`, the
+//! 3. The student files are checked against the allow-list (`labkit/student-code.toml`, the
 //!    pristine copy's: [`crate::student_code`]); a refused submission is not built and scores 0,
 //!    with the findings in its report.
 //! 4. The suites are built with cargo (one target directory shared by all submissions, so only the
@@ -183,7 +183,8 @@ impl Grader {
         let policy_text = pristine
             .get(POLICY_FILE)
             .ok_or_else(|| GradeError::Other(format!("the pristine copy has no {POLICY_FILE}")))?;
-        let policy = Policy::parse(POLICY_FILE, &String::from_utf8_lossy(policy_text))?;
+        let policy =
+            crate::policy::parse_policy(POLICY_FILE, &String::from_utf8_lossy(policy_text))?;
         let work = scratch.join("work");
         let cargo_configs = CargoConfigs::snapshot(&work)?;
         isolation::become_subreaper().map_err(io(&scratch))?;

@@ -166,7 +166,7 @@ impl Grade {
             let _ = write!(
                 out,
                 "\n## Refused by the static check\n\nThe student files break the rules of the labs (no \
-                 threads, clocks, randomness or I/O; only what `labs/student-code.toml` allows), so \
+                 threads, clocks, randomness or I/O; only what `labkit/student-code.toml` allows), so \
                  nothing was built or run and every test scores 0. `cargo test` shows the same \
                  findings in your own repository.\n\n```text\n{}\n```\n",
                 self.refused.join("\n")

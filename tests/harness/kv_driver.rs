@@ -33,10 +33,10 @@ use raft::Raft;
 use raft::contract::{Effects, PeerId, RaftContract};
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::labrpc::{ClientEnd, RpcError, Server, Service};
-use crate::persister::Persister;
 use crate::raft_driver::{Host, Node};
-use crate::sim::{RunError, Sim};
+use labkit::labrpc::{ClientEnd, RpcError, Server, Service};
+use labkit::persister::Persister;
+use labkit::sim::{RunError, Sim};
 
 /// A KV server as the Raft driver runs it: Raft's events go to its Raft, then to its `after_raft`;
 /// what goes up are its answers to clerks.
@@ -117,7 +117,7 @@ impl KvNode {
         maxraftstate: Option<usize>,
     ) -> Result<(KvNode, Server), KvError> {
         // The same span as a Raft node's, so that Raft's logs and the service's both carry the id.
-        let span = tracing::span!(target: crate::logging::SERVER_SPAN_TARGET, tracing::Level::ERROR, "server", id = me);
+        let span = tracing::span!(target: labkit::logging::SERVER_SPAN_TARGET, tracing::Level::ERROR, "server", id = me);
         let waiting = Rc::new(Waiting::default());
         let up = {
             let waiting = waiting.clone();

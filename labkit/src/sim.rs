@@ -90,7 +90,7 @@ pub enum RunError {
     Panicked { message: String },
     #[error("could not build the tokio runtime: {0}")]
     Runtime(String),
-    /// The static check refused the student files (`labs::student_code`); nothing ran.
+    /// The static check refused the student files (`labkit::student_code`); nothing ran.
     #[error("{0}")]
     StudentCode(String),
 }
@@ -331,7 +331,7 @@ pub fn current_virtual_time() -> Option<Duration> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use labs::sim::{run, RunConfig};
+/// use labkit::sim::{run, RunConfig};
 ///
 /// let (value, stats) = run(RunConfig::new(7), |sim| async move {
 ///     sim.sleep(Duration::from_secs(100)).await; // 100 s of virtual time, instantly

@@ -6,8 +6,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use labs::labrpc::{Network, RELIABLE_LATENCY, Rpc, RpcError, Server, Service};
-use labs::sim::{RunConfig, Sim, run};
+use labkit::labrpc::{Network, RELIABLE_LATENCY, Rpc, RpcError, Server, Service};
+use labkit::sim::{RunConfig, Sim, run};
 use serde::{Deserialize, Serialize};
 
 /// Run `body` in a fresh run with `seed`; panics if the run fails.
@@ -87,7 +87,7 @@ fn junk_server() -> Server {
 }
 
 /// A network with one junk server "s" and an enabled end "e" connected to it.
-fn one_server(sim: &Sim) -> (Network, labs::labrpc::ClientEnd) {
+fn one_server(sim: &Sim) -> (Network, labkit::labrpc::ClientEnd) {
     let net = Network::new(sim);
     net.add_server("s", junk_server());
     let end = net.make_end("e");
@@ -461,11 +461,11 @@ fn a_server_that_never_answers_does_not_hang_its_caller() {
         let (net, end) = one_server(&sim);
         assert_eq!(
             end.call(&Never).await,
-            Err(RpcError::Timeout(labs::labrpc::DEFAULT_CALL_TIMEOUT))
+            Err(RpcError::Timeout(labkit::labrpc::DEFAULT_CALL_TIMEOUT))
         );
         assert_eq!(
             sim.now(),
-            RELIABLE_LATENCY + labs::labrpc::DEFAULT_CALL_TIMEOUT
+            RELIABLE_LATENCY + labkit::labrpc::DEFAULT_CALL_TIMEOUT
         );
         net.set_call_timeout(Some(Duration::from_secs(2)));
         assert_eq!(

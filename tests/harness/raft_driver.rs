@@ -32,9 +32,9 @@ use raft::contract::{
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
-use crate::labrpc::{ClientEnd, RpcError, Server, Service};
-use crate::persister::Persister;
-use crate::sim::{RunError, Sim};
+use labkit::labrpc::{ClientEnd, RpcError, Server, Service};
+use labkit::persister::Persister;
+use labkit::sim::{RunError, Sim};
 
 /// What the driver runs as a server: a Raft, and whatever hosts it. A bare Raft ([`Bare`]) hosts
 /// itself; a service (the KV server) owns one and does its own work after each of Raft's events.
@@ -149,7 +149,7 @@ impl<R: RaftContract> Node<Bare<R>> {
         persister: Persister,
         applies: mpsc::UnboundedSender<ApplyMsg>,
     ) -> Result<(Self, Server), CorruptState> {
-        let span = tracing::span!(target: crate::logging::SERVER_SPAN_TARGET, tracing::Level::ERROR, "server", id = me);
+        let span = tracing::span!(target: labkit::logging::SERVER_SPAN_TARGET, tracing::Level::ERROR, "server", id = me);
         let up = move |msg| {
             // The tester may have stopped listening (test over); that is not an error here.
             let _ = applies.send(msg);

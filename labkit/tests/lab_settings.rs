@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use labs::lab::{REPORT_KEY_VAR, REPORT_VAR, TestSpec, read_records, run_test};
+use labkit::lab::{REPORT_KEY_VAR, REPORT_VAR, TestSpec, read_records, run_test};
 
 const CHILD_VAR: &str = "RAFTLAB_SETTINGS_CHILD";
 

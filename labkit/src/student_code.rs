@@ -3,7 +3,7 @@
 //!
 //! The student-owned files ([`STUDENT_FILES`]) are parsed with `syn` and every path, `use`,
 //! attribute and macro call in them is checked against an allow-list that instructors edit,
-//! `labs/student-code.toml` ([`Policy`]). Each refusal names the file, line and column:
+//! `labkit/student-code.toml` ([`Policy`]). Each refusal names the file, line and column:
 //!
 //! ```text
 //! raft/src/raft.rs:123:5: std::fs::read is not allowed in student code (no I/O: ask the framework for effects ...)
@@ -28,15 +28,18 @@
 //!
 //! Where it runs: every lab test checks the files of its own workspace once per process before
 //! running any student code (so `cargo test --test lab2a` fails at once, naming the lines),
-//! `labs/tests/student_code.rs` checks them as a test of its own, and the grader checks a
+//! `labkit/tests/student_code.rs` checks them as a test of its own, and the grader checks a
 //! submission before building it, with the instructor's copy of the policy.
+//!
+//! The policy built in here ([`Policy::builtin`]) is `labkit/student-code.toml` as it was when this
+//! crate was built: the build script turns it into Rust data, so that the lab tests need no TOML
+//! parser (the tools read policy files with `labs::policy`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use proc_macro2::{Delimiter, Spacing, Span, TokenStream, TokenTree};
-use serde::Deserialize;
 use syn::ext::IdentExt;
 use syn::punctuated::Punctuated;
 use syn::visit::Visit;
@@ -52,18 +55,30 @@ pub const STUDENT_FILES: &[&str] = &[
 ];
 
 /// The policy file, relative to the repository root.
-pub const POLICY_FILE: &str = "labs/student-code.toml";
+pub const POLICY_FILE: &str = "labkit/student-code.toml";
 
 /// Environment variable: when set to `1`, the lab harness does not check the student files before
 /// a test. Only the grader's test-only mode sets it (to test its run-time defences on code the
 /// check would refuse); the grader checks submissions itself, before building them.
 pub const SKIP_VAR: &str = "LAB_SKIP_STUDENT_CHECK";
 
-/// This repository's policy, as built into the framework (the harness checks against it).
-const BUILTIN_POLICY: &str = include_str!("../student-code.toml");
+#[path = "policy_file.rs"]
+mod policy_file;
+pub use policy_file::{DenyEntry, PolicyFile};
+
+/// A list of names, for the build script's data.
+fn strings(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// This repository's policy file as built into the framework (the harness checks against it), or
+/// why it could not be read.
+fn builtin_policy_file() -> Result<PolicyFile, String> {
+    include!(concat!(env!("OUT_DIR"), "/builtin_policy.rs"))
+}
 
 /// Why a name that the allow-list does not cover is refused.
-const NOT_LISTED: &str = "not on the allow-list in labs/student-code.toml";
+const NOT_LISTED: &str = "not on the allow-list in labkit/student-code.toml";
 
 /// Keywords refused inside macro arguments (outside them the syntax tree is checked instead).
 const REFUSED_IN_MACROS: &[(&str, &str)] = &[
@@ -120,7 +135,7 @@ impl fmt::Display for Finding {
 pub fn render_findings(findings: &[Finding]) -> String {
     let mut out = format!(
         "student code breaks the rules of the labs ({} finding{}; no threads, clocks, randomness \
-         or I/O, and only what labs/student-code.toml allows):\n",
+         or I/O, and only what labkit/student-code.toml allows):\n",
         findings.len(),
         if findings.len() == 1 { "" } else { "s" }
     );
@@ -130,30 +145,7 @@ pub fn render_findings(findings: &[Finding]) -> String {
     out
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicyFile {
-    crates: Vec<String>,
-    allow: Vec<String>,
-    macros: Vec<String>,
-    attributes: Vec<String>,
-    inner_attributes: Vec<String>,
-    derives: Vec<String>,
-    #[serde(default)]
-    deny: Vec<DenyEntry>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DenyEntry {
-    #[serde(default)]
-    paths: Vec<String>,
-    #[serde(default)]
-    macros: Vec<String>,
-    reason: String,
-}
-
-/// The allow-list (see `labs/student-code.toml` for what each part means).
+/// The allow-list (see `labkit/student-code.toml` for what each part means).
 #[derive(Clone, Debug)]
 pub struct Policy {
     crates: BTreeSet<String>,
@@ -171,13 +163,12 @@ fn segments(path: &str) -> Vec<String> {
 }
 
 impl Policy {
-    /// Parse a policy file's text (`name` is used in errors).
-    pub fn parse(name: &str, text: &str) -> Result<Policy, CheckError> {
+    /// Check a policy file's contents and make them a policy (`name` is used in errors).
+    pub fn from_file(name: &str, file: PolicyFile) -> Result<Policy, CheckError> {
         let bad = |message: String| CheckError::Policy {
             path: name.to_string(),
             message,
         };
-        let file: PolicyFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
         let mut rules = Vec::new();
         let valid = |path: &str| {
             let segs = segments(path);
@@ -213,18 +204,13 @@ impl Policy {
         })
     }
 
-    /// Read a policy file.
-    pub fn load(path: &Path) -> Result<Policy, CheckError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CheckError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Policy::parse(&path.display().to_string(), &text)
-    }
-
-    /// The policy built into this framework (`labs/student-code.toml` when it was compiled).
+    /// The policy built into this framework (`labkit/student-code.toml` when it was compiled).
     pub fn builtin() -> Result<Policy, CheckError> {
-        Policy::parse(POLICY_FILE, BUILTIN_POLICY)
+        let file = builtin_policy_file().map_err(|message| CheckError::Policy {
+            path: POLICY_FILE.to_string(),
+            message,
+        })?;
+        Policy::from_file(POLICY_FILE, file)
     }
 
     /// The crate names a path into another crate may start with.
@@ -1087,15 +1073,23 @@ mod tests {
 
     #[test]
     fn the_policy_file_is_validated() {
-        assert!(Policy::parse("p.toml", "crates = []").is_err());
-        let minimal = "crates = []\nallow = []\nmacros = [\"x\"]\nattributes = []\ninner_attributes = []\nderives = []\n";
-        assert!(Policy::parse("p.toml", minimal).is_ok());
-        let both = format!("{minimal}[[deny]]\nmacros = [\"x\"]\nreason = \"r\"\n");
+        let minimal = PolicyFile {
+            macros: strings(&["x"]),
+            ..PolicyFile::default()
+        };
+        assert!(Policy::from_file("p.toml", minimal.clone()).is_ok());
+        let mut both = minimal.clone();
+        both.deny.push(DenyEntry {
+            macros: strings(&["x"]),
+            reason: "r".to_string(),
+            ..DenyEntry::default()
+        });
         assert!(
-            matches!(Policy::parse("p.toml", &both), Err(CheckError::Policy { message, .. }) if message.contains("both"))
+            matches!(Policy::from_file("p.toml", both), Err(CheckError::Policy { message, .. }) if message.contains("both"))
         );
-        let bad_path = minimal.replace("allow = []", "allow = [\"std::\"]");
-        assert!(Policy::parse("p.toml", &bad_path).is_err());
+        let mut bad_path = minimal;
+        bad_path.allow = strings(&["std::"]);
+        assert!(Policy::from_file("p.toml", bad_path).is_err());
     }
 
     #[test]

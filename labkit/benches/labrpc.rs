@@ -1,12 +1,12 @@
 //! Reliable round trips through the simulated network, in virtual time.
 //!
-//! `cargo bench -p labs --bench labrpc`. Each iteration is one run (fresh runtime, network and
+//! `cargo bench -p labkit --bench labrpc`. Each iteration is one run (fresh runtime, network and
 //! server) in which `clients` tasks each make `calls` sequential reliable calls; criterion reports
 //! calls per second of (single-threaded, so CPU) time.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use labs::labrpc::{Network, Rpc, Server, Service};
-use labs::sim::{RunConfig, run};
+use labkit::labrpc::{Network, Rpc, Server, Service};
+use labkit::sim::{RunConfig, run};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]

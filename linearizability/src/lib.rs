@@ -91,7 +91,7 @@
 //! most 2^20). [`write_html`] draws it as a picture.
 //!
 //! ```
-//! use checker::linearizability::{check_history, CheckOptions, History, Operation, Verdict};
+//! use linearizability::{check_history, CheckOptions, History, Operation, Verdict};
 //!
 //! let history = History::new(vec![
 //!     Operation::put(0, "k", "a", 0, 10),

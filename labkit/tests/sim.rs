@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use labs::sim::{RunConfig, RunError, run};
+use labkit::sim::{RunConfig, RunError, run};
 
 #[test]
 fn virtual_time_passes_instantly_and_exactly() {
