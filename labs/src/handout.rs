@@ -48,6 +48,8 @@ pub const INSTRUCTOR_ONLY: &[&str] = &[
     "labs/tests/snapshots/handout__",
     "checker/tests/symmetry.rs",
     "checker/tests/actor_model.rs",
+    "checker/tests/model.rs",
+    "checker/tests/panics.rs",
     // Profiles the reference's states (it reads the reference's message fields).
     "checker/examples/state_profile.rs",
 ];
