@@ -422,6 +422,8 @@ fn the_handouts_own_tests_fail_only_in_the_lab_suites() {
         let line = line.trim();
         if let Some(rest) = line.strip_prefix("Running ") {
             current = rest.split(" (").next().unwrap_or(rest).to_string();
+        } else if let Some(krate) = line.strip_prefix("Doc-tests ") {
+            current = format!("the doc tests of {krate}");
         } else if line.starts_with("test result: FAILED") {
             failing.push(current.clone());
         }

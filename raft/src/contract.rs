@@ -32,7 +32,9 @@
 //! run, so a later lab can change it through the log.
 //!
 //! # A worked example
-//! ```
+//! (Compiled by `cargo test` but not run: it runs the student's `Raft`, which in a fresh handout is
+//! still a stub.)
+//! ```no_run
 //! use raft::contract::{Effects, Persisted, RaftContract, Timer};
 //! use raft::Raft;
 //!
