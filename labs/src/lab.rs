@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sim::{RunConfig, RunError, Sim, run_with_stats};
+use crate::sim::{RunConfig, RunError, Sim, run_recorded};
 
 /// Environment variable: run each selected test once with exactly this seed.
 pub const SEED_VAR: &str = "LAB_SEED";
@@ -288,6 +288,8 @@ impl TestSpec {
 pub struct SeedResult {
     pub summary: Summary,
     pub error: Option<RunError>,
+    /// The timeline page written for this run (a failed run, or any with `LAB_VIZ=1`).
+    pub picture: Option<std::path::PathBuf>,
 }
 
 /// Run `body` once with `seed` under the spec's limits and print its summary line (and, on failure,
@@ -306,7 +308,7 @@ where
             spec.test,
             replay_command(spec.lab, spec.test, seed)
         ));
-    let (result, stats) = run_with_stats(config, body);
+    let (result, stats, mut recording) = run_recorded(config, body);
     let (fields, error) = match result {
         Ok(fields) => (fields, None),
         Err(error) => (Vec::new(), Some(error)),
@@ -321,7 +323,10 @@ where
         fields,
         trace: stats.trace,
     };
-    print_and_report(spec, seed, summary, error)
+    let picture = crate::timeline::picture_of_run(spec, &summary, error.as_ref(), &mut recording);
+    let mut result = print_and_report(spec, seed, summary, error, picture.as_ref());
+    result.picture = picture.and_then(Result::ok);
+    result
 }
 
 /// Print a finished run's summary line (and failure and replay command) and report it on the
@@ -331,6 +336,7 @@ fn print_and_report(
     seed: u64,
     summary: Summary,
     error: Option<RunError>,
+    picture: Option<&Result<std::path::PathBuf, String>>,
 ) -> SeedResult {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{summary}");
@@ -341,6 +347,11 @@ fn print_and_report(
             "  replay: {}",
             replay_command(spec.lab, spec.test, seed)
         );
+    }
+    match picture {
+        Some(Ok(path)) => drop(writeln!(out, "  picture: {}", path.display())),
+        Some(Err(e)) => drop(writeln!(out, "  picture: not written: {e}")),
+        None => {}
     }
     let _ = out.flush();
     drop(out);
@@ -353,7 +364,11 @@ fn print_and_report(
         failure: error.as_ref().map(ToString::to_string),
         summary: summary.to_string(),
     });
-    SeedResult { summary, error }
+    SeedResult {
+        summary,
+        error,
+        picture: None,
+    }
 }
 
 /// Environment variable: cap the test process's memory (its address space, `RLIMIT_AS`, soft and
@@ -448,6 +463,7 @@ where
                 seed,
                 summary,
                 Some(RunError::StudentCode(text.clone())),
+                None,
             );
         }
         panic!("{} {}: {text}", spec.lab, spec.test);

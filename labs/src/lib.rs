@@ -34,7 +34,9 @@ pub mod mutants;
 // END INSTRUCTOR ONLY
 pub mod persister;
 pub mod raft_driver;
+pub mod recorder;
 pub mod registry;
 pub mod sim;
 pub mod student_code;
 pub mod suites;
+pub mod timeline;

@@ -1,0 +1,444 @@
+//! The run recorder: what happened in a run, kept with bounded memory, for the timeline page
+//! ([`crate::timeline`]) and for the `lab` log target.
+//!
+//! Every run's [`Sim`](crate::sim::Sim) owns one [`Recorder`]. The framework writes to it as the
+//! run goes: labrpc's calls, deliveries, losses and held-back replies; the drivers' timers, each
+//! server's term / role / commit index / log after a handler (only when one of them changed),
+//! applies, crashes and restarts; the harness's actions, client operations and checks. Recording
+//! reads nothing the run depends on (no RNG draw, nothing folded into the trace hash), so a run
+//! with it is the run without it.
+//!
+//! The same calls log under the target [`LOG_TARGET`] (`lab`): the test's story (actions,
+//! crashes, checks, client operations) at `info`, each RPC's delivery and loss at `debug`, with
+//! the run's virtual timestamps, interleaved with the student's own `tracing` lines.
+//!
+//! Memory: at most [`CAPACITY`] events are kept; past that the oldest go first (the page opens
+//! on the end of the run anyway) and the recording says how many were dropped.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// The `tracing` target of the framework's own log lines (`RUST_LOG=lab=info`, `lab=debug`).
+pub const LOG_TARGET: &str = "lab";
+
+/// The most events a recording keeps (the oldest are dropped first).
+pub const CAPACITY: usize = 200_000;
+
+/// The longest field summary of an RPC kept, in bytes.
+pub const SUMMARY_LEN: usize = 160;
+
+/// A lane of the picture: a server (`s2`), a client (`c1003`) or the test itself.
+pub type Lane = u32;
+
+/// One recorded event. `t` is virtual time in microseconds since the run started.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub t: u64,
+    #[serde(flatten)]
+    pub what: What,
+}
+
+/// What happened. Lanes and methods are indices into the recording's `lanes` and `names`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "k")]
+pub enum What {
+    /// An RPC left `from` for `to` (`m`: method name index, `b`: request bytes, `s`: fields).
+    Send {
+        id: u64,
+        from: Lane,
+        to: Lane,
+        m: u32,
+        b: usize,
+        s: String,
+    },
+    /// The request reached the handler of its server.
+    Deliver {
+        id: u64,
+    },
+    /// The reply reached the caller (`b`: reply bytes).
+    Reply {
+        id: u64,
+        b: usize,
+    },
+    /// No reply will come: `why` the request or the reply was lost.
+    Lost {
+        id: u64,
+        why: &'static str,
+    },
+    /// The reply is held back `ms` milliseconds (long reordering).
+    Delay {
+        id: u64,
+        ms: u64,
+    },
+    /// One direction of a link between two lanes was enabled or cut.
+    Link {
+        from: Lane,
+        to: Lane,
+        on: bool,
+    },
+    /// A server's timer fired (`name`: index into `names`).
+    Timer {
+        lane: Lane,
+        name: u32,
+    },
+    /// A server's Raft state after a handler, recorded when it changed: role 0 follower,
+    /// 1 candidate, 2 leader; `last`: its last log index; `snap`: its snapshot's index.
+    State {
+        lane: Lane,
+        term: u64,
+        role: u8,
+        commit: u64,
+        last: u64,
+        snap: u64,
+    },
+    /// A server applied a command at `index` (or installed a snapshot up to it).
+    Apply {
+        lane: Lane,
+        index: u64,
+        snapshot: bool,
+    },
+    /// A server crashed (its incarnation stopped) or (re)started.
+    Crash {
+        lane: Lane,
+    },
+    Start {
+        lane: Lane,
+    },
+    /// Something the test did (`lane`: the server it concerns, if one).
+    Action {
+        lane: Option<Lane>,
+        text: String,
+    },
+    /// A client operation began (`ret: false`) or returned (`ret: true`, `text` has the result).
+    Client {
+        lane: Lane,
+        ret: bool,
+        text: String,
+    },
+    /// A check of the harness passed.
+    Check {
+        text: String,
+    },
+    /// The run failed: the failing check's message.
+    Fail {
+        text: String,
+    },
+}
+
+/// A finished run's recording, as the timeline page embeds it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Recording {
+    /// Lane names, by lane index.
+    pub lanes: Vec<String>,
+    /// Method and timer names, by index.
+    pub names: Vec<String>,
+    /// The events kept, oldest first.
+    pub events: Vec<Event>,
+    /// How many older events were dropped to stay within [`CAPACITY`].
+    pub dropped: u64,
+    /// Virtual time at the end of the run, in microseconds.
+    pub end: u64,
+}
+
+/// The recorder of one run. Single-threaded, like the run.
+pub struct Recorder {
+    capacity: usize,
+    events: RefCell<VecDeque<Event>>,
+    dropped: Cell<u64>,
+    lanes: RefCell<Interner>,
+    names: RefCell<Interner>,
+    next_call: Cell<u64>,
+}
+
+#[derive(Default)]
+struct Interner {
+    list: Vec<String>,
+    index: BTreeMap<String, u32>,
+}
+
+impl Interner {
+    fn get(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = self.list.len() as u32;
+        self.list.push(name.to_string());
+        self.index.insert(name.to_string(), i);
+        i
+    }
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder::with_capacity(CAPACITY)
+    }
+}
+
+/// The virtual time of the run on this thread, in microseconds (0 outside a run).
+fn now_us() -> u64 {
+    crate::sim::current_virtual_time().map_or(0, |t| t.as_micros() as u64)
+}
+
+/// The name of a role for logs.
+pub fn role_name(role: u8) -> &'static str {
+    match role {
+        2 => "leader",
+        1 => "candidate",
+        _ => "follower",
+    }
+}
+
+impl Recorder {
+    /// A recorder that keeps at most `capacity` events.
+    pub fn with_capacity(capacity: usize) -> Recorder {
+        Recorder {
+            capacity: capacity.max(1),
+            events: RefCell::default(),
+            dropped: Cell::new(0),
+            lanes: RefCell::default(),
+            names: RefCell::default(),
+            next_call: Cell::new(0),
+        }
+    }
+
+    fn push(&self, what: What) {
+        let mut events = self.events.borrow_mut();
+        if events.len() >= self.capacity {
+            events.pop_front();
+            self.dropped.set(self.dropped.get() + 1);
+        }
+        events.push_back(Event { t: now_us(), what });
+    }
+
+    /// The lane index of `name` (`s0`, `c1003`).
+    pub fn lane(&self, name: &str) -> Lane {
+        self.lanes.borrow_mut().get(name)
+    }
+
+    /// The lane of server `id`.
+    pub fn server_lane(&self, id: usize) -> Lane {
+        self.lane(&format!("s{id}"))
+    }
+
+    fn name(&self, name: &str) -> u32 {
+        self.names.borrow_mut().get(name)
+    }
+
+    fn lane_name(&self, lane: Lane) -> String {
+        self.lanes
+            .borrow()
+            .list
+            .get(lane as usize)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// An RPC from lane `from` to lane `to` left; returns its id for the later events.
+    pub fn send(&self, from: Lane, to: Lane, method: &str, bytes: usize, summary: String) -> u64 {
+        let id = self.next_call.get();
+        self.next_call.set(id + 1);
+        let m = self.name(method);
+        tracing::trace!(target: LOG_TARGET, "{method} {} -> {} sent: {summary}", self.lane_name(from), self.lane_name(to));
+        self.push(What::Send {
+            id,
+            from,
+            to,
+            m,
+            b: bytes,
+            s: summary,
+        });
+        id
+    }
+
+    pub fn deliver(&self, id: u64, method: &str, from: Lane, to: Lane) {
+        tracing::debug!(target: LOG_TARGET, "{method} {} -> {} delivered", self.lane_name(from), self.lane_name(to));
+        self.push(What::Deliver { id });
+    }
+
+    pub fn reply(&self, id: u64, bytes: usize) {
+        self.push(What::Reply { id, b: bytes });
+    }
+
+    pub fn lost(&self, id: u64, why: &'static str, method: &str, from: Lane, to: Lane) {
+        tracing::debug!(target: LOG_TARGET, "{method} {} -> {}: {why}", self.lane_name(from), self.lane_name(to));
+        self.push(What::Lost { id, why });
+    }
+
+    pub fn delay(&self, id: u64, ms: u64) {
+        self.push(What::Delay { id, ms });
+    }
+
+    pub fn link(&self, from: Lane, to: Lane, on: bool) {
+        tracing::debug!(target: LOG_TARGET, "link {} -> {} {}", self.lane_name(from), self.lane_name(to), if on { "on" } else { "cut" });
+        self.push(What::Link { from, to, on });
+    }
+
+    pub fn timer(&self, lane: Lane, name: &str) {
+        let name = self.name(name);
+        self.push(What::Timer { lane, name });
+    }
+
+    pub fn state(&self, lane: Lane, term: u64, role: u8, commit: u64, last: u64, snap: u64) {
+        tracing::trace!(target: LOG_TARGET, "{}: term {term} {} commit {commit} last {last}", self.lane_name(lane), role_name(role));
+        self.push(What::State {
+            lane,
+            term,
+            role,
+            commit,
+            last,
+            snap,
+        });
+    }
+
+    pub fn apply(&self, lane: Lane, index: u64, snapshot: bool) {
+        self.push(What::Apply {
+            lane,
+            index,
+            snapshot,
+        });
+    }
+
+    pub fn crash(&self, lane: Lane) {
+        tracing::info!(target: LOG_TARGET, "{} crashed", self.lane_name(lane));
+        self.push(What::Crash { lane });
+    }
+
+    pub fn start(&self, lane: Lane) {
+        tracing::info!(target: LOG_TARGET, "{} started", self.lane_name(lane));
+        self.push(What::Start { lane });
+    }
+
+    /// Something the test did, concerning server lane `lane` if any; logged at `info`.
+    pub fn action(&self, lane: Option<Lane>, text: impl Into<String>) {
+        let text = text.into();
+        tracing::info!(target: LOG_TARGET, "test: {text}");
+        self.push(What::Action { lane, text });
+    }
+
+    /// A client operation called (`ret == false`) or returned; logged at `info`.
+    pub fn client(&self, lane: Lane, ret: bool, text: impl Into<String>) {
+        let text = text.into();
+        tracing::info!(target: LOG_TARGET, "{} {} {text}", self.lane_name(lane), if ret { "returned" } else { "calls" });
+        self.push(What::Client { lane, ret, text });
+    }
+
+    /// A check of the harness passed; logged at `info`.
+    pub fn check(&self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::info!(target: LOG_TARGET, "check passed: {text}");
+        self.push(What::Check { text });
+    }
+
+    /// The run failed with `text`; logged at `info` (the failure line says it anyway).
+    pub fn fail(&self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::info!(target: LOG_TARGET, "check FAILED: {text}");
+        self.push(What::Fail { text });
+    }
+
+    /// Events kept so far.
+    pub fn len(&self) -> usize {
+        self.events.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.borrow().is_empty()
+    }
+
+    /// Everything recorded so far, ending at virtual time `end`; the recorder is emptied.
+    pub fn take(&self, end: Duration) -> Recording {
+        Recording {
+            lanes: self.lanes.borrow().list.clone(),
+            names: self.names.borrow().list.clone(),
+            events: self.events.take().into(),
+            dropped: self.dropped.replace(0),
+            end: end.as_micros() as u64,
+        }
+    }
+}
+
+/// A `fmt::Write` that keeps at most `max` bytes and then refuses more, so that formatting a large
+/// value (an AppendEntries with many entries) stops early instead of building it all.
+struct Bounded {
+    text: String,
+    max: usize,
+}
+
+impl fmt::Write for Bounded {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.max - self.text.len();
+        if s.len() <= room {
+            self.text.push_str(s);
+            return Ok(());
+        }
+        let mut cut = room;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.text.push_str(&s[..cut]);
+        Err(fmt::Error)
+    }
+}
+
+/// `value`'s `Debug` text, cut at [`SUMMARY_LEN`] bytes (with `...` when cut).
+pub fn summary(value: &impl fmt::Debug) -> String {
+    let mut out = Bounded {
+        text: String::with_capacity(64),
+        max: SUMMARY_LEN,
+    };
+    if write!(out, "{value:?}").is_err() {
+        out.text.push_str("...");
+    }
+    out.text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_at_most_its_capacity_dropping_the_oldest() {
+        let rec = Recorder::with_capacity(3);
+        for i in 0..5 {
+            rec.check(format!("c{i}"));
+        }
+        let recording = rec.take(Duration::from_secs(1));
+        assert_eq!(recording.dropped, 2);
+        let texts: Vec<_> = recording
+            .events
+            .iter()
+            .map(|e| match &e.what {
+                What::Check { text } => text.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(texts, ["c2", "c3", "c4"]);
+        assert_eq!(recording.end, 1_000_000);
+    }
+
+    #[test]
+    fn summaries_are_cut() {
+        let long = vec![7u8; 1000];
+        let s = summary(&long);
+        assert!(s.len() <= SUMMARY_LEN + 3 && s.ends_with("..."), "{s}");
+        assert_eq!(summary(&(1, "x")), "(1, \"x\")");
+    }
+
+    #[test]
+    fn lanes_and_calls_are_numbered_once() {
+        let rec = Recorder::default();
+        assert_eq!(rec.server_lane(0), 0);
+        assert_eq!(rec.lane("c9"), 1);
+        assert_eq!(rec.server_lane(0), 0);
+        let a = rec.send(0, 1, "Raft.AppendEntries", 10, "x".into());
+        let b = rec.send(1, 0, "Raft.AppendEntries", 10, "y".into());
+        assert_eq!((a, b), (0, 1));
+        let recording = rec.take(Duration::ZERO);
+        assert_eq!(recording.lanes, ["s0", "c9"]);
+        assert_eq!(recording.names, ["Raft.AppendEntries"]);
+    }
+}

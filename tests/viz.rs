@@ -1,0 +1,242 @@
+//! The timeline page of a failing run: it is written and announced (`picture: PATH`), and it
+//! renders in a real browser (headless Chromium) with a lane per server and the failure marked,
+//! without a single network request.
+//!
+//! The browser test needs Debian's `chromium` (or `LAB_CHROMIUM=/path/to/chrome`). Without one it
+//! says so and passes, unless `LAB_REQUIRE_CHROMIUM=1` (CI sets it), which makes it fail instead.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use harness::raft::{Applier, Cluster, Net, RAFT_ELECTION_TIMEOUT};
+use labs::lab::{SeedResult, TestSpec, run_seed};
+
+/// Why the deliberately failing run fails.
+const FAILURE: &str = "expected a leader to survive its disconnection (this test fails on purpose)";
+
+/// A run that elects a leader, cuts it off and then fails a check: a real failing run.
+fn failing_run(test: &'static str) -> SeedResult {
+    let spec = TestSpec::new("viz", test);
+    run_seed(&spec, 1, |sim| async move {
+        let cluster = Cluster::new(&sim, 3, Net::Reliable, Applier::Plain);
+        let leader = cluster.check_one_leader().await;
+        cluster.one(101u64, 3, false).await;
+        cluster.disconnect(leader);
+        cluster.sleep(2 * RAFT_ELECTION_TIMEOUT).await;
+        panic!("{FAILURE}");
+    })
+}
+
+#[test]
+fn a_failing_run_writes_its_picture() {
+    let result = failing_run("a_failing_run_writes_its_picture");
+    assert!(result.error.is_some());
+    let path = result.picture.expect("a failing run gets a picture");
+    assert!(
+        path.starts_with(labs::timeline::runs_dir()),
+        "{}",
+        path.display()
+    );
+    assert!(path.ends_with("lab-runs/viz-a_failing_run_writes_its_picture-seed1.html"));
+    let page = std::fs::read_to_string(&path).expect("the picture exists");
+    assert!(page.contains(FAILURE));
+    assert!(
+        page.contains("disconnect s"),
+        "the test's action is in the data"
+    );
+    assert!(page.contains("AppendEntries"), "messages are in the data");
+}
+
+/// Run inside [`the_failing_run_prints_the_picture_line`]'s child process only.
+#[test]
+fn child_failing_run() {
+    if std::env::var_os("VIZ_CHILD").is_none() {
+        return;
+    }
+    failing_run("child_failing_run");
+}
+
+#[test]
+fn the_failing_run_prints_the_picture_line() {
+    let exe = std::env::current_exe().expect("the test binary");
+    let out = Command::new(exe)
+        .args(["--exact", "child_failing_run", "--test-threads", "1"])
+        .env("VIZ_CHILD", "1")
+        .output()
+        .expect("the test binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let replay = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("replay: "))
+        .unwrap_or_else(|| panic!("no replay line in:\n{stdout}"));
+    let picture = lines[replay + 1]
+        .trim_start()
+        .strip_prefix("picture: ")
+        .unwrap_or_else(|| panic!("no picture line under the replay line:\n{stdout}"));
+    assert!(Path::new(picture).is_file(), "{picture}");
+}
+
+#[test]
+fn a_passing_run_gets_no_picture_unless_asked() {
+    let spec = TestSpec::new("viz", "a_passing_run_gets_no_picture_unless_asked");
+    let result = run_seed(&spec, 1, |sim| async move {
+        sim.sleep(Duration::from_millis(10)).await;
+        Vec::new()
+    });
+    assert!(result.error.is_none());
+    // LAB_VIZ=1 in the environment asks for every run's picture.
+    let asked = std::env::var("LAB_VIZ").is_ok_and(|v| v == "1");
+    assert_eq!(result.picture.is_some(), asked);
+}
+
+/// The browser: `LAB_CHROMIUM`, else the first of Debian's names found on the `PATH`.
+fn find_chromium() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("LAB_CHROMIUM") {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    for dir in std::env::split_paths(&path) {
+        for name in [
+            "chromium",
+            "chromium-browser",
+            "chrome-headless-shell",
+            "google-chrome",
+        ] {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+    }
+    None
+}
+
+/// The browser, or `None` when there is none and none is required (the test then passes, saying
+/// so); with `LAB_REQUIRE_CHROMIUM=1` a missing browser fails the test.
+fn chromium_or_skip(test: &str) -> Option<PathBuf> {
+    let found = find_chromium();
+    if found.is_none() {
+        if std::env::var("LAB_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1") {
+            panic!(
+                "{test}: no chromium found and LAB_REQUIRE_CHROMIUM=1 (install Debian's chromium)"
+            );
+        }
+        println!(
+            "SKIPPED {test}: no chromium found (apt-get install chromium, or set LAB_CHROMIUM); \
+             set LAB_REQUIRE_CHROMIUM=1 to fail instead"
+        );
+    }
+    found
+}
+
+/// The page's DOM after its script ran, from headless Chromium, and how many connections the
+/// browser opened to a proxy that every request (file URLs aside) is sent through.
+fn render_in_chromium(chromium: &Path, page: &Path) -> (String, usize) {
+    let proxy = TcpListener::bind("127.0.0.1:0").expect("a local port");
+    let port = proxy.local_addr().expect("bound").port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    {
+        let connections = connections.clone();
+        std::thread::spawn(move || {
+            for stream in proxy.incoming() {
+                connections.fetch_add(1, Ordering::SeqCst);
+                if let Ok(mut stream) = stream {
+                    let mut buf = [0u8; 512];
+                    let _ = stream.read(&mut buf);
+                }
+            }
+        });
+    }
+    let profile = std::env::temp_dir().join(format!("raftlab-chromium-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&profile);
+    std::fs::create_dir_all(&profile).expect("a fresh profile folder");
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--proxy-server=127.0.0.1:{port}"))
+        .arg("--proxy-bypass-list=<-loopback>")
+        .arg("--window-size=1400,900")
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium starts");
+    let _ = std::fs::remove_dir_all(&profile);
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && dom.contains("</html>"),
+        "chromium failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Give a request that was just made the time to reach the listener.
+    std::thread::sleep(Duration::from_millis(200));
+    (dom, connections.load(Ordering::SeqCst))
+}
+
+#[test]
+fn the_picture_renders_in_chromium() {
+    let Some(chromium) = chromium_or_skip("the_picture_renders_in_chromium") else {
+        return;
+    };
+    let result = failing_run("the_picture_renders_in_chromium");
+    let page = result.picture.expect("a failing run gets a picture");
+    let (dom, connections) = render_in_chromium(&chromium, &page);
+    assert!(!dom.contains("js-error"), "the page's script failed: {dom}");
+    for lane in ["s0", "s1", "s2", "test"] {
+        assert!(
+            dom.contains(&format!("class=\"lane\" data-lane=\"{lane}\""))
+                || dom.contains(&format!("data-lane=\"{lane}\"")),
+            "no lane {lane} drawn"
+        );
+    }
+    assert!(
+        dom.contains("id=\"failure-marker\""),
+        "no failure marker drawn"
+    );
+    assert!(dom.contains("class=\"band role-leader\""), "no leader band");
+    assert!(
+        dom.contains("class=\"cut\""),
+        "the cut server is not shaded"
+    );
+    assert!(dom.contains("class=\"msg"), "no message drawn");
+    assert!(dom.contains("class=\"action\""), "no test action drawn");
+    assert_eq!(
+        connections, 0,
+        "the page (or the browser) made network requests"
+    );
+}
+
+/// The browser test itself fails on a page whose script breaks (so it cannot pass vacuously).
+#[test]
+fn a_broken_page_is_caught_in_chromium() {
+    let Some(chromium) = chromium_or_skip("a_broken_page_is_caught_in_chromium") else {
+        return;
+    };
+    let result = failing_run("a_broken_page_is_caught_in_chromium");
+    let page = result.picture.expect("a failing run gets a picture");
+    let html = std::fs::read_to_string(&page).expect("written");
+    let broken = html.replacen("JSON.parse(", "JSON.parse(undefinedThing + ", 1);
+    let path = page.with_file_name("viz-broken.html");
+    std::fs::write(&path, broken).expect("written");
+    let (dom, _) = render_in_chromium(&chromium, &path);
+    assert!(dom.contains("js-error"), "the error was not caught: {dom}");
+    assert!(!dom.contains("id=\"failure-marker\""));
+}
