@@ -9,8 +9,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harness::raft::{Applier, Cluster, Net, RAFT_ELECTION_TIMEOUT};
@@ -136,20 +135,24 @@ fn chromium_or_skip(test: &str) -> Option<PathBuf> {
 }
 
 /// The page's DOM after its script ran, from headless Chromium, and how many connections the
-/// browser opened to a proxy that every request (file URLs aside) is sent through.
-fn render_in_chromium(chromium: &Path, page: &Path) -> (String, usize) {
+/// browser sent to a proxy that every request (file URLs aside) goes through: the first line of
+/// each.
+fn render_in_chromium(chromium: &Path, page: &Path) -> (String, Vec<String>) {
     let proxy = TcpListener::bind("127.0.0.1:0").expect("a local port");
     let port = proxy.local_addr().expect("bound").port();
-    let connections = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(Mutex::new(Vec::new()));
     {
-        let connections = connections.clone();
+        let requests = requests.clone();
         std::thread::spawn(move || {
             for stream in proxy.incoming() {
-                connections.fetch_add(1, Ordering::SeqCst);
+                let mut first = String::from("(unreadable)");
                 if let Ok(mut stream) = stream {
                     let mut buf = [0u8; 512];
-                    let _ = stream.read(&mut buf);
+                    let n = stream.read(&mut buf).unwrap_or(0);
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    first = text.lines().next().unwrap_or("").to_string();
                 }
+                requests.lock().unwrap_or_else(|e| e.into_inner()).push(first);
             }
         });
     }
@@ -169,6 +172,16 @@ fn render_in_chromium(chromium: &Path, page: &Path) -> (String, usize) {
             "--disable-component-update",
             "--disable-sync",
             "--disable-dev-shm-usage",
+            // The browser's own services (time, updates, sign-in, safe browsing) would
+            // otherwise call home; only the page's requests are of interest.
+            "--disable-client-side-phishing-detection",
+            "--disable-default-apps",
+            "--disable-extensions",
+            "--disable-domain-reliability",
+            "--no-pings",
+            "--safebrowsing-disable-auto-update",
+            "--disable-features=OptimizationHints,MediaRouter,Translate,NetworkTimeServiceQuerying,AutofillServerCommunication,CertificateTransparencyComponentUpdater",
+            "--metrics-recording-only",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--proxy-server=127.0.0.1:{port}"))
@@ -188,7 +201,8 @@ fn render_in_chromium(chromium: &Path, page: &Path) -> (String, usize) {
     );
     // Give a request that was just made the time to reach the listener.
     std::thread::sleep(Duration::from_millis(200));
-    (dom, connections.load(Ordering::SeqCst))
+    let requests = requests.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    (dom, requests)
 }
 
 #[test]
@@ -198,8 +212,11 @@ fn the_picture_renders_in_chromium() {
     };
     let result = failing_run("the_picture_renders_in_chromium");
     let page = result.picture.expect("a failing run gets a picture");
-    let (dom, connections) = render_in_chromium(&chromium, &page);
-    assert!(!dom.contains("js-error"), "the page's script failed: {dom}");
+    let (dom, requests) = render_in_chromium(&chromium, &page);
+    assert!(
+        !dom.contains("id=\"js-error\""),
+        "the page's script failed: {dom}"
+    );
     for lane in ["s0", "s1", "s2", "test"] {
         assert!(
             dom.contains(&format!("class=\"lane\" data-lane=\"{lane}\""))
@@ -218,9 +235,55 @@ fn the_picture_renders_in_chromium() {
     );
     assert!(dom.contains("class=\"msg"), "no message drawn");
     assert!(dom.contains("class=\"action\""), "no test action drawn");
-    assert_eq!(
-        connections, 0,
-        "the page (or the browser) made network requests"
+    let from_page = page_requests(&requests);
+    assert!(
+        from_page.is_empty(),
+        "the page made network requests: {from_page:?}"
+    );
+}
+
+/// The hosts headless Chromium itself calls (component updates, sign-in, network time, safe
+/// browsing) whatever the flags say: not the page's doing.
+const BROWSER_SERVICE_HOSTS: &[&str] = &[
+    "update.googleapis.com",
+    "accounts.google.com",
+    "clients2.google.com",
+    "safebrowsing.googleapis.com",
+    "redirector.gvt1.com",
+];
+
+/// The requests the proxy saw that are not the browser's own.
+fn page_requests(requests: &[String]) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|line| {
+            let target = line.split_whitespace().nth(1).unwrap_or("");
+            let host = target
+                .trim_start_matches("http://")
+                .trim_start_matches("https://");
+            let host = host.split(['/', ':']).next().unwrap_or("");
+            !BROWSER_SERVICE_HOSTS.contains(&host)
+        })
+        .cloned()
+        .collect()
+}
+
+/// The network check bites: a page that loads an image from the network is caught.
+#[test]
+fn a_page_that_fetches_is_caught_in_chromium() {
+    let Some(chromium) = chromium_or_skip("a_page_that_fetches_is_caught_in_chromium") else {
+        return;
+    };
+    let dir = labs::timeline::runs_dir();
+    std::fs::create_dir_all(&dir).expect("the runs folder");
+    let path = dir.join("viz-fetching.html");
+    let page = "<!DOCTYPE html><html><body><img src=\"http://raftlab-viz.invalid/x.png\"></body></html>";
+    std::fs::write(&path, page).expect("written");
+    let (_, requests) = render_in_chromium(&chromium, &path);
+    let from_page = page_requests(&requests);
+    assert!(
+        from_page.iter().any(|r| r.contains("raftlab-viz.invalid")),
+        "the image request was not seen: {requests:?}"
     );
 }
 
@@ -237,6 +300,9 @@ fn a_broken_page_is_caught_in_chromium() {
     let path = page.with_file_name("viz-broken.html");
     std::fs::write(&path, broken).expect("written");
     let (dom, _) = render_in_chromium(&chromium, &path);
-    assert!(dom.contains("js-error"), "the error was not caught: {dom}");
+    assert!(
+        dom.contains("id=\"js-error\""),
+        "the error was not caught: {dom}"
+    );
     assert!(!dom.contains("id=\"failure-marker\""));
 }

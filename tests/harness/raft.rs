@@ -436,14 +436,18 @@ impl Cluster {
 
     /// Reconnect server `i` to every connected server.
     pub fn connect(&self, i: usize) {
-        self.note(i, format!("connect s{i}"));
+        if !self.is_connected(i) {
+            self.note(i, format!("connect s{i}"));
+        }
         self.connected.borrow_mut()[i] = true;
         self.set_links(i, true);
     }
 
     /// Cut server `i` off from everyone.
     pub fn disconnect(&self, i: usize) {
-        self.note(i, format!("disconnect s{i}"));
+        if self.is_connected(i) {
+            self.note(i, format!("disconnect s{i}"));
+        }
         self.connected.borrow_mut()[i] = false;
         self.set_links(i, false);
     }
