@@ -152,7 +152,10 @@ fn render_in_chromium(chromium: &Path, page: &Path) -> (String, Vec<String>) {
                     let text = String::from_utf8_lossy(&buf[..n]);
                     first = text.lines().next().unwrap_or("").to_string();
                 }
-                requests.lock().unwrap_or_else(|e| e.into_inner()).push(first);
+                requests
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(first);
             }
         });
     }
@@ -277,7 +280,8 @@ fn a_page_that_fetches_is_caught_in_chromium() {
     let dir = labs::timeline::runs_dir();
     std::fs::create_dir_all(&dir).expect("the runs folder");
     let path = dir.join("viz-fetching.html");
-    let page = "<!DOCTYPE html><html><body><img src=\"http://raftlab-viz.invalid/x.png\"></body></html>";
+    let page =
+        "<!DOCTYPE html><html><body><img src=\"http://raftlab-viz.invalid/x.png\"></body></html>";
     std::fs::write(&path, page).expect("written");
     let (_, requests) = render_in_chromium(&chromium, &path);
     let from_page = page_requests(&requests);
