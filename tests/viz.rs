@@ -9,6 +9,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -159,7 +160,10 @@ fn render_in_chromium(chromium: &Path, page: &Path) -> (String, Vec<String>) {
             }
         });
     }
-    let profile = std::env::temp_dir().join(format!("raftlab-chromium-{}", std::process::id()));
+    // A fresh profile per browser: tests run in parallel.
+    static BROWSERS: AtomicUsize = AtomicUsize::new(0);
+    let n = BROWSERS.fetch_add(1, Ordering::SeqCst);
+    let profile = std::env::temp_dir().join(format!("raftlab-chromium-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&profile);
     std::fs::create_dir_all(&profile).expect("a fresh profile folder");
     let out = Command::new("timeout")

@@ -595,13 +595,6 @@ pub struct ClientEnd {
     id: usize,
 }
 
-/// A recorded call: its id in the recording and its lanes.
-struct Call {
-    id: u64,
-    from: Lane,
-    to: Lane,
-}
-
 /// Why a call got no reply, as the recording says it.
 fn loss_reason(error: &RpcError) -> &'static str {
     match error {
@@ -634,7 +627,7 @@ impl ClientEnd {
     pub async fn call<R: Rpc>(&self, request: &R) -> Result<R::Reply, RpcError> {
         let args = encode(request, R::METHOD, "request")?;
         let reply = self
-            .send(R::METHOD, Some(std::any::type_name::<R>()), args, None)
+            .send(R::METHOD, Some(std::any::type_name::<R>()), args)
             .await?;
         decode(&reply, R::METHOD, "reply")
     }
@@ -642,18 +635,7 @@ impl ClientEnd {
     /// Send already-serialized `args` to `method` and return the serialized reply, with no type
     /// check: the handler decodes whatever arrives.
     pub async fn call_raw(&self, method: &str, args: Vec<u8>) -> Result<Vec<u8>, RpcError> {
-        self.send(method, None, args, None).await
-    }
-
-    /// [`call_raw`](Self::call_raw), with a short summary of the request's fields for the run's
-    /// recording (see [`crate::recorder::summary`]).
-    pub async fn call_raw_noted(
-        &self,
-        method: &str,
-        args: Vec<u8>,
-        summary: String,
-    ) -> Result<Vec<u8>, RpcError> {
-        self.send(method, None, args, Some(summary)).await
+        self.send(method, None, args).await
     }
 
     async fn send(
@@ -661,7 +643,6 @@ impl ClientEnd {
         method: &str,
         request_type: Option<&str>,
         args: Vec<u8>,
-        summary: Option<String>,
     ) -> Result<Vec<u8>, RpcError> {
         let net = &self.net;
         let sim = &net.0.sim;
@@ -671,26 +652,15 @@ impl ClientEnd {
         sim.record((Ev::Call, self.id, method, args.len()));
 
         let route = net.0.ends.borrow()[self.id].route;
-        let call = route.map(|(from, to)| Call {
-            id: sim
-                .recorder()
-                .send(from, to, method, args.len(), summary.unwrap_or_default()),
-            from,
-            to,
-        });
-        let result = self
-            .deliver(method, request_type, &args, knobs, call.as_ref())
-            .await;
+        let call = route.map(|(from, to)| sim.recorder().send(from, to, method, args.len()));
+        let result = self.deliver(method, request_type, &args, knobs, call).await;
         match &result {
             Ok(reply) => sim.record((Ev::Reply, self.id, reply.len())),
             Err(_) => sim.record((Ev::Failed, self.id)),
         }
-        if let Some(call) = &call {
-            let rec = sim.recorder();
-            match &result {
-                Ok(reply) => rec.reply(call.id, reply.len()),
-                Err(e) => rec.lost(call.id, loss_reason(e), method, call.from, call.to),
-            }
+        if let Some(call) = call {
+            let why = result.as_ref().err().map_or("", loss_reason);
+            sim.recorder().end_call(call, why, method, args);
         }
         result
     }
@@ -701,7 +671,7 @@ impl ClientEnd {
         request_type: Option<&str>,
         args: &[u8],
         knobs: Knobs,
-        call: Option<&Call>,
+        call: Option<u64>,
     ) -> Result<Vec<u8>, RpcError> {
         let net = &self.net;
         let sim = &net.0.sim;
@@ -733,7 +703,7 @@ impl ClientEnd {
         }
         sim.record((Ev::Delivered, self.id));
         if let Some(call) = call {
-            sim.recorder().deliver(call.id, method, call.from, call.to);
+            sim.recorder().deliver(call, method);
         }
 
         let reply = match target.server.dispatch(method, request_type, args)? {
@@ -750,9 +720,6 @@ impl ClientEnd {
         if knobs.long_reordering && sim.random_range(0..900u32) < 600 {
             let spread = sim.random_range(0..2000u64);
             let ms = 200 + sim.random_range(0..=spread);
-            if let Some(call) = call {
-                sim.recorder().delay(call.id, ms);
-            }
             tokio::time::sleep(Duration::from_millis(ms)).await;
             sim.checkpoint().await;
             // A deleted server's late replies are never delivered.

@@ -226,6 +226,9 @@ impl<H: Host> Node<H> {
         let host = span.in_scope(|| init(&persisted, &mut out))?;
         let lane = sim.recorder().server_lane(me);
         sim.recorder().start(lane);
+        for &method in Request::METHODS {
+            sim.recorder().set_decoder(method, describe_request);
+        }
         let node = Node(Rc::new(NodeState {
             me,
             sim: sim.clone(),
@@ -421,10 +424,9 @@ impl<H: Host> Node<H> {
         };
         let node = self.clone();
         let args = encode_request(self.0.me, &request);
-        let fields = summary(&request);
         self.0.sim.spawn(async move {
             let method = request.method();
-            let Ok(bytes) = end.call_raw_noted(method, args, fields).await else {
+            let Ok(bytes) = end.call_raw(method, args).await else {
                 return; // no reply came back
             };
             match Reply::decode(method, &bytes) {
@@ -494,6 +496,14 @@ impl<H: Host> Node<H> {
                 }
             }
         })
+    }
+}
+
+/// A request as the run's picture describes it: who sent it, and its fields.
+fn describe_request(method: &str, args: &[u8]) -> String {
+    match decode_request(method, args) {
+        Ok((from, request)) => format!("from {from}: {}", summary(&request)),
+        Err(e) => format!("(undecodable: {e})"),
     }
 }
 

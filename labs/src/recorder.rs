@@ -14,6 +14,12 @@
 //!
 //! Memory: at most [`CAPACITY`] events are kept; past that the oldest go first (the page opens
 //! on the end of the run anyway) and the recording says how many were dropped.
+//!
+//! Cost: a message is one event, written when its call ends, and it keeps the request's encoded
+//! bytes (which labrpc would free at that point anyway, so keeping them costs no copy) instead of
+//! a description; they are decoded and described only when a page is drawn, by the decoder the
+//! driver registered for the method ([`Recorder::set_decoder`]). Requests larger than
+//! [`MAX_KEPT_ARGS`] bytes, or past [`MAX_KEPT_BYTES`] in all, keep only their size.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -27,6 +33,14 @@ pub const LOG_TARGET: &str = "lab";
 
 /// The most events a recording keeps (the oldest are dropped first).
 pub const CAPACITY: usize = 200_000;
+
+/// A request's encoded bytes are kept for its description only up to this size ...
+pub const MAX_KEPT_ARGS: usize = 1024;
+/// ... and while all kept requests together stay under this many bytes.
+pub const MAX_KEPT_BYTES: usize = 32 << 20;
+
+/// Describes a request of `method` from its encoded bytes (registered by a driver).
+pub type Decoder = fn(method: &str, args: &[u8]) -> String;
 
 /// The longest field summary of an RPC kept, in bytes.
 pub const SUMMARY_LEN: usize = 160;
@@ -46,33 +60,20 @@ pub struct Event {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "k")]
 pub enum What {
-    /// An RPC left `from` for `to` (`m`: method name index, `b`: request bytes, `s`: fields).
-    Send {
-        id: u64,
+    /// An RPC from `from` to `to` (`m`: method name index, `b`: request bytes), sent at the
+    /// event's time, delivered to the handler at `delivered` (if it was), ended at `ended` (a
+    /// reply or a loss; `None`: still in flight when the run ended). `why`: "" for a reply, else
+    /// why none came. `args`: the encoded request, when kept.
+    Msg {
         from: Lane,
         to: Lane,
         m: u32,
         b: usize,
-        s: String,
-    },
-    /// The request reached the handler of its server.
-    Deliver {
-        id: u64,
-    },
-    /// The reply reached the caller (`b`: reply bytes).
-    Reply {
-        id: u64,
-        b: usize,
-    },
-    /// No reply will come: `why` the request or the reply was lost.
-    Lost {
-        id: u64,
+        delivered: Option<u64>,
+        ended: Option<u64>,
         why: &'static str,
-    },
-    /// The reply is held back `ms` milliseconds (long reordering).
-    Delay {
-        id: u64,
-        ms: u64,
+        #[serde(skip)]
+        args: Vec<u8>,
     },
     /// One direction of a link between two lanes was enabled or cut.
     Link {
@@ -142,6 +143,30 @@ pub struct Recording {
     pub dropped: u64,
     /// Virtual time at the end of the run, in microseconds.
     pub end: u64,
+    /// How to describe each method's requests, by method name index.
+    #[serde(skip)]
+    pub decoders: BTreeMap<u32, Decoder>,
+}
+
+impl Recording {
+    /// The description of a message's request: its decoder's, else its size.
+    pub fn describe(&self, m: u32, b: usize, args: &[u8]) -> String {
+        let method = self.names.get(m as usize).map_or("", String::as_str);
+        match self.decoders.get(&m) {
+            Some(decode) if !args.is_empty() || b == 0 => decode(method, args),
+            _ => format!("({b} bytes)"),
+        }
+    }
+}
+
+/// A call in flight: its lanes, method, size, when it left and when it was delivered.
+struct InFlight {
+    from: Lane,
+    to: Lane,
+    m: u32,
+    b: usize,
+    sent: u64,
+    delivered: Option<u64>,
 }
 
 /// The recorder of one run. Single-threaded, like the run.
@@ -152,6 +177,9 @@ pub struct Recorder {
     lanes: RefCell<Interner>,
     names: RefCell<Interner>,
     next_call: Cell<u64>,
+    in_flight: RefCell<BTreeMap<u64, InFlight>>,
+    kept_bytes: Cell<usize>,
+    decoders: RefCell<BTreeMap<u32, Decoder>>,
 }
 
 #[derive(Default)]
@@ -202,16 +230,35 @@ impl Recorder {
             lanes: RefCell::default(),
             names: RefCell::default(),
             next_call: Cell::new(0),
+            in_flight: RefCell::default(),
+            kept_bytes: Cell::new(0),
+            decoders: RefCell::default(),
         }
     }
 
     fn push(&self, what: What) {
+        self.push_at(now_us(), what);
+    }
+
+    fn push_at(&self, t: u64, what: What) {
         let mut events = self.events.borrow_mut();
         if events.len() >= self.capacity {
-            events.pop_front();
+            if let Some(Event {
+                what: What::Msg { args, .. },
+                ..
+            }) = events.pop_front()
+            {
+                self.kept_bytes.set(self.kept_bytes.get() - args.len());
+            }
             self.dropped.set(self.dropped.get() + 1);
         }
-        events.push_back(Event { t: now_us(), what });
+        events.push_back(Event { t, what });
+    }
+
+    /// Describe requests of `method` with `decode` when a page is drawn (drivers call this).
+    pub fn set_decoder(&self, method: &str, decode: Decoder) {
+        let m = self.name(method);
+        self.decoders.borrow_mut().insert(m, decode);
     }
 
     /// The lane index of `name` (`s0`, `c1003`).
@@ -237,39 +284,59 @@ impl Recorder {
             .unwrap_or_default()
     }
 
-    /// An RPC from lane `from` to lane `to` left; returns its id for the later events.
-    pub fn send(&self, from: Lane, to: Lane, method: &str, bytes: usize, summary: String) -> u64 {
+    /// An RPC from lane `from` to lane `to` left, `bytes` long; returns its id for the later
+    /// calls.
+    pub fn send(&self, from: Lane, to: Lane, method: &str, bytes: usize) -> u64 {
         let id = self.next_call.get();
         self.next_call.set(id + 1);
         let m = self.name(method);
-        tracing::trace!(target: LOG_TARGET, "{method} {} -> {} sent: {summary}", self.lane_name(from), self.lane_name(to));
-        self.push(What::Send {
-            id,
+        let call = InFlight {
             from,
             to,
             m,
             b: bytes,
-            s: summary,
-        });
+            sent: now_us(),
+            delivered: None,
+        };
+        self.in_flight.borrow_mut().insert(id, call);
         id
     }
 
-    pub fn deliver(&self, id: u64, method: &str, from: Lane, to: Lane) {
-        tracing::debug!(target: LOG_TARGET, "{method} {} -> {} delivered", self.lane_name(from), self.lane_name(to));
-        self.push(What::Deliver { id });
+    /// Call `id`'s request reached its server's handler; logged at `debug`.
+    pub fn deliver(&self, id: u64, method: &str) {
+        if let Some(call) = self.in_flight.borrow_mut().get_mut(&id) {
+            call.delivered = Some(now_us());
+            tracing::debug!(target: LOG_TARGET, "{method} {} -> {} delivered", self.lane_name(call.from), self.lane_name(call.to));
+        }
     }
 
-    pub fn reply(&self, id: u64, bytes: usize) {
-        self.push(What::Reply { id, b: bytes });
-    }
-
-    pub fn lost(&self, id: u64, why: &'static str, method: &str, from: Lane, to: Lane) {
-        tracing::debug!(target: LOG_TARGET, "{method} {} -> {}: {why}", self.lane_name(from), self.lane_name(to));
-        self.push(What::Lost { id, why });
-    }
-
-    pub fn delay(&self, id: u64, ms: u64) {
-        self.push(What::Delay { id, ms });
+    /// Call `id` ended: with a reply (`why == ""`) or without one (`why` says why; logged at
+    /// `debug`). `args` are its encoded request, kept (not copied) to describe it later.
+    pub fn end_call(&self, id: u64, why: &'static str, method: &str, args: Vec<u8>) {
+        let Some(call) = self.in_flight.borrow_mut().remove(&id) else {
+            return;
+        };
+        if !why.is_empty() {
+            tracing::debug!(target: LOG_TARGET, "{method} {} -> {}: {why}", self.lane_name(call.from), self.lane_name(call.to));
+        }
+        let kept = self.kept_bytes.get();
+        let args = if args.len() <= MAX_KEPT_ARGS && kept + args.len() <= MAX_KEPT_BYTES {
+            self.kept_bytes.set(kept + args.len());
+            args
+        } else {
+            Vec::new()
+        };
+        let what = What::Msg {
+            from: call.from,
+            to: call.to,
+            m: call.m,
+            b: call.b,
+            delivered: call.delivered,
+            ended: Some(now_us()),
+            why,
+            args,
+        };
+        self.push_at(call.sent, what);
     }
 
     pub fn link(&self, from: Lane, to: Lane, on: bool) {
@@ -349,14 +416,30 @@ impl Recorder {
         self.events.borrow().is_empty()
     }
 
-    /// Everything recorded so far, ending at virtual time `end`; the recorder is emptied.
+    /// Everything recorded so far, ending at virtual time `end` (calls still in flight
+    /// included, without an end); the recorder is emptied.
     pub fn take(&self, end: Duration) -> Recording {
+        for (_, call) in std::mem::take(&mut *self.in_flight.borrow_mut()) {
+            let what = What::Msg {
+                from: call.from,
+                to: call.to,
+                m: call.m,
+                b: call.b,
+                delivered: call.delivered,
+                ended: None,
+                why: "",
+                args: Vec::new(),
+            };
+            self.push_at(call.sent, what);
+        }
+        self.kept_bytes.set(0);
         Recording {
             lanes: self.lanes.borrow().list.clone(),
             names: self.names.borrow().list.clone(),
             events: self.events.take().into(),
             dropped: self.dropped.replace(0),
             end: end.as_micros() as u64,
+            decoders: self.decoders.take(),
         }
     }
 }
@@ -434,8 +517,8 @@ mod tests {
         assert_eq!(rec.server_lane(0), 0);
         assert_eq!(rec.lane("c9"), 1);
         assert_eq!(rec.server_lane(0), 0);
-        let a = rec.send(0, 1, "Raft.AppendEntries", 10, "x".into());
-        let b = rec.send(1, 0, "Raft.AppendEntries", 10, "y".into());
+        let a = rec.send(0, 1, "Raft.AppendEntries", 10);
+        let b = rec.send(1, 0, "Raft.AppendEntries", 10);
         assert_eq!((a, b), (0, 1));
         let recording = rec.take(Duration::ZERO);
         assert_eq!(recording.lanes, ["s0", "c9"]);

@@ -9,9 +9,8 @@
 //! thousand arrows at once, so the longest runs stay usable.
 //!
 //! The page's script builds every lane, band and marker from the embedded data; the browser tests
-//! (`labs/tests/timeline_browser.rs`) look for the elements it makes.
+//! (`tests/viz.rs`) look for the elements it makes.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -89,43 +88,39 @@ fn page_data<'a>(rec: &'a Recording, title: &'a str, failure: Option<&'a str>) -
         links: Vec::new(),
         notes: Vec::new(),
     };
-    // Message rows by call id, filled in as their later events come.
-    let mut rows: BTreeMap<u64, usize> = BTreeMap::new();
     let mut fail_at = None;
     for event in &rec.events {
         let t = event.t;
         match &event.what {
-            What::Send {
-                id,
+            What::Msg {
                 from,
                 to,
                 m,
                 b,
-                s,
+                delivered,
+                ended,
+                why,
+                args,
             } => {
-                rows.insert(*id, data.msgs.len());
-                let fields = cut(s, PAGE_SUMMARY_LEN);
-                data.msgs
-                    .push((*from, *to, *m, t, -1, -1, PENDING, *b, fields));
+                let outcome = match ended {
+                    None => PENDING,
+                    Some(_) if why.is_empty() => OK,
+                    Some(_) => outcome_code(why),
+                };
+                let at = |t: &Option<u64>| t.map_or(-1, |t| t as i64);
+                let fields = cut(&rec.describe(*m, *b, args), PAGE_SUMMARY_LEN);
+                data.msgs.push((
+                    *from,
+                    *to,
+                    *m,
+                    t,
+                    at(delivered),
+                    at(ended),
+                    outcome,
+                    *b,
+                    fields,
+                ));
             }
-            What::Deliver { id } => {
-                if let Some(&row) = rows.get(id) {
-                    data.msgs[row].4 = t as i64;
-                }
-            }
-            What::Reply { id, .. } => {
-                if let Some(&row) = rows.get(id) {
-                    data.msgs[row].5 = t as i64;
-                    data.msgs[row].6 = OK;
-                }
-            }
-            What::Lost { id, why } => {
-                if let Some(&row) = rows.get(id) {
-                    data.msgs[row].5 = t as i64;
-                    data.msgs[row].6 = outcome_code(why);
-                }
-            }
-            What::Delay { .. } => {}
             What::Link { from, to, on } => data.links.push((t, *from, *to, *on)),
             What::Timer { lane, name } => data.timers.push((t, *lane, *name)),
             What::State {
@@ -291,17 +286,20 @@ mod tests {
         rec.start(s0);
         rec.start(s1);
         rec.state(s0, 1, 2, 0, 0, 0);
-        let a = rec.send(
-            s0,
-            s1,
+        rec.set_decoder("Raft.AppendEntries", |_, args| {
+            String::from_utf8_lossy(args).into_owned()
+        });
+        let a = rec.send(s0, s1, "Raft.AppendEntries", 30);
+        rec.deliver(a, "Raft.AppendEntries");
+        rec.end_call(a, "", "Raft.AppendEntries", b"term 1".to_vec());
+        let b = rec.send(s0, s1, "Raft.AppendEntries", 30);
+        rec.end_call(
+            b,
+            "request lost",
             "Raft.AppendEntries",
-            30,
-            "AppendEntries { term: 1 }".into(),
+            b"</script><b>".to_vec(),
         );
-        rec.deliver(a, "Raft.AppendEntries", s0, s1);
-        rec.reply(a, 10);
-        let b = rec.send(s0, s1, "Raft.AppendEntries", 30, "</script><b>".into());
-        rec.lost(b, "request lost", "Raft.AppendEntries", s0, s1);
+        rec.send(s1, s0, "Raft.AppendEntries", 30);
         rec.link(s0, s1, false);
         rec.action(Some(s1), "disconnect s1");
         rec.fail("expected one leader");
@@ -312,10 +310,12 @@ mod tests {
     fn messages_fold_into_one_row_each() {
         let rec = sample();
         let data = page_data(&rec, "t", Some("expected one leader"));
-        assert_eq!(data.msgs.len(), 2);
+        assert_eq!(data.msgs.len(), 3);
         assert_eq!(data.msgs[0].6, OK);
+        assert_eq!(data.msgs[0].8, "term 1", "described by the decoder");
         assert_eq!(data.msgs[1].6, 1);
         assert_eq!(data.msgs[1].4, -1, "a lost request is never delivered");
+        assert_eq!(data.msgs[2].6, PENDING, "in flight at the end");
         assert_eq!(data.links, vec![(0, 0, 1, false)]);
         assert_eq!(data.failure.map(|f| f.1), Some("expected one leader"));
     }
