@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use harness::raft::{Applier, Cluster, Net, RAFT_ELECTION_TIMEOUT};
 use labs::lab::{SeedResult, TestSpec, run_seed};
+use labs::sim::{RunConfig, run_recorded};
 
 /// Why the deliberately failing run fails.
 const FAILURE: &str = "expected a leader to survive its disconnection (this test fails on purpose)";
@@ -50,6 +51,32 @@ fn a_failing_run_writes_its_picture() {
         "the test's action is in the data"
     );
     assert!(page.contains("AppendEntries"), "messages are in the data");
+    assert!(
+        !page.contains("not deterministic"),
+        "the replay drawn is the run that failed"
+    );
+}
+
+/// Recording reads nothing the run depends on: the same seed gives the same trace with the
+/// recorder on or off (and only on does it keep anything).
+#[test]
+fn recording_does_not_change_the_run() {
+    let run = |record: bool| {
+        let config = RunConfig::new(5).record(record);
+        let (result, stats, recording) = run_recorded(config, |sim| async move {
+            let cluster = Cluster::new(&sim, 3, Net::Unreliable, Applier::Plain);
+            let leader = cluster.check_one_leader().await;
+            cluster.one(7u64, 3, true).await;
+            cluster.disconnect(leader);
+            cluster.one(8u64, 2, true).await;
+        });
+        assert!(result.is_ok(), "{result:?}");
+        (stats.trace, stats.events, recording.events.len())
+    };
+    let (off, on) = (run(false), run(true));
+    assert_eq!((off.0, off.1), (on.0, on.1), "same trace, same events");
+    assert_eq!(off.2, 0);
+    assert!(on.2 > 50, "{} events recorded", on.2);
 }
 
 /// Run inside [`the_failing_run_prints_the_picture_line`]'s child process only.

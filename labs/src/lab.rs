@@ -293,10 +293,11 @@ pub struct SeedResult {
 }
 
 /// Run `body` once with `seed` under the spec's limits and print its summary line (and, on failure,
-/// the failure and the replay command).
+/// the failure and the replay command, and the picture of the run: `body` runs a second time, with
+/// the recorder on, to draw it; see [`crate::timeline::picture_of_run`]).
 pub fn run_seed<F, Fut>(spec: &TestSpec, seed: u64, body: F) -> SeedResult
 where
-    F: FnOnce(Sim) -> Fut,
+    F: Fn(Sim) -> Fut,
     Fut: Future<Output = Vec<(String, String)>>,
 {
     let config = RunConfig::new(seed)
@@ -307,8 +308,9 @@ where
             spec.lab,
             spec.test,
             replay_command(spec.lab, spec.test, seed)
-        ));
-    let (result, stats, mut recording) = run_recorded(config, body);
+        ))
+        .record(crate::timeline::record_every_run());
+    let (result, stats, recording) = run_recorded(config.clone(), &body);
     let (fields, error) = match result {
         Ok(fields) => (fields, None),
         Err(error) => (Vec::new(), Some(error)),
@@ -323,7 +325,11 @@ where
         fields,
         trace: stats.trace,
     };
-    let picture = crate::timeline::picture_of_run(spec, &summary, error.as_ref(), &mut recording);
+    let rerun = || {
+        let (_, stats, recording) = run_recorded(config.record(true), &body);
+        (recording, stats.trace)
+    };
+    let picture = crate::timeline::picture_of_run(spec, &summary, error.as_ref(), recording, rerun);
     let mut result = print_and_report(spec, seed, summary, error, picture.as_ref());
     result.picture = picture.and_then(Result::ok);
     result

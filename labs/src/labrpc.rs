@@ -652,15 +652,20 @@ impl ClientEnd {
         sim.record((Ev::Call, self.id, method, args.len()));
 
         let route = net.0.ends.borrow()[self.id].route;
-        let call = route.map(|(from, to)| sim.recorder().send(from, to, method, args.len()));
-        let result = self.deliver(method, request_type, &args, knobs, call).await;
+        let call = route.and_then(|(from, to)| sim.recorder().send(from, to, method, args.len()));
+        let result = (self.deliver(method, request_type, &args, knobs, call, route)).await;
         match &result {
             Ok(reply) => sim.record((Ev::Reply, self.id, reply.len())),
             Err(_) => sim.record((Ev::Failed, self.id)),
         }
-        if let Some(call) = call {
+        if let Some((from, to)) = route {
             let why = result.as_ref().err().map_or("", loss_reason);
-            sim.recorder().end_call(call, why, method, args);
+            if !why.is_empty() {
+                sim.recorder().log_lost(method, from, to, why);
+            }
+            if let Some(call) = call {
+                sim.recorder().end_call(call, why, args);
+            }
         }
         result
     }
@@ -672,6 +677,7 @@ impl ClientEnd {
         args: &[u8],
         knobs: Knobs,
         call: Option<u64>,
+        route: Option<(Lane, Lane)>,
     ) -> Result<Vec<u8>, RpcError> {
         let net = &self.net;
         let sim = &net.0.sim;
@@ -702,8 +708,11 @@ impl ClientEnd {
             return Err(RpcError::Unreachable);
         }
         sim.record((Ev::Delivered, self.id));
+        if let Some((from, to)) = route {
+            sim.recorder().log_delivered(method, from, to);
+        }
         if let Some(call) = call {
-            sim.recorder().deliver(call, method);
+            sim.recorder().deliver(call);
         }
 
         let reply = match target.server.dispatch(method, request_type, args)? {

@@ -440,7 +440,7 @@ impl<H: Host> Node<H> {
 
     /// Record the server's term, role, commit index and log if they changed since last time.
     fn note_state(&self) {
-        if !self.0.alive.get() {
+        if !self.0.alive.get() || !self.0.sim.recorder().is_on() {
             return;
         }
         let seen = self.inspect_raft(|rf| {

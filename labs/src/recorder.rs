@@ -15,7 +15,12 @@
 //! Memory: at most [`CAPACITY`] events are kept; past that the oldest go first (the page opens
 //! on the end of the run anyway) and the recording says how many were dropped.
 //!
-//! Cost: a message is one event, written when its call ends, and it keeps the request's encoded
+//! A recorder is on or off. Off (a lab run's first pass), it keeps nothing and only logs, so a
+//! passing run pays next to nothing; a run that fails is run again from its seed with the
+//! recorder on to draw its picture (the same seed gives the same run: the trace hashes are
+//! compared). `LAB_VIZ=1` records every run from the start.
+//!
+//! Cost when on: a message is one event, written when its call ends, and it keeps the request's encoded
 //! bytes (which labrpc would free at that point anyway, so keeping them costs no copy) instead of
 //! a description; they are decoded and described only when a page is drawn, by the decoder the
 //! driver registered for the method ([`Recorder::set_decoder`]). Requests larger than
@@ -180,6 +185,7 @@ pub struct Recorder {
     in_flight: RefCell<BTreeMap<u64, InFlight>>,
     kept_bytes: Cell<usize>,
     decoders: RefCell<BTreeMap<u32, Decoder>>,
+    on: bool,
 }
 
 #[derive(Default)]
@@ -201,6 +207,7 @@ impl Interner {
 }
 
 impl Default for Recorder {
+    /// A recorder that is on, with the default capacity.
     fn default() -> Self {
         Recorder::with_capacity(CAPACITY)
     }
@@ -221,6 +228,19 @@ pub fn role_name(role: u8) -> &'static str {
 }
 
 impl Recorder {
+    /// A recorder that keeps what happens if `on`, else only logs it.
+    pub fn new(on: bool) -> Recorder {
+        Recorder {
+            on,
+            ..Recorder::default()
+        }
+    }
+
+    /// Whether this recorder keeps events (else it only logs).
+    pub fn is_on(&self) -> bool {
+        self.on
+    }
+
     /// A recorder that keeps at most `capacity` events.
     pub fn with_capacity(capacity: usize) -> Recorder {
         Recorder {
@@ -233,6 +253,7 @@ impl Recorder {
             in_flight: RefCell::default(),
             kept_bytes: Cell::new(0),
             decoders: RefCell::default(),
+            on: true,
         }
     }
 
@@ -241,6 +262,9 @@ impl Recorder {
     }
 
     fn push_at(&self, t: u64, what: What) {
+        if !self.on {
+            return;
+        }
         let mut events = self.events.borrow_mut();
         if events.len() >= self.capacity {
             if let Some(Event {
@@ -285,8 +309,11 @@ impl Recorder {
     }
 
     /// An RPC from lane `from` to lane `to` left, `bytes` long; returns its id for the later
-    /// calls.
-    pub fn send(&self, from: Lane, to: Lane, method: &str, bytes: usize) -> u64 {
+    /// calls (`None` when the recorder is off).
+    pub fn send(&self, from: Lane, to: Lane, method: &str, bytes: usize) -> Option<u64> {
+        if !self.on {
+            return None;
+        }
         let id = self.next_call.get();
         self.next_call.set(id + 1);
         let m = self.name(method);
@@ -299,26 +326,32 @@ impl Recorder {
             delivered: None,
         };
         self.in_flight.borrow_mut().insert(id, call);
-        id
+        Some(id)
     }
 
-    /// Call `id`'s request reached its server's handler; logged at `debug`.
-    pub fn deliver(&self, id: u64, method: &str) {
+    /// Log (`debug`) that an RPC from `from` to `to` reached its server.
+    pub fn log_delivered(&self, method: &str, from: Lane, to: Lane) {
+        tracing::debug!(target: LOG_TARGET, "{method} {} -> {} delivered", self.lane_name(from), self.lane_name(to));
+    }
+
+    /// Log (`debug`) that an RPC from `from` to `to` got no reply, and why.
+    pub fn log_lost(&self, method: &str, from: Lane, to: Lane, why: &str) {
+        tracing::debug!(target: LOG_TARGET, "{method} {} -> {}: {why}", self.lane_name(from), self.lane_name(to));
+    }
+
+    /// Call `id`'s request reached its server's handler.
+    pub fn deliver(&self, id: u64) {
         if let Some(call) = self.in_flight.borrow_mut().get_mut(&id) {
             call.delivered = Some(now_us());
-            tracing::debug!(target: LOG_TARGET, "{method} {} -> {} delivered", self.lane_name(call.from), self.lane_name(call.to));
         }
     }
 
-    /// Call `id` ended: with a reply (`why == ""`) or without one (`why` says why; logged at
-    /// `debug`). `args` are its encoded request, kept (not copied) to describe it later.
-    pub fn end_call(&self, id: u64, why: &'static str, method: &str, args: Vec<u8>) {
+    /// Call `id` ended: with a reply (`why == ""`) or without one (`why` says why). `args` are
+    /// its encoded request, kept (not copied) to describe it later.
+    pub fn end_call(&self, id: u64, why: &'static str, args: Vec<u8>) {
         let Some(call) = self.in_flight.borrow_mut().remove(&id) else {
             return;
         };
-        if !why.is_empty() {
-            tracing::debug!(target: LOG_TARGET, "{method} {} -> {}: {why}", self.lane_name(call.from), self.lane_name(call.to));
-        }
         let kept = self.kept_bytes.get();
         let args = if args.len() <= MAX_KEPT_ARGS && kept + args.len() <= MAX_KEPT_BYTES {
             self.kept_bytes.set(kept + args.len());
@@ -350,6 +383,9 @@ impl Recorder {
     }
 
     pub fn state(&self, lane: Lane, term: u64, role: u8, commit: u64, last: u64, snap: u64) {
+        if !self.on {
+            return;
+        }
         tracing::trace!(target: LOG_TARGET, "{}: term {term} {} commit {commit} last {last}", self.lane_name(lane), role_name(role));
         self.push(What::State {
             lane,
@@ -512,6 +548,15 @@ mod tests {
     }
 
     #[test]
+    fn an_off_recorder_keeps_nothing() {
+        let rec = Recorder::new(false);
+        assert_eq!(rec.send(0, 1, "Raft.AppendEntries", 10), None);
+        rec.check("x");
+        rec.state(0, 1, 2, 0, 0, 0);
+        assert!(rec.is_empty());
+    }
+
+    #[test]
     fn lanes_and_calls_are_numbered_once() {
         let rec = Recorder::default();
         assert_eq!(rec.server_lane(0), 0);
@@ -519,7 +564,7 @@ mod tests {
         assert_eq!(rec.server_lane(0), 0);
         let a = rec.send(0, 1, "Raft.AppendEntries", 10);
         let b = rec.send(1, 0, "Raft.AppendEntries", 10);
-        assert_eq!((a, b), (0, 1));
+        assert_eq!((a, b), (Some(0), Some(1)));
         let recording = rec.take(Duration::ZERO);
         assert_eq!(recording.lanes, ["s0", "c9"]);
         assert_eq!(recording.names, ["Raft.AppendEntries"]);

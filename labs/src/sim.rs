@@ -39,6 +39,8 @@ pub struct RunConfig {
     pub stall_limit: u64,
     /// A name for messages (e.g. `lab2a initial_election seed=3`).
     pub label: String,
+    /// Keep the run's events for its picture (see [`crate::recorder`]); off, they are only logged.
+    pub record: bool,
 }
 
 impl RunConfig {
@@ -50,7 +52,13 @@ impl RunConfig {
             real_time_budget: Duration::from_secs(60),
             stall_limit: 1_000_000,
             label: format!("run seed={seed}"),
+            record: false,
         }
+    }
+
+    pub fn record(mut self, record: bool) -> Self {
+        self.record = record;
+        self
     }
 
     pub fn virtual_limit(mut self, limit: Duration) -> Self {
@@ -163,6 +171,7 @@ const REAL_TIME_CHECK_EVERY: u64 = 1024;
 impl Sim {
     fn new(config: RunConfig) -> Sim {
         let now = Instant::now();
+        let record = config.record;
         Sim(Rc::new(SimState {
             rng: RefCell::new(ChaCha8Rng::seed_from_u64(config.seed)),
             config,
@@ -174,7 +183,7 @@ impl Sim {
             events_at_last_instant: Cell::new(0),
             failure: RefCell::new(None),
             failed: Notify::new(),
-            recorder: crate::recorder::Recorder::default(),
+            recorder: crate::recorder::Recorder::new(record),
         }))
     }
 

@@ -235,19 +235,49 @@ pub fn runs_dir() -> PathBuf {
     }
 }
 
+/// Whether every lab run records its events from the start (`LAB_VIZ=1`).
+pub fn record_every_run() -> bool {
+    std::env::var(VIZ_VAR).is_ok_and(|v| v == "1")
+}
+
 /// For a finished lab run: write its page if it failed or `LAB_VIZ=1` asks for it (`None`: not
-/// asked for; `Some(Err)`: it could not be written, and why).
+/// asked for, or `LAB_VIZ=0`; `Some(Err)`: it could not be written, and why).
+///
+/// A run that did not record (the usual first pass, see [`crate::recorder`]) is run again by
+/// `rerun` with the recorder on, silently (its logs are not printed twice); the same seed gives
+/// the same run, which the trace hashes confirm (the page says so if they ever differ). A run
+/// that failed on its real-time budget is not run again (that would take as long again).
 pub fn picture_of_run(
     spec: &crate::lab::TestSpec,
     summary: &crate::lab::Summary,
     error: Option<&crate::sim::RunError>,
-    recording: &mut Recording,
+    recording: Recording,
+    rerun: impl FnOnce() -> (Recording, u64),
 ) -> Option<Result<PathBuf, String>> {
-    let wanted = std::env::var(VIZ_VAR).is_ok_and(|v| v == "1" || v == "html");
-    if error.is_none() && !wanted {
+    let viz = std::env::var(VIZ_VAR).ok();
+    let recorded = record_every_run();
+    if viz.as_deref() == Some("0") || (error.is_none() && !recorded) {
         return None;
     }
-    let failure = error.map(ToString::to_string);
+    let mut recording = recording;
+    let mut note = String::new();
+    if !recorded {
+        if let Some(crate::sim::RunError::RealTimeBudget { .. }) = error {
+            return Some(Err(format!(
+                "not drawn: the run used up its real-time budget (replay it with {VIZ_VAR}=1)"
+            )));
+        }
+        let no_logs = tracing::subscriber::NoSubscriber::default();
+        let (again, trace) = tracing::subscriber::with_default(no_logs, rerun);
+        if trace != summary.trace {
+            note = format!(
+                " (drawn from a replay whose trace {:08x} differs from the run's {:08x}:                  the run is not deterministic)",
+                trace as u32, summary.trace as u32
+            );
+        }
+        recording = again;
+    }
+    let failure = error.map(|e| format!("{e}{note}"));
     if let Some(failure) = &failure {
         // The failing check goes in as the run's last event, where it happened.
         let t = recording.end;
@@ -269,7 +299,7 @@ pub fn picture_of_run(
     );
     let dir = runs_dir();
     Some(
-        write(recording, &dir, &name, &title, failure.as_deref())
+        write(&recording, &dir, &name, &title, failure.as_deref())
             .map_err(|e| format!("{}: {e}", dir.display())),
     )
 }
@@ -289,16 +319,11 @@ mod tests {
         rec.set_decoder("Raft.AppendEntries", |_, args| {
             String::from_utf8_lossy(args).into_owned()
         });
-        let a = rec.send(s0, s1, "Raft.AppendEntries", 30);
-        rec.deliver(a, "Raft.AppendEntries");
-        rec.end_call(a, "", "Raft.AppendEntries", b"term 1".to_vec());
-        let b = rec.send(s0, s1, "Raft.AppendEntries", 30);
-        rec.end_call(
-            b,
-            "request lost",
-            "Raft.AppendEntries",
-            b"</script><b>".to_vec(),
-        );
+        let a = rec.send(s0, s1, "Raft.AppendEntries", 30).unwrap();
+        rec.deliver(a);
+        rec.end_call(a, "", b"term 1".to_vec());
+        let b = rec.send(s0, s1, "Raft.AppendEntries", 30).unwrap();
+        rec.end_call(b, "request lost", b"</script><b>".to_vec());
         rec.send(s1, s0, "Raft.AppendEntries", 30);
         rec.link(s0, s1, false);
         rec.action(Some(s1), "disconnect s1");
