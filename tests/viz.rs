@@ -22,6 +22,7 @@ const FAILURE: &str = "expected a leader to survive its disconnection (this test
 
 /// A run that elects a leader, cuts it off and then fails a check: a real failing run.
 fn failing_run(test: &'static str) -> SeedResult {
+    labs::logging::init(); // as every lab test's runner does
     let spec = TestSpec::new("viz", test);
     run_seed(&spec, 1, |sim| async move {
         let cluster = Cluster::new(&sim, 3, Net::Reliable, Applier::Plain);
@@ -107,6 +108,40 @@ fn the_failing_run_prints_the_picture_line() {
         .strip_prefix("picture: ")
         .unwrap_or_else(|| panic!("no picture line under the replay line:\n{stdout}"));
     assert!(Path::new(picture).is_file(), "{picture}");
+}
+
+/// `RUST_LOG=lab=info` tells the test's story with virtual timestamps; `lab=debug` adds the
+/// deliveries and losses.
+#[test]
+fn the_lab_log_target_tells_the_story() {
+    let exe = std::env::current_exe().expect("the test binary");
+    let log = |filter: &str| {
+        let out = Command::new(&exe)
+            .args(["--exact", "child_failing_run", "--nocapture"])
+            .env("VIZ_CHILD", "1")
+            .env("RUST_LOG", filter)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("the test binary runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let info = log("lab=info");
+    let line = |text: &str, log: &str| {
+        log.lines()
+            .find(|l| l.contains(text))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no line with {text:?} in:\n{log}"))
+    };
+    // The leader is cut off at about 0.5 s of virtual time, after the checks that passed.
+    let cut = line("lab: test: disconnect s", &info);
+    assert!(cut.trim_start().starts_with("0.5"), "{cut}");
+    line("lab: check passed: one leader", &info);
+    line("lab: test: start(101) at s", &info);
+    assert!(!info.contains("delivered"), "deliveries are debug lines");
+    let debug = log("lab=debug");
+    line("Raft.AppendEntries s", &debug);
+    line("delivered", &debug);
+    line("unreachable", &debug);
 }
 
 #[test]
