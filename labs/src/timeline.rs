@@ -35,6 +35,9 @@ fn outcome_code(why: &str) -> u8 {
     }
 }
 
+/// `[from, to, method, sent, delivered, ended, outcome, bytes, fields]`: a JSON array per message.
+type MsgRow = (u32, u32, u32, u64, i64, i64, u8, usize, String);
+
 /// The page's data: compact rows, one per message (its send, delivery and end folded together).
 #[derive(Serialize)]
 struct PageData<'a> {
@@ -46,7 +49,7 @@ struct PageData<'a> {
     lanes: &'a [String],
     names: &'a [String],
     /// `[from, to, method, sent, delivered (-1: never), ended (-1: never), outcome, bytes, fields]`.
-    msgs: Vec<(u32, u32, u32, u64, i64, i64, u8, usize, String)>,
+    msgs: Vec<MsgRow>,
     /// `[t, lane, term, role, commit, last, snapshot]`.
     states: Vec<(u64, u32, u64, u8, u64, u64, u64)>,
     /// `[t, lane, timer name]`.
