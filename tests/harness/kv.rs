@@ -220,6 +220,7 @@ impl KvCluster {
     }
 
     pub fn connect_all(&self) {
+        (self.sim.recorder()).action(None, "connect all servers");
         for i in 0..self.n {
             self.connect(i, &self.all());
         }
