@@ -325,12 +325,27 @@ where
         fields,
         trace: stats.trace,
     };
+    // The verdict is reported before the picture is drawn (which may run the seed again), so a
+    // tool that stops the process meanwhile still has it.
+    let mut result = print_and_report(spec, seed, summary, error);
     let rerun = || {
         let (_, stats, recording) = run_recorded(config.record(true), &body);
         (recording, stats.trace)
     };
-    let picture = crate::timeline::picture_of_run(spec, &summary, error.as_ref(), recording, rerun);
-    let mut result = print_and_report(spec, seed, summary, error, picture.as_ref());
+    let picture = crate::timeline::picture_of_run(
+        spec,
+        &result.summary,
+        result.error.as_ref(),
+        recording,
+        rerun,
+    );
+    let mut out = std::io::stdout().lock();
+    match &picture {
+        Some(Ok(path)) => drop(writeln!(out, "  picture: {}", path.display())),
+        Some(Err(e)) => drop(writeln!(out, "  picture: not written: {e}")),
+        None => {}
+    }
+    let _ = out.flush();
     result.picture = picture.and_then(Result::ok);
     result
 }
@@ -342,7 +357,6 @@ fn print_and_report(
     seed: u64,
     summary: Summary,
     error: Option<RunError>,
-    picture: Option<&Result<std::path::PathBuf, String>>,
 ) -> SeedResult {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{summary}");
@@ -353,11 +367,6 @@ fn print_and_report(
             "  replay: {}",
             replay_command(spec.lab, spec.test, seed)
         );
-    }
-    match picture {
-        Some(Ok(path)) => drop(writeln!(out, "  picture: {}", path.display())),
-        Some(Err(e)) => drop(writeln!(out, "  picture: not written: {e}")),
-        None => {}
     }
     let _ = out.flush();
     drop(out);
@@ -469,7 +478,6 @@ where
                 seed,
                 summary,
                 Some(RunError::StudentCode(text.clone())),
-                None,
             );
         }
         panic!("{} {}: {text}", spec.lab, spec.test);
