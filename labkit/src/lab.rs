@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sim::{RunConfig, RunError, Sim, run_with_stats};
+use crate::sim::{RunConfig, RunError, Sim, run_recorded};
 
 /// Environment variable: run each selected test once with exactly this seed.
 pub const SEED_VAR: &str = "LAB_SEED";
@@ -288,13 +288,16 @@ impl TestSpec {
 pub struct SeedResult {
     pub summary: Summary,
     pub error: Option<RunError>,
+    /// The timeline page written for this run (a failed run, or any with `LAB_VIZ=1`).
+    pub picture: Option<std::path::PathBuf>,
 }
 
 /// Run `body` once with `seed` under the spec's limits and print its summary line (and, on failure,
-/// the failure and the replay command).
+/// the failure and the replay command, and the picture of the run: `body` runs a second time, with
+/// the recorder on, to draw it; see [`crate::timeline::picture_of_run`]).
 pub fn run_seed<F, Fut>(spec: &TestSpec, seed: u64, body: F) -> SeedResult
 where
-    F: FnOnce(Sim) -> Fut,
+    F: Fn(Sim) -> Fut,
     Fut: Future<Output = Vec<(String, String)>>,
 {
     let config = RunConfig::new(seed)
@@ -305,8 +308,9 @@ where
             spec.lab,
             spec.test,
             replay_command(spec.lab, spec.test, seed)
-        ));
-    let (result, stats) = run_with_stats(config, body);
+        ))
+        .record(crate::timeline::record_every_run());
+    let (result, stats, recording) = run_recorded(config.clone(), &body);
     let (fields, error) = match result {
         Ok(fields) => (fields, None),
         Err(error) => (Vec::new(), Some(error)),
@@ -321,7 +325,29 @@ where
         fields,
         trace: stats.trace,
     };
-    print_and_report(spec, seed, summary, error)
+    // The verdict is reported before the picture is drawn (which may run the seed again), so a
+    // tool that stops the process meanwhile still has it.
+    let mut result = print_and_report(spec, seed, summary, error);
+    let rerun = || {
+        let (_, stats, recording) = run_recorded(config.record(true), &body);
+        (recording, stats.trace)
+    };
+    let picture = crate::timeline::picture_of_run(
+        spec,
+        &result.summary,
+        result.error.as_ref(),
+        recording,
+        rerun,
+    );
+    let mut out = std::io::stdout().lock();
+    match &picture {
+        Some(Ok(path)) => drop(writeln!(out, "  picture: {}", path.display())),
+        Some(Err(e)) => drop(writeln!(out, "  picture: not written: {e}")),
+        None => {}
+    }
+    let _ = out.flush();
+    result.picture = picture.and_then(Result::ok);
+    result
 }
 
 /// Print a finished run's summary line (and failure and replay command) and report it on the
@@ -353,7 +379,11 @@ fn print_and_report(
         failure: error.as_ref().map(ToString::to_string),
         summary: summary.to_string(),
     });
-    SeedResult { summary, error }
+    SeedResult {
+        summary,
+        error,
+        picture: None,
+    }
 }
 
 /// Environment variable: cap the test process's memory (its address space, `RLIMIT_AS`, soft and

@@ -31,6 +31,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
+use crate::recorder::Lane;
 use crate::sim::Sim;
 
 /// The virtual time a request takes on a reliable network. Nonzero so that any loop of RPCs moves
@@ -364,6 +365,8 @@ struct EndState {
     name: String,
     enabled: bool,
     server: Option<String>,
+    /// The recorder's lanes this end joins (`from` calls `to`), if the tester named them.
+    route: Option<(Lane, Lane)>,
 }
 
 struct ServerEntry {
@@ -409,6 +412,14 @@ impl Network {
     /// Reliable: no loss, no extra delay. Unreliable: 0–26 ms request delay, 10% request and 10%
     /// reply loss.
     pub fn set_reliable(&self, reliable: bool) {
+        if self.0.knobs.get().reliable != reliable {
+            let text = if reliable {
+                "network reliable"
+            } else {
+                "network unreliable"
+            };
+            self.0.sim.recorder().action(None, text);
+        }
         self.update_knobs(|k| k.reliable = reliable);
     }
 
@@ -419,6 +430,13 @@ impl Network {
 
     /// Hold back about 2/3 of replies by 200 + rand(1 + rand(2000)) ms.
     pub fn set_long_reordering(&self, long_reordering: bool) {
+        if self.0.knobs.get().long_reordering != long_reordering {
+            let text = format!(
+                "long reordering {}",
+                if long_reordering { "on" } else { "off" }
+            );
+            self.0.sim.recorder().action(None, text);
+        }
         self.update_knobs(|k| k.long_reordering = long_reordering);
     }
 
@@ -442,6 +460,7 @@ impl Network {
                 name: name.clone(),
                 enabled: false,
                 server: None,
+                route: None,
             });
             ends.len() - 1
         });
@@ -461,6 +480,15 @@ impl Network {
         f(&mut self.0.ends.borrow_mut()[id])
     }
 
+    /// Say which lanes of the run's picture end `end` joins (server `s0` calling `s2`, client
+    /// `c1003` calling `s1`), so that its calls are recorded as messages between them and its
+    /// enabling and cutting as link changes. Ends without a route are not recorded.
+    pub fn label_end(&self, end: &str, from: &str, to: &str) {
+        let rec = self.0.sim.recorder();
+        let route = (rec.lane(from), rec.lane(to));
+        self.with_end(end, |e| e.route = Some(route));
+    }
+
     /// Route end `end` to the server named `server` (which may be added later).
     pub fn connect(&self, end: &str, server: &str) {
         self.with_end(end, |e| e.server = Some(server.to_string()));
@@ -469,7 +497,14 @@ impl Network {
 
     /// Enable or disable end `end`. A disabled end behaves as if the network were cut.
     pub fn enable(&self, end: &str, enabled: bool) {
-        self.with_end(end, |e| e.enabled = enabled);
+        let route = self.with_end(end, |e| {
+            let changed = e.enabled != enabled;
+            e.enabled = enabled;
+            e.route.filter(|_| changed)
+        });
+        if let Some((from, to)) = route {
+            self.0.sim.recorder().link(from, to, enabled);
+        }
         self.0.changed.notify_waiters();
     }
 
@@ -560,6 +595,17 @@ pub struct ClientEnd {
     id: usize,
 }
 
+/// Why a call got no reply, as the recording says it.
+fn loss_reason(error: &RpcError) -> &'static str {
+    match error {
+        RpcError::RequestLost => "request lost",
+        RpcError::ReplyLost => "reply lost",
+        RpcError::Unreachable => "unreachable",
+        RpcError::Timeout(_) => "timeout",
+        _ => "error",
+    }
+}
+
 /// Trace event kinds.
 #[derive(Hash)]
 enum Ev {
@@ -605,10 +651,21 @@ impl ClientEnd {
         net.add_bytes(args.len());
         sim.record((Ev::Call, self.id, method, args.len()));
 
-        let result = self.deliver(method, request_type, &args, knobs).await;
+        let route = net.0.ends.borrow()[self.id].route;
+        let call = route.and_then(|(from, to)| sim.recorder().send(from, to, method, args.len()));
+        let result = (self.deliver(method, request_type, &args, knobs, call, route)).await;
         match &result {
             Ok(reply) => sim.record((Ev::Reply, self.id, reply.len())),
             Err(_) => sim.record((Ev::Failed, self.id)),
+        }
+        if let Some((from, to)) = route {
+            let why = result.as_ref().err().map_or("", loss_reason);
+            if !why.is_empty() {
+                sim.recorder().log_lost(method, from, to, why);
+            }
+            if let Some(call) = call {
+                sim.recorder().end_call(call, why, args);
+            }
         }
         result
     }
@@ -619,6 +676,8 @@ impl ClientEnd {
         request_type: Option<&str>,
         args: &[u8],
         knobs: Knobs,
+        call: Option<u64>,
+        route: Option<(Lane, Lane)>,
     ) -> Result<Vec<u8>, RpcError> {
         let net = &self.net;
         let sim = &net.0.sim;
@@ -649,6 +708,12 @@ impl ClientEnd {
             return Err(RpcError::Unreachable);
         }
         sim.record((Ev::Delivered, self.id));
+        if let Some((from, to)) = route {
+            sim.recorder().log_delivered(method, from, to);
+        }
+        if let Some(call) = call {
+            sim.recorder().deliver(call);
+        }
 
         let reply = match target.server.dispatch(method, request_type, args)? {
             Dispatch::Done(reply) => reply,

@@ -25,6 +25,8 @@ pub mod lab;
 pub mod labrpc;
 pub mod logging;
 pub mod persister;
+pub mod recorder;
 pub mod registry;
 pub mod sim;
 pub mod student_code;
+pub mod timeline;

@@ -39,6 +39,8 @@ pub struct RunConfig {
     pub stall_limit: u64,
     /// A name for messages (e.g. `lab2a initial_election seed=3`).
     pub label: String,
+    /// Keep the run's events for its picture (see [`crate::recorder`]); off, they are only logged.
+    pub record: bool,
 }
 
 impl RunConfig {
@@ -50,7 +52,13 @@ impl RunConfig {
             real_time_budget: Duration::from_secs(60),
             stall_limit: 1_000_000,
             label: format!("run seed={seed}"),
+            record: false,
         }
+    }
+
+    pub fn record(mut self, record: bool) -> Self {
+        self.record = record;
+        self
     }
 
     pub fn virtual_limit(mut self, limit: Duration) -> Self {
@@ -126,6 +134,8 @@ struct SimState {
     events_at_last_instant: Cell<u64>,
     failure: RefCell<Option<RunError>>,
     failed: Notify,
+    // What happened, for the timeline page; never read by the run itself (see `recorder`).
+    recorder: crate::recorder::Recorder,
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -161,6 +171,7 @@ const REAL_TIME_CHECK_EVERY: u64 = 1024;
 impl Sim {
     fn new(config: RunConfig) -> Sim {
         let now = Instant::now();
+        let record = config.record;
         Sim(Rc::new(SimState {
             rng: RefCell::new(ChaCha8Rng::seed_from_u64(config.seed)),
             config,
@@ -172,6 +183,7 @@ impl Sim {
             events_at_last_instant: Cell::new(0),
             failure: RefCell::new(None),
             failed: Notify::new(),
+            recorder: crate::recorder::Recorder::new(record),
         }))
     }
 
@@ -238,6 +250,12 @@ impl Sim {
                 at: now - s.start,
             });
         }
+    }
+
+    /// The run's recorder: what happened, for pictures and the `lab` log target. Recording
+    /// leaves the trace hash and the RNG alone.
+    pub fn recorder(&self) -> &crate::recorder::Recorder {
+        &self.0.recorder
     }
 
     /// The trace hash so far.
@@ -357,6 +375,19 @@ where
     F: FnOnce(Sim) -> Fut,
     Fut: Future<Output = T>,
 {
+    let (result, stats, _) = run_recorded(config, body);
+    (result, stats)
+}
+
+/// Like [`run_with_stats`], and also what the run's recorder kept (see [`crate::recorder`]).
+pub fn run_recorded<F, Fut, T>(
+    config: RunConfig,
+    body: F,
+) -> (Result<T, RunError>, RunStats, crate::recorder::Recording)
+where
+    F: FnOnce(Sim) -> Fut,
+    Fut: Future<Output = T>,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -371,7 +402,8 @@ where
                 events: 0,
                 trace: 0,
             };
-            return (Err(RunError::Runtime(e.to_string())), stats);
+            let recording = crate::recorder::Recording::default();
+            return (Err(RunError::Runtime(e.to_string())), stats, recording);
         }
     };
     let watchdog = Watchdog::start(&config);
@@ -408,8 +440,9 @@ where
             events: sim.events(),
             trace: sim.trace(),
         };
+        let recording = sim.recorder().take(stats.virtual_elapsed);
         CURRENT_START.with(|s| s.set(None));
-        (result, stats)
+        (result, stats, recording)
     });
     // Drop the tasks before the runtime so that their destructors still see a runtime context.
     drop(local);

@@ -23,7 +23,7 @@ pub mod mutants;
 pub mod policy;
 pub mod suites;
 
-pub use labkit::{lab, labrpc, logging, persister, registry, sim};
+pub use labkit::{lab, labrpc, logging, persister, recorder, registry, sim, timeline};
 
 /// The static check of student code ([`labkit::student_code`]), and reading an allow-list file.
 pub mod student_code {

@@ -266,6 +266,7 @@ impl KvCluster {
     }
 
     pub fn connect_all(&self) {
+        (self.sim.recorder()).action(None, "connect all servers");
         for i in self.all() {
             self.connect(i, &self.all());
         }
@@ -273,6 +274,7 @@ impl KvCluster {
 
     /// Two groups that hear only each other. Clerks keep their links.
     pub fn partition(&self, p1: &[usize], p2: &[usize]) {
+        (self.sim.recorder()).action(None, format!("partition {p1:?} | {p2:?}"));
         for &i in p1 {
             self.disconnect(i, p2);
             self.connect(i, p1);
@@ -375,6 +377,8 @@ impl KvCluster {
             .map(|(j, name)| {
                 let end = self.net.make_end(name.clone());
                 self.net.connect(name, &Self::server_name(*j));
+                self.net
+                    .label_end(name, &format!("c{id}"), &format!("s{j}"));
                 end
             })
             .collect();
@@ -403,7 +407,10 @@ impl KvCluster {
     /// (labelled as that test client) with its virtual call and return times.
     pub async fn op(&self, client: &Client, op: Op, log: Option<u64>) -> String {
         let call = self.now().as_nanos() as u64;
+        let lane = self.sim.recorder().lane(&format!("c{}", client.id));
+        (self.sim.recorder()).client(lane, false, describe_op(&op));
         let value = run_op(&self.sim, &client.clerk, &client.ends, op.clone()).await;
+        (self.sim.recorder()).client(lane, true, abbreviate(&value));
         let ret = self.now().as_nanos() as u64;
         self.ops.set(self.ops.get() + 1);
         if let Some(label) = log {
@@ -608,6 +615,15 @@ fn abbreviate_reason(reason: &str) -> String {
     match reason.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}...", &reason[..cut]),
         None => reason.to_string(),
+    }
+}
+
+/// An operation as the run's picture and the `lab` log show it.
+fn describe_op(op: &Op) -> String {
+    match op {
+        Op::Get { key } => format!("Get({key:?})"),
+        Op::Put { key, value } => format!("Put({key:?}, {})", abbreviate(value)),
+        Op::Append { key, value } => format!("Append({key:?}, {})", abbreviate(value)),
     }
 }
 

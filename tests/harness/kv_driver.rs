@@ -134,6 +134,7 @@ impl KvNode {
         };
         let mut service = Service::new("KVServer");
         for &method in KvRequest::METHODS {
+            sim.recorder().set_decoder(method, describe_kv_request);
             let kv = kv.clone();
             service = service.handle_raw_async(method, move |bytes| {
                 let kv = kv.clone();
@@ -227,6 +228,14 @@ impl KvNode {
         );
         self.sim.fail(RunError::Panicked { message });
         std::future::pending().await
+    }
+}
+
+/// A clerk's request as the run's picture describes it.
+fn describe_kv_request(method: &str, args: &[u8]) -> String {
+    match KvRequest::decode(method, args) {
+        Ok(request) => labkit::recorder::summary(&request),
+        Err(e) => format!("(undecodable: {})", e.message),
     }
 }
 

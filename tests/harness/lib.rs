@@ -88,6 +88,7 @@ pub fn fresh_ends(
         let name = format!("{prefix}-{i}-{j}-{incarnation}");
         let end = net.make_end(name.clone());
         net.connect(&name, &server_name(j));
+        net.label_end(&name, &format!("s{i}"), &format!("s{j}"));
         names.insert(j, name);
         ends.insert(j, end);
     }

@@ -436,12 +436,18 @@ impl Cluster {
 
     /// Reconnect server `i` to every connected server.
     pub fn connect(&self, i: usize) {
+        if !self.is_connected(i) {
+            self.note(i, format!("connect s{i}"));
+        }
         self.connected.borrow_mut()[i] = true;
         self.set_links(i, true);
     }
 
     /// Cut server `i` off from everyone.
     pub fn disconnect(&self, i: usize) {
+        if self.is_connected(i) {
+            self.note(i, format!("disconnect s{i}"));
+        }
         self.connected.borrow_mut()[i] = false;
         self.set_links(i, false);
     }
@@ -466,9 +472,17 @@ impl Cluster {
     /// labrpc's per-end enable allows). It does not change whether the harness counts either server
     /// as connected; a later `connect` or `disconnect` of either server resets the link.
     pub fn set_link(&self, from: usize, to: usize, on: bool) {
+        let state = if on { "on" } else { "cut" };
+        self.note(from, format!("link s{from} -> s{to} {state}"));
         if let Some(name) = self.ends.borrow()[from].get(&to) {
             self.net.enable(name, on);
         }
+    }
+
+    /// Record (and log at `lab=info`) something the test did to server `i`.
+    fn note(&self, i: usize, text: String) {
+        let rec = self.sim.recorder();
+        rec.action(Some(rec.server_lane(i)), text);
     }
 
     pub fn is_connected(&self, i: usize) -> bool {
@@ -553,7 +567,8 @@ impl Cluster {
                     ));
                 }
             }
-            if let Some((_, ls)) = leaders.last_key_value() {
+            if let Some((term, ls)) = leaders.last_key_value() {
+                (self.sim.recorder()).check(format!("one leader: s{} in term {term}", ls[0]));
                 return ls[0];
             }
             last = self.describe();
@@ -673,6 +688,10 @@ impl Cluster {
                 while self.sim.now() - t1 < Duration::from_secs(2) {
                     let (nd, cmd1) = self.n_committed(index);
                     if nd > 0 && nd >= expected && cmd1.as_ref() == Some(&cmd) {
+                        (self.sim.recorder()).check(format!(
+                            "{} applied at index {index} by {nd} servers",
+                            show(&cmd)
+                        ));
                         return index;
                     }
                     self.sleep(Duration::from_millis(20)).await;

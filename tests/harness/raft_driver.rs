@@ -34,6 +34,7 @@ use tokio::time::Instant;
 
 use labkit::labrpc::{ClientEnd, RpcError, Server, Service};
 use labkit::persister::Persister;
+use labkit::recorder::{Lane, summary};
 use labkit::sim::{RunError, Sim};
 
 /// What the driver runs as a server: a Raft, and whatever hosts it. A bare Raft ([`Bare`]) hosts
@@ -134,7 +135,13 @@ struct NodeState<H: Host> {
     timer_changed: Vec<Rc<Notify>>,
     timer_tasks: RefCell<Vec<tokio::task::JoinHandle<()>>>,
     span: tracing::Span,
+    /// This server's lane in the run's recording, and what was last recorded of its state.
+    lane: Lane,
+    seen: Cell<Option<Seen>>,
 }
+
+/// What the recording last said of a server: term, role, commit index, last index, snapshot index.
+type Seen = (u64, u8, u64, u64, u64);
 
 impl<R: RaftContract> Node<Bare<R>> {
     /// Boot server `me` of the cluster `peers` (its initial configuration, `me` included) from
@@ -150,7 +157,14 @@ impl<R: RaftContract> Node<Bare<R>> {
         applies: mpsc::UnboundedSender<ApplyMsg>,
     ) -> Result<(Self, Server), CorruptState> {
         let span = tracing::span!(target: labkit::logging::SERVER_SPAN_TARGET, tracing::Level::ERROR, "server", id = me);
-        let up = move |msg| {
+        let recorder_sim = sim.clone();
+        let lane = sim.recorder().server_lane(me);
+        let up = move |msg: ApplyMsg| {
+            let (index, snapshot) = match &msg {
+                ApplyMsg::Command { index, .. } => (*index, false),
+                ApplyMsg::Snapshot { index, .. } => (*index, true),
+            };
+            recorder_sim.recorder().apply(lane, index, snapshot);
             // The tester may have stopped listening (test over); that is not an error here.
             let _ = applies.send(msg);
         };
@@ -166,12 +180,24 @@ impl<R: RaftContract> Node<Bare<R>> {
 
     /// Submit a command; `Some((index, term))` if this server is the leader.
     pub fn start_command(&self, command: Command) -> Option<(u64, u64)> {
-        self.handle(|host, out| Ok::<_, Infallible>(host.0.start(command, out)))
-            .flatten()
+        let shown = show_command(&command);
+        let started = self
+            .handle(|host, out| Ok::<_, Infallible>(host.0.start(command, out)))
+            .flatten();
+        if let Some((index, term)) = started {
+            let text = format!(
+                "start({shown}) at s{}: index {index}, term {term}",
+                self.0.me
+            );
+            self.0.sim.recorder().action(Some(self.0.lane), text);
+        }
+        started
     }
 
     /// Tell Raft the service has a snapshot of everything up to `index`.
     pub fn snapshot(&self, index: u64, snapshot: Vec<u8>) {
+        let text = format!("snapshot({index}) to s{}", self.0.me);
+        self.0.sim.recorder().action(Some(self.0.lane), text);
         self.handle(|host, out| {
             host.0.snapshot(index, snapshot, out);
             Ok::<_, Infallible>(())
@@ -198,6 +224,11 @@ impl<H: Host> Node<H> {
         };
         let mut out = H::Effects::default();
         let host = span.in_scope(|| init(&persisted, &mut out))?;
+        let lane = sim.recorder().server_lane(me);
+        sim.recorder().start(lane);
+        for &method in Request::METHODS {
+            sim.recorder().set_decoder(method, describe_request);
+        }
         let node = Node(Rc::new(NodeState {
             me,
             sim: sim.clone(),
@@ -210,6 +241,8 @@ impl<H: Host> Node<H> {
             timer_changed: Timer::ALL.iter().map(|_| Rc::default()).collect(),
             timer_tasks: RefCell::default(),
             span,
+            lane,
+            seen: Cell::new(None),
         }));
         let tasks = Timer::ALL
             .iter()
@@ -217,6 +250,7 @@ impl<H: Host> Node<H> {
             .collect();
         *node.0.timer_tasks.borrow_mut() = tasks;
         node.execute(out);
+        node.note_state();
 
         let mut service = Service::new("Raft");
         for &method in Request::METHODS {
@@ -279,6 +313,7 @@ impl<H: Host> Node<H> {
             .in_scope(|| f(&mut self.0.host.borrow_mut(), &mut out));
         // Whatever the handler asked for before it failed still happens, like a crash after it.
         self.execute(out);
+        self.note_state();
         match result {
             Ok(value) => Some(value),
             Err(error) => {
@@ -299,6 +334,9 @@ impl<H: Host> Node<H> {
 
     /// Crash: stop timers, ignore replies and requests, deliver nothing more.
     pub fn kill(&self) {
+        if self.0.alive.get() {
+            self.0.sim.recorder().crash(self.0.lane);
+        }
         self.0.alive.set(false);
         for task in self.0.timer_tasks.borrow_mut().drain(..) {
             task.abort();
@@ -338,6 +376,7 @@ impl<H: Host> Node<H> {
             return;
         }
         self.0.sim.record(("timer", self.0.me, timer.index()));
+        self.0.sim.recorder().timer(self.0.lane, timer_name(timer));
         self.handle_raft(|rf, out| rf.on_timer(timer, out));
     }
 
@@ -399,6 +438,34 @@ impl<H: Host> Node<H> {
         });
     }
 
+    /// Record the server's term, role, commit index and log if they changed since last time.
+    fn note_state(&self) {
+        if !self.0.alive.get() || !self.0.sim.recorder().is_on() {
+            return;
+        }
+        let seen = self.inspect_raft(|rf| {
+            let view = rf.observe();
+            let role = match view.role {
+                raft::contract::Role::Follower => 0,
+                raft::contract::Role::Candidate => 1,
+                raft::contract::Role::Leader => 2,
+            };
+            let last = view.snapshot_index + view.entries.len() as u64;
+            (
+                view.term,
+                role,
+                view.commit_index,
+                last,
+                view.snapshot_index,
+            )
+        });
+        if self.0.seen.get() != Some(seen) {
+            self.0.seen.set(Some(seen));
+            let (term, role, commit, last, snap) = seen;
+            (self.0.sim.recorder()).state(self.0.lane, term, role, commit, last, snap);
+        }
+    }
+
     /// One task per timer: waits for the armed deadline; re-arming or cancelling wakes it.
     fn spawn_timer(&self, timer: Timer) -> tokio::task::JoinHandle<()> {
         // A weak reference: the task must not keep a crashed node alive.
@@ -429,5 +496,36 @@ impl<H: Host> Node<H> {
                 }
             }
         })
+    }
+}
+
+/// A request as the run's picture describes it: who sent it, and its fields.
+fn describe_request(method: &str, args: &[u8]) -> String {
+    match decode_request(method, args) {
+        Ok((from, request)) => format!("from {from}: {}", summary(&request)),
+        Err(e) => format!("(undecodable: {e})"),
+    }
+}
+
+/// A timer's name for the recording (`Election`), made once per timer kind.
+fn timer_name(timer: Timer) -> &'static str {
+    thread_local! {
+        static NAMES: Vec<&'static str> = Timer::ALL
+            .iter()
+            .map(|t| &*Box::leak(format!("{t:?}").into_boxed_str()))
+            .collect();
+    }
+    NAMES.with(|names| names.get(timer.index()).copied().unwrap_or("timer"))
+}
+
+/// A command as the recording shows it: 8 bytes as a number (the tests' integers), short text as
+/// text, anything else by its size.
+fn show_command(command: &[u8]) -> String {
+    if let Ok(bytes) = <[u8; 8]>::try_from(command) {
+        return u64::from_le_bytes(bytes).to_string();
+    }
+    match std::str::from_utf8(command) {
+        Ok(text) if text.len() <= 24 => format!("{text:?}"),
+        _ => format!("{} bytes", command.len()),
     }
 }

@@ -147,6 +147,8 @@ pub fn run_one(task: &RunTask, settings: &RunSettings<'_>) -> std::io::Result<Ve
         .env(REPORT_VAR, &report_path)
         .env(REPORT_KEY_VAR, &key_path)
         .env("RUST_BACKTRACE", "0")
+        // No second run of a failing seed to draw its picture: verdicts only.
+        .env(crate::timeline::VIZ_VAR, "0")
         .env("HOME", &dir.path)
         .env("TMPDIR", &dir.path)
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -640,6 +642,7 @@ mod tests {
                     "LAB_SEED",
                     "LAB_REPORT",
                     "LAB_REPORT_KEY",
+                    "LAB_VIZ",
                     "RUST_BACKTRACE",
                     "HOME",
                     "TMPDIR",
