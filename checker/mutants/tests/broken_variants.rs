@@ -3,12 +3,13 @@
 //! and its shortest counterexample reads as a short message trace. Two of them are snapshots, so a
 //! change in the checker's output shows in review.
 
+use checker::model::bounds::{Exploration, Strategy};
+use checker::model::check::check;
 use checker::model::properties::NO_PANIC;
+use checker::model::report::{Conclusion, Report, Shortness, Stop, render_report};
+use checker::model::shorten::{depth_first_violation, shortest_violation, shortest_violation_with};
 use checker::model::stateright::actor::ActorModelAction;
-use checker::model::trace::{
-    Conclusion, Exploration, Report, Shortness, Stop, Strategy, check, depth_first_violation,
-    render_path, render_report, shortest_violation, shortest_violation_with,
-};
+use checker::model::trace::render_path;
 use checker::model::{Bounds, NetworkSemantics, RaftNode, symmetry};
 
 /// The default bound: 3 servers, terms up to 2, one command, no crashes, unordered network.
@@ -165,7 +166,7 @@ fn a_symmetric_search_finds_the_same_violations() {
 fn verdict<'a, R: RaftNode>(
     report: &'a Report<R>,
     property: &str,
-) -> &'a checker::model::trace::Verdict<R> {
+) -> &'a checker::model::report::Verdict<R> {
     report
         .verdicts
         .iter()
@@ -351,7 +352,7 @@ fn depth_first_paths_are_shortened_and_called_shortest_only_when_proven() {
             },
         )
     };
-    let proven = dfs(checker::model::trace::SEARCH_STATE_LIMIT);
+    let proven = dfs(checker::model::bounds::SEARCH_STATE_LIMIT);
     let v = verdict(&proven, "leader completeness");
     assert_eq!(v.shortness, Some(Shortness::Shortest));
     assert_eq!(

@@ -8,8 +8,10 @@
 
 use stateright::Property;
 
+use super::node::RaftNode;
 use super::panics;
-use super::{RaftModel, RaftNode, RaftState as State};
+use super::raft_model::RaftModel;
+use super::state::RaftState as State;
 
 /// The property names, as printed and as used to look up discoveries.
 pub const NO_PANIC: &str = "the Raft does not panic";
