@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use stateright::Path;
 use stateright::actor::Envelope;
 
 use super::actor::{ActorStep, Msg};
@@ -76,3 +77,6 @@ impl<R: RaftNode> fmt::Debug for RaftAction<R> {
         }
     }
 }
+
+/// A path through the model.
+pub type RaftPath<R> = Path<RaftState<R>, RaftAction<R>>;

@@ -11,7 +11,6 @@ use stateright::actor::{Actor, ActorModelAction, Id, Out};
 use super::ghost::GhostEvent;
 use super::node::RaftNode;
 use super::panics;
-use super::properties;
 use super::shared::Shared;
 /// A message on the model's network. Requests are [`Shared`]: a message is cloned with every
 /// state that holds it, and a reply carries its request along.
@@ -118,8 +117,7 @@ impl<R: RaftNode> Actor for RaftActor<R> {
         let raft = match booted {
             Ok(Ok(raft)) => Some(Shared::new(raft)),
             Ok(Err(e)) => {
-                events.push(GhostEvent::Violation {
-                    property: properties::RESTARTS,
+                events.push(GhostEvent::NotRestarted {
                     why: format!("server {me} could not restart from its persisted state: {e}"),
                 });
                 None
@@ -131,8 +129,7 @@ impl<R: RaftNode> Actor for RaftActor<R> {
                     Some(_) => "restarting from its persisted state",
                     None => "starting",
                 };
-                events.push(GhostEvent::Violation {
-                    property: properties::NO_PANIC,
+                events.push(GhostEvent::Panicked {
                     why: panics::describe(&panic, me, doing),
                 });
                 None
@@ -264,7 +261,7 @@ fn method(request: &Request) -> &'static str {
 impl<R: RaftNode> RaftActor<R> {
     /// Run one Raft handler and carry out its effects. If the handler panics (or the Raft panics
     /// when read right after it), the server stays as it was, nothing it asked for is carried
-    /// out, and the step records a violation of [`properties::NO_PANIC`] saying what the server
+    /// out, and the step records a violation of [`super::properties::NO_PANIC`] saying what the server
     /// was `doing`; the result is then `None`.
     fn step<T>(
         &self,
@@ -325,8 +322,7 @@ impl<R: RaftNode> RaftActor<R> {
 
     /// Record that server `me` panicked (see [`Self::step`]).
     fn panicked(&self, me: usize, state: &mut Cow<Server<R>>, panic: &panics::Panic, doing: &str) {
-        state.to_mut().events.push(GhostEvent::Violation {
-            property: properties::NO_PANIC,
+        state.to_mut().events.push(GhostEvent::Panicked {
             why: panics::describe(panic, me, doing),
         });
     }
@@ -385,8 +381,7 @@ impl<R: RaftNode> RaftActor<R> {
                         snapshot.into_iter().collect()
                     }
                     Err(e) => {
-                        server.events.push(GhostEvent::Violation {
-                            property: properties::STATE_MACHINE_SAFETY,
+                        server.events.push(GhostEvent::UnreadableSnapshot {
                             why: format!(
                                 "server {me} delivered a snapshot the service cannot read: {e}"
                             ),

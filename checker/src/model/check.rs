@@ -19,11 +19,12 @@ use std::time::{Duration, Instant};
 
 use stateright::{Checker, Expectation, Model};
 
+use super::action::RaftPath;
 use super::bounds::{Bounds, Exploration, Strategy};
 use super::node::RaftNode;
 use super::panics;
 use super::properties::{REACHABILITY, SAFETY, violation_of};
-use super::raft_model::{RaftModel, RaftPath, model};
+use super::raft_model::{RaftModel, model};
 use super::report::{Report, Shortness, Stop, Verdict};
 use super::search::{self, Counts, End, SearchOptions};
 use super::shorten::shorten;

@@ -46,7 +46,7 @@ mod step;
 pub mod symmetry;
 pub mod trace;
 
-pub use action::RaftAction;
+pub use action::{RaftAction, RaftPath};
 pub use actor::{ActorStep, ModelTimer, Msg, RaftActor, Server, ServiceSnapshot, Stored};
 pub use bounds::{Bounds, NetworkSemantics};
 pub use ghost::{Ghost, GhostEvent};

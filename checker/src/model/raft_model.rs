@@ -12,10 +12,9 @@ use thread_local::ThreadLocal;
 use super::action::RaftAction;
 use super::actor::{ActorStep, Msg, RaftActor};
 use super::bounds::{Bounds, NetworkSemantics};
-use super::ghost::record;
 use super::node::RaftNode;
 use super::panics;
-use super::properties;
+use super::properties::{self, record};
 use super::shared::{Counted, Shared};
 use super::state::{Flight, History, Machine, RaftState};
 use super::step::{self, MachineStep, Memo};
@@ -373,7 +372,7 @@ impl<R: RaftNode> Model for RaftModel<R> {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        properties::all()
+        properties::all::<R, Self>()
     }
 
     fn within_boundary(&self, state: &Self::State) -> bool {
@@ -421,9 +420,6 @@ pub fn model<R: RaftNode>(bounds: &Bounds) -> RaftModel<R> {
         memo: ThreadLocal::new(),
     }
 }
-
-/// A path through the model.
-pub type RaftPath<R> = Path<RaftState<R>, RaftAction<R>>;
 
 /// The model's initial state, for tests of the Explorer.
 pub fn initial_state<R: RaftNode>(bounds: &Bounds) -> RaftState<R> {

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use stateright::Expectation;
 
+use super::action::RaftPath;
 use super::bounds::{Bounds, Exploration, NetworkSemantics, Strategy};
 use super::node::RaftNode;
 use super::properties::{COMMAND_COMMITS, LEADER_ELECTED};
-use super::raft_model::{RaftPath, model};
+use super::raft_model::model;
 use super::trace::render_steps;
 /// How short a printed counterexample is known to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -20,9 +20,10 @@ use nohash_hasher::IntMap;
 use stateright::{Expectation, Model, Path, Property};
 
 use super::action::RaftAction;
+use super::action::RaftPath;
 use super::node::RaftNode;
 use super::panics;
-use super::raft_model::{RaftModel, RaftPath};
+use super::raft_model::RaftModel;
 use super::shared::hash_of;
 use super::state::RaftState;
 

@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use stateright::{Checker, Model, Path};
 
 use super::action::RaftAction;
+use super::action::RaftPath;
 use super::bounds::{Bounds, SEARCH_STATE_LIMIT};
 use super::node::RaftNode;
 use super::properties::{SAFETY, first_violation, violation_of};
-use super::raft_model::{RaftModel, RaftPath, model};
+use super::raft_model::{RaftModel, model};
 use super::report::Shortness;
 use super::search::{self, Counts, End, SearchOptions};
 /// Shorten each path (of a violation of the property it is filed under): leave out steps while

@@ -6,12 +6,12 @@ use std::fmt::Write as _;
 use stateright::actor::{ActorModelAction, Id};
 
 use super::action::RaftAction;
+use super::action::RaftPath;
 use super::actor::{ActorStep, ModelTimer, Msg};
 use super::bounds::Bounds;
 use super::node::RaftNode;
 use super::panics;
 use super::properties::first_violation;
-use super::raft_model::RaftPath;
 use super::state::RaftState;
 fn node(id: Id) -> String {
     format!("s{}", usize::from(id))
