@@ -320,7 +320,7 @@ fn panics_in_start_and_snapshot_are_caught() {
     let why = v.why.as_deref().expect("a panic");
     assert!(
         why.starts_with("the Raft panicked: not implemented: start at checker/tests/panics.rs:")
-            && why.ends_with(", starting command [1])"),
+            && why.ends_with(", starting command [1, 1])"),
         "{why}"
     );
     // Elected in three steps, then the command.

@@ -24,9 +24,15 @@ fn boot(me: PeerId) -> Raft {
 
 /// Whether `out` (re-)arms the election timer.
 fn arms_election(out: &Effects) -> bool {
-    out.timers
-        .iter()
-        .any(|op| matches!(op, TimerOp::Set { timer: Timer::Election, .. }))
+    out.timers.iter().any(|op| {
+        matches!(
+            op,
+            TimerOp::Set {
+                timer: Timer::Election,
+                ..
+            }
+        )
+    })
 }
 
 /// What `rf` sends in `out`, to whom.
@@ -103,7 +109,10 @@ fn a_granted_vote_rearms_the_election_timer() {
     let mut rf = boot(1);
     let (reply, out) = request_vote(&mut rf, 0, ask(1, 0, 0, 0));
     assert!(reply.vote_granted);
-    assert!(arms_election(&out), "granting a vote re-arms the timer: {out:?}");
+    assert!(
+        arms_election(&out),
+        "granting a vote re-arms the timer: {out:?}"
+    );
 }
 
 #[test]
@@ -129,7 +138,11 @@ fn a_vote_refused_to_a_candidate_with_an_older_log_does_not_rearm_the_election_t
     assert!(reply.success);
     let (reply, out) = request_vote(&mut rf, 2, ask(2, 2, 0, 0));
     assert!(!reply.vote_granted, "the candidate's log is not up to date");
-    assert_eq!(rf.observe().term, 2, "the newer term is adopted all the same");
+    assert_eq!(
+        rf.observe().term,
+        2,
+        "the newer term is adopted all the same"
+    );
     assert!(
         !arms_election(&out),
         "a refused vote does not re-arm the timer: {out:?}"
@@ -161,7 +174,10 @@ fn a_stale_append_entries_is_refused_and_does_not_rearm_the_election_timer() {
     let mut rf = follower_in_term(3);
     let (reply, out) = append_entries(&mut rf, 2, heartbeat(2, 2));
     assert!(!reply.success);
-    assert_eq!(reply.term, 3, "the reply tells the stale leader the current term");
+    assert_eq!(
+        reply.term, 3,
+        "the reply tells the stale leader the current term"
+    );
     assert!(
         !arms_election(&out),
         "only the current leader re-arms the timer: {out:?}"
@@ -196,7 +212,10 @@ fn a_new_candidate_persists_its_term_and_vote_before_asking_for_votes() {
     );
     assert!(asked.iter().all(|(_, a)| a.term == 1 && a.candidate == 0));
     // The drivers persist before they send: the bytes must already hold term 1 and the vote.
-    let persisted = out.persist.as_ref().expect("a new term and vote are persisted");
+    let persisted = out
+        .persist
+        .as_ref()
+        .expect("a new term and vote are persisted");
     let mut again = Effects::default();
     let restarted = Raft::new(
         0,
@@ -283,7 +302,10 @@ fn a_reply_with_a_newer_term_makes_a_candidate_a_follower_of_that_term() {
         &mut out,
     );
     let view = rf.observe();
-    assert_eq!((view.term, view.role, view.voted_for), (5, Role::Follower, None));
+    assert_eq!(
+        (view.term, view.role, view.voted_for),
+        (5, Role::Follower, None)
+    );
     assert!(out.persist.is_some(), "the new term is persisted");
 }
 

@@ -110,6 +110,28 @@ fn the_reference_has_no_violation_within_the_same_bounds() {
     assert!(shortest_violation::<raft::Raft>(&small(), 20).is_none());
 }
 
+/// The model's commands are distinguishable (each proposal unique: `[k, term]`), so a follower
+/// that keeps another leader's entry at an index, where the leader of a later term committed its
+/// own, applies a different command there. With one command proposed as the same bytes by every
+/// leader, both entries read `[1]` and nothing showed (the default bound passed this mutant).
+#[test]
+fn keeping_a_conflicting_entry_breaks_state_machine_safety_at_one_command() {
+    type KeepConflicting = raft_mutants::keep_conflicting_entry::Raft;
+    assert_eq!(small().commands, 1);
+    // Depth-first (the default `checker check`); the violation lies deep for a breadth-first
+    // search of the whole default bound, so the shortening search is kept small.
+    let report = check::<KeepConflicting>(
+        &small(),
+        &Exploration {
+            shortening_limit: 100_000,
+            ..Exploration::default()
+        },
+    );
+    let text = render_report(&report, "127.0.0.1:3000");
+    assert!(!verdict(&report, "state machine safety").ok, "{text}");
+    println!("{text}");
+}
+
 /// A symmetric search (`checker check --symmetry`, one state per renaming of the servers) finds
 /// each of these violations too: the mutants keep the reference's renaming, and a violation
 /// reached by some renaming of a state is reached by the state itself. The printed path is the

@@ -215,16 +215,22 @@ impl<R: RaftNode> Actor for RaftActor<R> {
                 self.step(me, state, o, doing, |rf, out| rf.on_timer(*timer, out));
             }
             ModelTimer::Propose(k) => {
-                let command = vec![*k];
-                // In its log, or in its service's state machine (a snapshot may have trimmed it
-                // from the log: proposing it again would grow the log forever).
+                // A leader that holds no proposal of `k` proposes it: in its log, or in its
+                // service's state machine (a snapshot may have trimmed it from the log:
+                // proposing it again would grow the log forever).
                 let offer = self.read(me, state, "reading its state", |raft, server| {
-                    let has_it = raft.observe().entries.iter().any(|e| e.command == command)
-                        || server.service.values().any(|c| *c == command);
-                    raft.state().1 && !has_it
+                    let (term, leads) = raft.state();
+                    let has_it = raft
+                        .observe()
+                        .entries
+                        .iter()
+                        .any(|e| proposes(&e.command, *k))
+                        || server.service.values().any(|c| proposes(c, *k));
+                    (leads && !has_it).then(|| proposal(*k, term))
                 });
-                if offer == Some(true) {
-                    let doing = || format!("starting command [{k}]");
+                if let Some(Some(command)) = offer {
+                    let shown = command.clone();
+                    let doing = move || format!("starting command {shown:?}");
                     self.step(me, state, o, doing, |rf, out| {
                         rf.start(command, out);
                     });
@@ -251,6 +257,20 @@ impl<R: RaftNode> Actor for RaftActor<R> {
             }
         }
     }
+}
+
+/// The model client's command `k` as proposed by the leader of `term`: `[k, term]` (a term
+/// above 255 is written 255). Each proposal is unique, since a leader proposes `k` at most once
+/// in its term: an entry at the wrong index, a duplicated entry, or one leader's entry kept where
+/// another's was committed shows as different commands at one index. The term, not the leader's
+/// id, tells proposals apart, so that renaming servers (`--symmetry`) leaves commands alone.
+pub fn proposal(k: u8, term: u64) -> raft::contract::Command {
+    vec![k, u8::try_from(term).unwrap_or(u8::MAX)]
+}
+
+/// Whether `command` is a proposal of the model client's command `k` (see [`proposal`]).
+pub fn proposes(command: &[u8], k: u8) -> bool {
+    command.first() == Some(&k)
 }
 
 /// A request's method without the service's name: `RequestVote`.

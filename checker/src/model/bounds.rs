@@ -28,7 +28,8 @@ pub struct Bounds {
     pub servers: usize,
     /// States in which some server's term exceeds this are not explored.
     pub max_term: u64,
-    /// Client commands proposed (each to every server).
+    /// Client commands proposed (each offered to every server; a leader proposes command `k` as
+    /// `[k, its term]`, so every proposal is distinguishable: see `actor::proposal`).
     pub commands: usize,
     /// Crashes (each followed, nondeterministically, by a recovery).
     pub crashes: usize,

@@ -4,7 +4,8 @@
 //! stateright explores every order in which timers fire, messages are delivered (and, depending on
 //! the network semantics, lost, duplicated or reordered), and servers crash and restart from their
 //! persisted bytes. The model client's `commands` proposals are offered to every server at any time
-//! (as timers that may fire whenever): a server that leads and lacks the command starts it.
+//! (as timers that may fire whenever): a server that leads and lacks the command starts it, as
+//! `[k, its term]`, so that no two proposals are the same bytes.
 //!
 //! Besides the servers, the model keeps **ghost** state for the properties (who led which term,
 //! what was applied, violations seen along the way): Raft never sees it and crashes do not erase

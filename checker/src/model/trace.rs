@@ -54,7 +54,7 @@ pub fn describe_step(bounds: &Bounds, step: &ActorStep) -> String {
         ),
         ActorModelAction::Timeout(id, timer) => match timer {
             ModelTimer::Raft(t) => format!("{}: {t:?} timer fires", node(*id)),
-            ModelTimer::Propose(k) => format!("{}: client offers command [{k}]", node(*id)),
+            ModelTimer::Propose(k) => format!("{}: client offers command {k}", node(*id)),
             ModelTimer::Snapshot => format!("{}: service takes a snapshot", node(*id)),
         },
         ActorModelAction::Crash(id) => format!("{} crashes", node(*id)),
