@@ -24,7 +24,7 @@ use super::trace;
 pub struct RaftModel<R: RaftNode> {
     /// The same actors in stateright's own actor model: the bounds, and replays for `as_svg`.
     pub actors: ActorModel<RaftActor<R>, Bounds, History>,
-    actor: RaftActor<R>,
+    pub(super) actor: RaftActor<R>,
     /// Each search thread's memory of what steps did to machines.
     memo: ThreadLocal<RefCell<Memo<R>>>,
 }
