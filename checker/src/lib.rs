@@ -5,7 +5,7 @@
 //!   a lossy/duplicating/reordering network and nondeterministic timers, and checks Raft's safety
 //!   properties (election safety, log matching, leader completeness, state machine safety, leader
 //!   append-only; a panic of the Raft is a violation too), printing a short counterexample as a
-//!   message trace (a shortest one, or one said to be merely minimal: see [`model::trace`]) and
+//!   message trace (a shortest one, or one said to be merely minimal: see [`model::check`]) and
 //!   serving the Explorer UI;
 //! - a linearizability checker for the key/value histories the KV labs record (and Jepsen-style files).
 //!

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use std::collections::{HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use checker::model::trace::{
-    Exploration, Report, Strategy, check, describe_action, initial_state, render_path,
-    render_report, shortest_violation,
-};
+use checker::model::bounds::{Exploration, Strategy};
+use checker::model::check::check;
+use checker::model::raft_model::initial_state;
+use checker::model::report::{Report, render_report};
+use checker::model::shorten::shortest_violation;
+use checker::model::trace::{describe_action, render_path};
 use checker::model::{Bounds, RaftNode, RaftState, Server, model};
 use raft::contract::{
     Command, CorruptState, Effects, Observation, PeerId, Persisted, Reply, Request, Timer,

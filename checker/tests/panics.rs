@@ -11,12 +11,12 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use checker::model::bounds::{Exploration, Strategy};
+use checker::model::check::{check, check_with_progress};
 use checker::model::cli::{CheckArgs, check_command};
 use checker::model::properties::{LEADER_ELECTED, NO_PANIC};
-use checker::model::trace::{
-    Conclusion, Exploration, Report, Shortness, Stop, Strategy, check, check_with_progress,
-    render_report, shortest_violation, too_small,
-};
+use checker::model::report::{Conclusion, Report, Shortness, Stop, render_report, too_small};
+use checker::model::shorten::shortest_violation;
 use checker::model::{Bounds, RaftNode, model};
 use clap::Parser;
 use raft::contract::{
@@ -237,7 +237,7 @@ fn with(strategy: Strategy) -> Exploration {
 fn verdict<'a, R: RaftNode>(
     report: &'a Report<R>,
     name: &str,
-) -> &'a checker::model::trace::Verdict<R> {
+) -> &'a checker::model::report::Verdict<R> {
     report
         .verdicts
         .iter()
@@ -320,7 +320,7 @@ fn panics_in_start_and_snapshot_are_caught() {
     let why = v.why.as_deref().expect("a panic");
     assert!(
         why.starts_with("the Raft panicked: not implemented: start at checker/tests/panics.rs:")
-            && why.ends_with(", starting command [1])"),
+            && why.ends_with(", starting command [1, 1])"),
         "{why}"
     );
     // Elected in three steps, then the command.
@@ -388,7 +388,7 @@ fn a_panic_while_the_checker_reads_a_server_is_a_violation_not_a_crash() {
         servers: 1,
         ..Bounds::default()
     };
-    let mut state = checker::model::trace::initial_state::<PanicsWhenRead>(&bounds);
+    let mut state = checker::model::raft_model::initial_state::<PanicsWhenRead>(&bounds);
     // A leader of one server, put in place behind the model's back.
     let mut out = Effects::default();
     let mut leader = raft::Raft::new(0, &[0], &Persisted::default(), &mut out).expect("boots");

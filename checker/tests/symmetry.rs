@@ -6,8 +6,10 @@
 
 use std::collections::{HashSet, VecDeque};
 
+use checker::model::bounds::{Exploration, Strategy};
+use checker::model::check::check;
+use checker::model::report::render_report;
 use checker::model::symmetry::{problem, rename_state, representative, supported};
-use checker::model::trace::{Exploration, Strategy, check, render_report};
 use checker::model::{Bounds, NetworkSemantics, RaftModel, RaftNode, RaftState, model};
 use raft::contract::{Command, CorruptState, Effects, Observation, PeerId, Persisted, Reply};
 use raft::contract::{Request, Timer};
@@ -136,7 +138,7 @@ fn renaming_is_an_automorphism_on_ordered_and_duplicating_networks() {
     }
 }
 
-fn dfs(bounds: &Bounds, symmetry: bool) -> (checker::model::trace::Report<raft::Raft>, String) {
+fn dfs(bounds: &Bounds, symmetry: bool) -> (checker::model::report::Report<raft::Raft>, String) {
     let report = check::<raft::Raft>(
         bounds,
         &Exploration {

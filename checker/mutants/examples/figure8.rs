@@ -8,7 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use checker::model::trace::{Exploration, Strategy, check, render_report};
+use checker::model::bounds::{Exploration, Strategy};
+use checker::model::check::check;
+use checker::model::report::render_report;
 use checker::model::{Bounds, NetworkSemantics};
 
 fn main() {

@@ -4,7 +4,7 @@
 //! was reached; 1 a safety property was violated (a bug of the Raft: a panic of the Raft is one),
 //! a reachability property was never reached although the bound allows it and every state was
 //! explored, or the search failed; 2 a usage problem, or a bound too small to elect a leader or
-//! commit a command (see [`super::trace::too_small`]), or a search that stopped before it reached
+//! commit a command (see [`super::report::too_small`]), or a search that stopped before it reached
 //! them. 141 if the report cannot be written because its reader went away before the search
 //! (as a process killed by a closed pipe would report; a reader that goes away after the search
 //! gets the verdict's code). `checker explore`: 2 if it cannot serve on the address.
@@ -18,10 +18,12 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use stateright::{Checker, Model};
 
-use super::trace::{
-    DEFAULT_EXPLORER, Exploration, Progress, Strategy, check_with_progress, render_report,
-};
-use super::{Bounds, NetworkSemantics, RaftNode, model, panics, symmetry};
+use super::bounds::{Bounds, Exploration, NetworkSemantics, Strategy};
+use super::check::{Progress, check_with_progress};
+use super::node::RaftNode;
+use super::raft_model::model;
+use super::report::{DEFAULT_EXPLORER, render_report};
+use super::{panics, symmetry};
 
 /// The model's bounds, shared by `check` and `explore`.
 #[derive(Args, Clone, Debug)]
@@ -381,11 +383,11 @@ mod tests {
             },
         ];
         for bounds in cases {
-            let flags = super::super::trace::explore_flags(&bounds, DEFAULT_EXPLORER);
+            let flags = super::super::report::explore_flags(&bounds, DEFAULT_EXPLORER);
             let parsed = parse(&flags);
             assert_eq!(parsed.bounds.bounds(), bounds, "{flags}");
             assert_eq!(parsed.address, DEFAULT_EXPLORER);
-            let elsewhere = super::super::trace::explore_flags(&bounds, "0.0.0.0:4000");
+            let elsewhere = super::super::report::explore_flags(&bounds, "0.0.0.0:4000");
             assert_eq!(parse(&elsewhere).address, "0.0.0.0:4000", "{elsewhere}");
         }
     }

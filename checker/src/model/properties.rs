@@ -6,10 +6,16 @@
 //! (see [`super::panics`]), and the path ends there. The properties that read the servers as they
 //! are read them under [`super::panics::catch`] as well, so that no panic can stop a search.
 
-use stateright::Property;
+use std::borrow::Cow;
 
+use stateright::{Model, Property};
+
+use super::actor::Server;
+use super::ghost::{Ghost, GhostEvent};
+use super::node::RaftNode;
 use super::panics;
-use super::{RaftModel, RaftNode, RaftState as State};
+use super::shared::Shared;
+use super::state::RaftState as State;
 
 /// The property names, as printed and as used to look up discoveries.
 pub const NO_PANIC: &str = "the Raft does not panic";
@@ -37,8 +43,8 @@ pub const SAFETY: [&str; 8] = [
 /// Reachability properties.
 pub const REACHABILITY: [&str; 2] = [LEADER_ELECTED, COMMAND_COMMITS];
 
-/// Every property, as stateright checks them.
-pub(super) fn all<R: RaftNode>() -> Vec<Property<RaftModel<R>>> {
+/// Every property, as stateright checks them (on the Raft model, `M`).
+pub(super) fn all<R: RaftNode, M: Model<State = State<R>>>() -> Vec<Property<M>> {
     vec![
         Property::always(NO_PANIC, |_, s| no_panic(s).is_none()),
         Property::always(ELECTION_SAFETY, |_, s| election_safety(s).is_none()),
@@ -60,6 +66,142 @@ pub(super) fn all<R: RaftNode>() -> Vec<Property<RaftModel<R>>> {
         }),
     ]
 }
+
+// ----- Checked step by step: what a step did, judged and recorded in the ghost state. -----
+
+/// If `old` led and `new` still leads the same term, every entry of `old`'s log that a snapshot
+/// has not taken since must still be in `new`'s log, unchanged.
+fn append_only_violation<R: RaftNode>(me: usize, old: &R, new: &R) -> Option<String> {
+    let (term, true) = old.state() else {
+        return None;
+    };
+    if new.state() != (term, true) {
+        return None;
+    }
+    let (before, after) = (old.observe(), new.observe());
+    // Entries that a snapshot took since are not the leader's to keep in its log.
+    let from = after.snapshot_index.max(before.snapshot_index);
+    fn kept<'a>(view: &raft::contract::Observation<'a>, from: u64) -> &'a [raft::messages::Entry] {
+        let skip = (from - view.snapshot_index) as usize;
+        view.entries.get(skip..).unwrap_or_default()
+    }
+    let (old_kept, new_kept) = (kept(&before, from), kept(&after, from));
+    if new_kept.starts_with(old_kept) {
+        return None;
+    }
+    let listed = |kept: &[raft::messages::Entry]| {
+        (from + 1..)
+            .zip(kept)
+            .map(|(i, e)| (i, e.term, e.command.clone()))
+            .collect::<Vec<_>>()
+    };
+    Some(format!(
+        "server {me}, leader of term {term}, changed entries of its own log: \
+         {:?} became {:?}",
+        listed(old_kept),
+        listed(new_kept)
+    ))
+}
+
+/// Record a violation of `property` in `ghost`, unless one is recorded already.
+fn violated(ghost: &mut Cow<Ghost>, property: &'static str, why: impl FnOnce() -> String) {
+    if !ghost.violations.contains_key(property) {
+        ghost.to_mut().violations.insert(property, why());
+    }
+}
+
+/// Record in `ghost` what server `me` did in a step, from its state before and after it and the
+/// events of the step. Reads first, and makes a new ghost state only when there is something new.
+pub(super) fn record<R: RaftNode>(
+    ghost: &mut Shared<Ghost>,
+    me: usize,
+    before: Option<&Server<R>>,
+    after: &Server<R>,
+    events: &[GhostEvent],
+) {
+    let mut edited = Cow::Borrowed(&**ghost);
+    record_in(&mut edited, me, before, after, events);
+    if let Cow::Owned(edited) = edited {
+        *ghost = Shared::new(edited);
+    }
+}
+
+fn record_in<R: RaftNode>(
+    ghost: &mut Cow<Ghost>,
+    me: usize,
+    before: Option<&Server<R>>,
+    after: &Server<R>,
+    events: &[GhostEvent],
+) {
+    let term = after.raft.as_ref().map(|r| r.state().0);
+    for event in events {
+        match event {
+            GhostEvent::Panicked { why } => violated(ghost, NO_PANIC, || why.clone()),
+            GhostEvent::NotRestarted { why } => violated(ghost, RESTARTS, || why.clone()),
+            GhostEvent::UnreadableSnapshot { why } => {
+                violated(ghost, STATE_MACHINE_SAFETY, || why.clone())
+            }
+            GhostEvent::Applied { index, command } => {
+                let term = term.unwrap_or(0);
+                match ghost.applied.get(index) {
+                    Some((first, _)) if first != command => {
+                        let first = first.clone();
+                        violated(ghost, STATE_MACHINE_SAFETY, || {
+                            format!(
+                                "server {me} applied {command:?} at index {index}, \
+                                 where {first:?} was applied before"
+                            )
+                        });
+                    }
+                    Some((_, lowest)) if *lowest <= term => {}
+                    _ => {
+                        ghost
+                            .to_mut()
+                            .applied
+                            .insert(*index, (command.clone(), term));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(raft) = &after.raft
+        && let (term, true) = raft.state()
+    {
+        match ghost.leaders.get(&term) {
+            Some(&other) if other != me => {
+                violated(ghost, ELECTION_SAFETY, || {
+                    format!("servers {other} and {me} both led term {term}")
+                });
+            }
+            Some(_) => {}
+            None => {
+                ghost.to_mut().leaders.insert(term, me);
+            }
+        }
+    }
+    let Some(before) = before else {
+        return;
+    };
+    if let (Some(old), Some(new)) = (before.term(), after.term())
+        && new < old
+    {
+        let how = if before.raft.is_none() {
+            "restarted"
+        } else {
+            "stepped"
+        };
+        violated(ghost, TERMS_NEVER_DECREASE, || {
+            format!("server {me} {how} from term {old} into term {new}")
+        });
+    }
+    if let (Some(old), Some(new)) = (&before.raft, &after.raft)
+        && let Some(why) = append_only_violation(me, &**old, &**new)
+    {
+        violated(ghost, LEADER_APPEND_ONLY, || why);
+    }
+}
+
+// ----- Checked on each state. -----
 
 /// The running servers' Raft states.
 fn live<R: RaftNode>(s: &State<R>) -> impl Iterator<Item = (usize, &R)> {

@@ -19,10 +19,13 @@ use std::time::Instant;
 use nohash_hasher::IntMap;
 use stateright::{Expectation, Model, Path, Property};
 
+use super::action::RaftAction;
+use super::action::RaftPath;
+use super::node::RaftNode;
 use super::panics;
+use super::raft_model::RaftModel;
 use super::shared::hash_of;
-use super::trace::RaftPath;
-use super::{RaftAction, RaftModel, RaftNode, RaftState};
+use super::state::RaftState;
 
 /// What to search for, and when to stop.
 #[derive(Clone, Debug)]

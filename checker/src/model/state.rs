@@ -22,10 +22,11 @@ use std::sync::Arc;
 
 use stateright::actor::{ActorModelState, Envelope, Id, Network, RandomChoices, Timers};
 
-use super::{
-    Counted, History, ModelTimer, Msg, NetworkSemantics, RaftActor, RaftNode, Server, Shared,
-    Stored,
-};
+use super::actor::{ModelTimer, Msg, RaftActor, Server, Stored};
+use super::bounds::NetworkSemantics;
+use super::ghost::Ghost;
+use super::node::RaftNode;
+use super::shared::{Counted, Shared};
 
 /// One machine of the model: the server running on it (what stateright calls the actor's state),
 /// the timers set on it, and whether it is down.
@@ -369,6 +370,16 @@ fn choose<M: Clone>(
         choose(rest, count - k, chosen, choices);
         chosen.truncate(before);
     }
+}
+
+/// The model's history: the ghost state; with the sequential network, the messages in flight in
+/// the order they were sent (empty otherwise); and how many messages the network lost so far
+/// (counted only when `max_losses` bounds it).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct History {
+    pub ghost: Shared<Ghost>,
+    pub sent: Shared<std::collections::VecDeque<Envelope<Msg>>>,
+    pub lost: usize,
 }
 
 #[cfg(test)]

@@ -18,10 +18,11 @@ use stateright::actor::{
     is_no_op_with_timer,
 };
 
-use super::shared;
-use super::{
-    ActorStep, Counted, Flight, GhostEvent, Machine, Msg, RaftActor, RaftNode, Shared, Stored,
-};
+use super::actor::{ActorStep, Msg, RaftActor, Stored};
+use super::ghost::GhostEvent;
+use super::node::RaftNode;
+use super::shared::{self, Counted, Shared};
+use super::state::{Flight, Machine};
 
 /// What a delivery, a timer or a restart did to one machine.
 pub struct MachineStep<R: RaftNode> {
@@ -288,6 +289,8 @@ fn make_room<V>(table: &mut IntMap<u64, V>, entries: usize) {
     }
 }
 
+// BEGIN INSTRUCTOR ONLY
+// These tests step the reference Raft, so they are the instructor's.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,3 +389,4 @@ mod tests {
         assert!(Arc::ptr_eq(&sheddings, &memo.sheddings(&after, 1)));
     }
 }
+// END INSTRUCTOR ONLY

@@ -27,13 +27,14 @@ use nohash_hasher::IntMap;
 use raft::contract::{Effects, PeerId, Persisted, Request, Timer};
 use stateright::actor::{Envelope, Id};
 
+use super::actor::{Msg, Server};
+use super::bounds::{Bounds, NetworkSemantics, Strategy};
+use super::ghost::Ghost;
+use super::node::RaftNode;
 use super::panics;
 use super::shared::{self, hash_of};
-use super::trace::Strategy;
-use super::{
-    Bounds, Counted, Flight, Ghost, History, Machine, Msg, NetworkSemantics, RaftNode, RaftState,
-    Server, Shared,
-};
+use super::shared::{Counted, Shared};
+use super::state::{Flight, History, Machine, RaftState};
 
 /// Why `checker check --symmetry` cannot be used for `R` with these bounds and strategy, if it
 /// cannot.

@@ -1,0 +1,42 @@
+//! The model's ghost state: what the properties need of the whole history (who led which term,
+//! what was applied, violations seen along the way), kept beside the servers. Raft never sees it
+//! and crashes do not erase it.
+
+//!
+//! What a step did (a [`GhostEvent`], and the servers before and after it) is judged by the
+//! properties (`properties::record`), which keep in [`Ghost`] what they need.
+
+use std::collections::BTreeMap;
+
+use raft::contract::Command;
+
+/// Verification-only state of the whole cluster, kept by the model beside the servers (in the
+/// model's history): Raft never sees it, and crashes do not erase it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ghost {
+    /// The server that led each term, for the terms some server may still lead: a server's term
+    /// never goes down (the "current term never decreases" property checks it), so terms below
+    /// every server's current term are forgotten. Forgetting keeps states that differ only in who
+    /// led a long-gone term from multiplying.
+    pub leaders: BTreeMap<u64, usize>,
+    /// Every index a server applied: the command, and the lowest term any server was in when it
+    /// applied it (an upper bound on the term in which the entry was committed).
+    pub applied: BTreeMap<u64, (Command, u64)>,
+    /// The first violation of each property that is checked step by step (all but log
+    /// matching and leader completeness, which look at the servers as they are), and why.
+    pub violations: BTreeMap<&'static str, String>,
+}
+
+/// What a server's step did that the model's ghost state records (the model moves these into
+/// [`Ghost`] right after the step, so no state keeps any).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum GhostEvent {
+    /// The server applied `command` at `index` (one event per command of an applied snapshot).
+    Applied { index: u64, command: Command },
+    /// The Raft panicked (in a handler, a restart, or when read): why, in words.
+    Panicked { why: String },
+    /// The server could not restart from its persisted bytes: why, in words.
+    NotRestarted { why: String },
+    /// The service could not read a snapshot the server delivered: why, in words.
+    UnreadableSnapshot { why: String },
+}
