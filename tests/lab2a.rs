@@ -159,7 +159,8 @@ fn step_down_on_newer_term_in_reply() {
 /// you start an election, grant a vote, or hear from the current leader). Servers 0 and 2 stand for
 /// term 1 at once; server 1 votes for 0, so 0 leads; 1 must refuse 2 without re-arming its timer
 /// (re-arming it on every RequestVote lets a candidate that cannot win hold off the others'
-/// elections). Then 2 stands for term 2 and 1 votes for it; a late heartbeat of term 1 must change
+/// elections), and 2 must follow 0 when 0's heartbeat comes. Then 2 stands for term 2 and 1
+/// votes for it; a late heartbeat of term 1 must change
 /// neither (a candidate of a later term stays one, and nobody re-arms a timer for a stale leader).
 /// Only how long elections take depends on these rules, so no randomized run shows them; this test
 /// drives three servers by hand and looks at the effects of each event. (An extra test beyond the
@@ -225,6 +226,18 @@ fn election_timer_rules() {
         assert!(
             sets_timer(&out, Timer::Election),
             "expected server 1 to re-arm its election timer on AppendEntries from the leader"
+        );
+        // Candidate 2 hears from the leader of its own term: it follows it.
+        let (_, out) = b.request(2, 0, beat2.clone());
+        assert_eq!(
+            (b.role(2), b.state(2).0),
+            (Role::Follower, term),
+            "expected candidate 2 to become a follower in term {term} on AppendEntries from \
+             that term's leader"
+        );
+        assert!(
+            sets_timer(&out, Timer::Election),
+            "expected server 2 to re-arm its election timer on AppendEntries from the leader"
         );
 
         // 2 stands again, for the next term, and 1 votes for it.

@@ -36,8 +36,8 @@ for patch in "${patches[@]}"; do
     if echo "$out" | grep -q 'could not compile'; then
         caught="(does not build)"
     else
-        # libtest's per-binary "failures:" list, named suite/test from the summary lines.
-        caught=$(echo "$out" | sed -n 's/^\(lab[0-9][a-z]\) \([a-z0-9_]*\) FAIL .*/\1\/\2/p' | sort -u | tr '\n' ' ')
+        # The FAIL summary lines (libtest's progress dots may precede them on a line).
+        caught=$(echo "$out" | grep -o 'lab[0-9][a-z] [a-z0-9_]* FAIL seed' | sed 's/ FAIL seed//; s/ /\//' | sort -u | tr '\n' ' ')
         [ -z "$caught" ] && caught="NOT CAUGHT"
     fi
     git apply -R "$patch"
