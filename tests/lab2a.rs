@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
+use harness::handlers::{Bench, handler_test, sent_to, sets_timer};
 use harness::raft::{Applier, Net, RAFT_ELECTION_TIMEOUT, raft_test};
 use harness::this_test;
+use raft::contract::{Role, Timer};
 
 #[test]
 fn initial_election() {
@@ -151,4 +153,123 @@ fn step_down_on_newer_term_in_reply() {
             cfg.check_one_leader().await;
         },
     );
+}
+
+/// Figure 2's election timer, handler by handler (the course's Students' Guide: re-arm it only when
+/// you start an election, grant a vote, or hear from the current leader). Servers 0 and 2 stand for
+/// term 1 at once; server 1 votes for 0, so 0 leads; 1 must refuse 2 without re-arming its timer
+/// (re-arming it on every RequestVote lets a candidate that cannot win hold off the others'
+/// elections), and 2 must follow 0 when 0's heartbeat comes. Then 2 stands for term 2 and 1
+/// votes for it; a late heartbeat of term 1 must change
+/// neither (a candidate of a later term stays one, and nobody re-arms a timer for a stale leader).
+/// Only how long elections take depends on these rules, so no randomized run shows them; this test
+/// drives three servers by hand and looks at the effects of each event. (An extra test beyond the
+/// course's.)
+#[test]
+fn election_timer_rules() {
+    handler_test(this_test!(), || {
+        let mut b = Bench::new(3);
+        let out0 = b.fire(0, Timer::Election);
+        assert!(
+            sets_timer(&out0, Timer::Election),
+            "expected server 0 to re-arm its election timer when it starts an election"
+        );
+        let out2 = b.fire(2, Timer::Election);
+        let (term, _) = b.state(0);
+        assert_eq!(
+            b.state(2).0,
+            term,
+            "expected 0 and 2 to stand in the same term"
+        );
+        let ask0 = sent_to(&out0, 1, "RequestVote").expect("server 0 asks server 1 for its vote");
+        let ask2 = sent_to(&out2, 1, "RequestVote").expect("server 2 asks server 1 for its vote");
+
+        // 1 votes for 0, the first to ask.
+        let (yes, out) = b.request(1, 0, ask0.clone());
+        assert_eq!(
+            b.voted_for(1),
+            Some(0),
+            "expected server 1 to vote for server 0"
+        );
+        assert!(
+            sets_timer(&out, Timer::Election),
+            "expected server 1 to re-arm its election timer when it grants its vote"
+        );
+        // 1 refuses 2: it has voted in this term.
+        let (_, out) = b.request(1, 2, ask2);
+        assert_eq!(
+            b.voted_for(1),
+            Some(0),
+            "expected server 1 to keep its vote for server 0 in term {term}"
+        );
+        assert!(
+            !sets_timer(&out, Timer::Election),
+            "expected server 1 not to re-arm its election timer when it refuses a vote \
+             (Figure 2: only a granted vote, a current leader or its own election re-arms it)"
+        );
+
+        // 0 wins and sends heartbeats (now, or when its heartbeat timer fires).
+        let mut out = b.reply(0, 1, ask0, yes);
+        assert_eq!(
+            b.state(0),
+            (term, true),
+            "expected server 0 to lead term {term} with server 1's vote"
+        );
+        if sent_to(&out, 1, "AppendEntries").is_none() {
+            out = b.fire(0, Timer::Heartbeat);
+        }
+        let beat1 =
+            sent_to(&out, 1, "AppendEntries").expect("leader 0 sends server 1 AppendEntries");
+        let beat2 =
+            sent_to(&out, 2, "AppendEntries").expect("leader 0 sends server 2 AppendEntries");
+        let (_, out) = b.request(1, 0, beat1.clone());
+        assert!(
+            sets_timer(&out, Timer::Election),
+            "expected server 1 to re-arm its election timer on AppendEntries from the leader"
+        );
+        // Candidate 2 hears from the leader of its own term: it follows it.
+        let (_, out) = b.request(2, 0, beat2.clone());
+        assert_eq!(
+            (b.role(2), b.state(2).0),
+            (Role::Follower, term),
+            "expected candidate 2 to become a follower in term {term} on AppendEntries from \
+             that term's leader"
+        );
+        assert!(
+            sets_timer(&out, Timer::Election),
+            "expected server 2 to re-arm its election timer on AppendEntries from the leader"
+        );
+
+        // 2 stands again, for the next term, and 1 votes for it.
+        let out2 = b.fire(2, Timer::Election);
+        let ask2 = sent_to(&out2, 1, "RequestVote").expect("server 2 asks server 1 for its vote");
+        b.request(1, 2, ask2);
+        assert_eq!(
+            b.voted_for(1),
+            Some(2),
+            "expected server 1 to vote for server 2 in term {}",
+            term + 1
+        );
+
+        // Leader 0's heartbeats of the earlier term arrive late.
+        let (_, out) = b.request(1, 0, beat1);
+        assert!(
+            !sets_timer(&out, Timer::Election),
+            "expected server 1 (term {}) not to re-arm its election timer for AppendEntries of \
+             term {term}: that leader is not current",
+            term + 1
+        );
+        let (_, out) = b.request(2, 0, beat2);
+        assert_eq!(
+            (b.role(2), b.state(2).0),
+            (Role::Candidate, term + 1),
+            "expected server 2 to stay a candidate of term {} when AppendEntries of term {term} \
+             arrives",
+            term + 1
+        );
+        assert!(
+            !sets_timer(&out, Timer::Election),
+            "expected server 2 not to re-arm its election timer for AppendEntries of an older term"
+        );
+    });
 }

@@ -455,3 +455,121 @@ fn persist_vote_scripted() {
         },
     );
 }
+
+/// Wait (up to 3 s) until server `i`'s term is past `term`, and return its new term.
+async fn term_after(cfg: &Cluster, i: usize, term: u64) -> u64 {
+    for _ in 0..300 {
+        if let Some((t, _)) = cfg.state(i)
+            && t > term
+        {
+            return t;
+        }
+        cfg.sleep(Duration::from_millis(10)).await;
+    }
+    panic!("expected server {i} to move past term {term} within 3 s; it did not");
+}
+
+/// A term must survive a crash however the server came to it (Figure 2: currentTerm and votedFor
+/// are persistent, saved before the server answers or asks anything). Scripted three times: a
+/// follower F is cut off until it stands for election, then crashes at once: it must restart in
+/// its candidacy's term, with its vote for itself (the harness checks that a vote never changes
+/// in its term). Then a server G is down while the others elect a new leader, restarts to learn
+/// the new term from the leader's heartbeats alone (no entry, no vote), and crashes at once: it
+/// must restart in that term. Without the script, a server nearly always persists
+/// something else (an entry, a vote) before its next crash. (An extra test beyond the course's.)
+#[test]
+fn persist_term_scripted() {
+    raft_test(
+        this_test!(),
+        3,
+        Net::Reliable,
+        Applier::Plain,
+        |cfg| async move {
+            let servers = cfg.servers();
+            for round in 0..3u64 {
+                cfg.one(10 * round + 1, servers, true).await;
+                let l = cfg.check_one_leader().await;
+
+                // F stands for election alone and crashes during its candidacy.
+                let f = (l + 1 + round as usize) % servers;
+                let f = if f == l { (f + 1) % servers } else { f };
+                let (t0, _) = cfg.state(f).expect("F runs");
+                cfg.disconnect(f);
+                let t1 = term_after(&cfg, f, t0).await;
+                // Let the harness see F's candidacy before the crash.
+                cfg.sleep(Duration::from_millis(60)).await;
+                cfg.crash1(f);
+                cfg.start1(f);
+                let (t2, _) = cfg.state(f).expect("F restarted");
+                assert!(
+                    t2 >= t1,
+                    "expected server {f} to restart in term {t1} or later, the term it stood for \
+                     election in before its crash; it restarted in term {t2}"
+                );
+                cfg.sleep(Duration::from_millis(60)).await;
+                cfg.connect(f);
+                cfg.one(10 * round + 2, servers, true).await;
+
+                // G is down while the others elect a new leader; it restarts and learns the new
+                // term from the leader's heartbeats alone, then crashes.
+                let l = cfg.check_one_leader().await;
+                let g = (0..servers).find(|&s| s != l).expect("three servers");
+                cfg.crash1(g);
+                cfg.crash1(l);
+                cfg.start1(l);
+                cfg.connect(l);
+                let l2 = cfg.check_one_leader().await;
+                let (t3, _) = cfg.state(l2).expect("the new leader runs");
+                cfg.start1(g);
+                cfg.connect(g);
+                term_after(&cfg, g, t3 - 1).await;
+                cfg.sleep(Duration::from_millis(60)).await;
+                cfg.crash1(g);
+                cfg.start1(g);
+                let (t4, _) = cfg.state(g).expect("G restarted");
+                assert!(
+                    t4 >= t3,
+                    "expected server {g} to restart in term {t3} or later, the term it learned \
+                     from leader {l2} before its crash; it restarted in term {t4}"
+                );
+                cfg.connect(g);
+                cfg.one(10 * round + 3, servers, true).await;
+            }
+        },
+    );
+}
+
+/// A leader must persist the entries it appends before they count (Figure 2: the log is
+/// persistent; the leader counts itself in a commit's majority). Scripted: with F2 cut off, the
+/// leader L commits an entry with F1 alone; then L crashes and restarts, F1 is cut off and F2
+/// comes back. If L lost the entry, L and F2 now form a majority without it, and whoever leads
+/// lacks a committed entry (caught by the harness's leader-completeness check). (An extra test
+/// beyond the course's.)
+#[test]
+fn persist_leader_log_scripted() {
+    raft_test(
+        this_test!(),
+        3,
+        Net::Reliable,
+        Applier::Plain,
+        |cfg| async move {
+            let servers = cfg.servers();
+            for round in 0..3u64 {
+                cfg.one(10 * round + 1, servers, true).await;
+                let l = cfg.check_one_leader().await;
+                let (f1, f2) = ((l + 1) % servers, (l + 2) % servers);
+                cfg.disconnect(f2);
+                cfg.one(10 * round + 2, servers - 1, true).await;
+                cfg.crash1(l);
+                cfg.disconnect(f1);
+                cfg.start1(l);
+                cfg.connect(l);
+                cfg.connect(f2);
+                cfg.check_one_leader().await;
+                cfg.sleep(RAFT_ELECTION_TIMEOUT / 2).await;
+                cfg.connect(f1);
+                cfg.one(10 * round + 3, servers, true).await;
+            }
+        },
+    );
+}

@@ -11,6 +11,7 @@
 //! line; a failing check panics with what was expected and what happened, and the runner adds the
 //! seed and the command that replays exactly that run.
 
+pub mod handlers;
 pub mod kv;
 pub mod kv_driver;
 pub mod raft;

@@ -19,6 +19,8 @@ use labkit::sim::{RunError, Sim};
 use raft::contract::{ApplyMsg, Command, PeerId, RaftContract};
 use tokio::sync::mpsc;
 
+mod checks;
+
 /// The course's election timeout, used by tests as "long enough for a new election".
 pub const RAFT_ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
 /// The tester's snapshot interval (2D): a snapshot after every 10 applied commands.
@@ -126,6 +128,8 @@ pub struct Cluster {
     rpcs0: Cell<u64>,
     bytes0: Cell<u64>,
     max_index0: Cell<u64>,
+    /// Set once a server is added or removed (some checks assume the starting membership).
+    membership_changed: Cell<bool>,
 }
 
 /// Run a Raft lab test over the seeds from the environment, with a fresh cluster of `servers`
@@ -177,6 +181,7 @@ impl Cluster {
             rpcs0: Cell::new(0),
             bytes0: Cell::new(0),
             max_index0: Cell::new(0),
+            membership_changed: Cell::new(false),
         });
         for i in 0..n {
             cluster.start1(i);
@@ -199,6 +204,7 @@ impl Cluster {
         self.sim.spawn(async move {
             let mut max_term = 0;
             let mut leaders = BTreeMap::new();
+            let mut votes = checks::VoteHistory::default();
             loop {
                 sim.sleep(COMPLETENESS_CHECK_INTERVAL).await;
                 let Some(cluster) = cluster.upgrade() else {
@@ -206,7 +212,8 @@ impl Cluster {
                 };
                 let checked = cluster
                     .check_election_safety(&mut leaders)
-                    .and_then(|()| cluster.check_leader_completeness(&mut max_term));
+                    .and_then(|()| cluster.check_leader_completeness(&mut max_term))
+                    .and_then(|()| cluster.check_terms_and_votes(&mut votes));
                 if let Err(message) = checked {
                     sim.fail(RunError::Panicked { message });
                     return;
@@ -364,6 +371,7 @@ impl Cluster {
     pub fn add_server(&self) -> PeerId {
         let id = self.n.get();
         self.n.set(id + 1);
+        self.membership_changed.set(true);
         self.persisters.borrow_mut().push(Persister::new());
         self.connected.borrow_mut().push(false);
         self.ends.borrow_mut().push(BTreeMap::new());
@@ -391,6 +399,7 @@ impl Cluster {
     /// Remove server `i` from the cluster for good: it crashes, the others lose their ends to it,
     /// and its id is never used again.
     pub fn remove_server(&self, i: PeerId) {
+        self.membership_changed.set(true);
         self.crash1(i);
         self.removed.borrow_mut().insert(i);
         for node in self.nodes.borrow().iter().flatten() {
@@ -833,6 +842,17 @@ fn ingest_snapshot(
         return Err(format!(
             "server {i} delivered a snapshot for index {expected}, but it covers index {}",
             snapshot.last_included_index
+        ));
+    }
+    // A snapshot Raft delivers must not take the service back before what it has applied: that
+    // would undo applies (Figure 13: a snapshot older than the log is ignored).
+    if let Some(expected) = expected
+        && expected < shared.last_applied[i]
+    {
+        return Err(format!(
+            "server {i} delivered a snapshot for index {expected} after applying up to index {}: \
+             the service's state must never go back",
+            shared.last_applied[i]
         ));
     }
     let log = &mut shared.logs[i];
