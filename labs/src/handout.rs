@@ -50,6 +50,8 @@ pub const INSTRUCTOR_ONLY: &[&str] = &[
     "checker/tests/actor_model.rs",
     "checker/tests/model.rs",
     "checker/tests/panics.rs",
+    // The timeline page's tests record runs of the reference.
+    "tests/viz.rs",
     // Profiles the reference's states (it reads the reference's message fields).
     "checker/examples/state_profile.rs",
 ];

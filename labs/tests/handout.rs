@@ -397,20 +397,22 @@ fn the_handouts_own_tests_fail_only_in_the_lab_suites() {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("handout-tests");
     let _ = std::fs::remove_dir_all(&out);
     labs::handout::generate(workspace_root(), &out).expect("handout");
-    let run = Command::new(env!("CARGO"))
+    // One file for both streams, so that each binary's `Running` line (stderr) comes before its
+    // `test result` line (stdout).
+    let log_path = out.with_file_name("handout-tests.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    Command::new(env!("CARGO"))
         .current_dir(&out)
         .args(["test", "--release", "--workspace", "--no-fail-fast"])
         .env(
             "CARGO_TARGET_DIR",
             out.with_file_name("handout-tests-target"),
         )
-        .output()
+        .stdout(log.try_clone().expect("log file"))
+        .stderr(log)
+        .status()
         .expect("run cargo test on the handout");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let text = std::fs::read_to_string(&log_path).expect("log file");
     assert!(
         !text.contains("could not compile"),
         "the handout's tests do not build:\n{text}"
