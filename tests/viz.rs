@@ -5,12 +5,12 @@
 //! The browser test needs Debian's `chromium` (or `LAB_CHROMIUM=/path/to/chrome`). Without one it
 //! says so and passes, unless `LAB_REQUIRE_CHROMIUM=1` (CI sets it), which makes it fail instead.
 
-use std::io::Read;
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use harness::raft::{Applier, Cluster, Net, RAFT_ELECTION_TIMEOUT};
@@ -203,9 +203,8 @@ fn chromium_or_skip(test: &str) -> Option<PathBuf> {
 fn render_in_chromium(chromium: &Path, page: &Path) -> (String, Vec<String>) {
     let proxy = TcpListener::bind("127.0.0.1:0").expect("a local port");
     let port = proxy.local_addr().expect("bound").port();
-    let requests = Arc::new(Mutex::new(Vec::new()));
+    let (seen, requests) = mpsc::channel::<String>();
     {
-        let requests = requests.clone();
         std::thread::spawn(move || {
             for stream in proxy.incoming() {
                 let mut first = String::from("(unreadable)");
@@ -215,10 +214,9 @@ fn render_in_chromium(chromium: &Path, page: &Path) -> (String, Vec<String>) {
                     let text = String::from_utf8_lossy(&buf[..n]);
                     first = text.lines().next().unwrap_or("").to_string();
                 }
-                requests
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(first);
+                if seen.send(first).is_err() {
+                    break; // the test has what it needed
+                }
             }
         });
     }
@@ -268,10 +266,22 @@ fn render_in_chromium(chromium: &Path, page: &Path) -> (String, Vec<String>) {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    // Give a request that was just made the time to reach the listener.
-    std::thread::sleep(Duration::from_millis(200));
-    let requests = requests.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    (dom, requests)
+    // The browser has exited, so its connections are all queued at the proxy ahead of this last
+    // one: once the proxy has read it, it has read every request the browser made.
+    const LAST: &str = "RAFTLAB-LAST-REQUEST";
+    let mut last = TcpStream::connect(("127.0.0.1", port)).expect("connect to the proxy");
+    last.write_all(format!("{LAST}\r\n").as_bytes())
+        .expect("write to the proxy");
+    drop(last);
+    let mut seen = Vec::new();
+    loop {
+        match requests.recv_timeout(Duration::from_secs(30)) {
+            Ok(first) if first == LAST => break,
+            Ok(first) => seen.push(first),
+            Err(e) => panic!("the proxy stopped answering ({e}); requests so far: {seen:?}"),
+        }
+    }
+    (dom, seen)
 }
 
 #[test]

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use wait_timeout::ChildExt;
 
 use crate::lab::{
     REPORT_KEY_VAR, REPORT_VAR, RunRecord, SEED_VAR, SEEDS_VAR, Summary, read_records,
@@ -254,7 +255,10 @@ pub fn run_suite(
     let mut last_progress = Instant::now();
     let mut stopped = false;
     let status = loop {
-        let finished = child.try_wait().map_err(spawn_error)?;
+        // Wait for the binary a little (returning as soon as it exits), then read new records.
+        let finished = child
+            .wait_timeout(Duration::from_millis(20))
+            .map_err(spawn_error)?;
         let new = reader.read_new();
         if !new.is_empty() {
             last_progress = Instant::now();
@@ -285,7 +289,6 @@ pub fn run_suite(
             stopped = true;
             break None;
         }
-        std::thread::sleep(Duration::from_millis(20));
     };
     results.wall = started.elapsed();
     let stderr = tail(&std::fs::read_to_string(&stderr_path).unwrap_or_default());
