@@ -76,11 +76,13 @@ fn kind(msg: &Msg) -> &'static str {
             Request::RequestVote(_) => "RequestVote",
             Request::AppendEntries(_) => "AppendEntries",
             Request::InstallSnapshot(_) => "InstallSnapshot",
+            Request::PreVote(_) => "PreVote",
         },
         Msg::Reply { reply, .. } => match reply {
             Reply::RequestVote(_) => "RequestVote reply",
             Reply::AppendEntries(_) => "AppendEntries reply",
             Reply::InstallSnapshot(_) => "InstallSnapshot reply",
+            Reply::PreVote(_) => "PreVote reply",
         },
     }
 }
@@ -94,6 +96,7 @@ fn request_term(msg: &Msg) -> u64 {
         Request::RequestVote(args) => args.term,
         Request::AppendEntries(args) => args.term,
         Request::InstallSnapshot(args) => args.term,
+        Request::PreVote(args) => args.term,
     }
 }
 

@@ -17,7 +17,7 @@ use checker::model::shorten::shortest_violation;
 use checker::model::trace::{describe_action, render_path};
 use checker::model::{Bounds, RaftNode, RaftState, Server, model};
 use raft::contract::{
-    Command, CorruptState, Effects, Observation, PeerId, Persisted, Reply, Request, Timer,
+    Command, CorruptState, Effects, Observation, PeerId, Options, Persisted, Reply, Request, Timer,
 };
 use stateright::Model;
 
@@ -187,9 +187,10 @@ impl RaftNode for Amnesiac {
         me: PeerId,
         peers: &[PeerId],
         _persisted: &Persisted,
+        options: Options,
         out: &mut Effects,
     ) -> Result<Self, CorruptState> {
-        raft::Raft::new(me, peers, &Persisted::default(), out).map(Amnesiac)
+        raft::Raft::new(me, peers, &Persisted::default(), options, out).map(Amnesiac)
     }
     fn state(&self) -> (u64, bool) {
         RaftNode::state(&self.0)

@@ -20,7 +20,7 @@ use checker::model::shorten::shortest_violation;
 use checker::model::{Bounds, RaftNode, model};
 use clap::Parser;
 use raft::contract::{
-    Command as RaftCommand, CorruptState, Effects, Observation, PeerId, Persisted, Reply, Request,
+    Command as RaftCommand, CorruptState, Effects, Observation, PeerId, Options, Persisted, Reply, Request,
     Timer,
 };
 use stateright::Model;
@@ -40,9 +40,10 @@ macro_rules! delegate {
             me: PeerId,
             peers: &[PeerId],
             persisted: &Persisted,
+            options: Options,
             out: &mut Effects,
         ) -> Result<Self, CorruptState> {
-            raft::Raft::new(me, peers, persisted, out).map(Self)
+            raft::Raft::new(me, peers, persisted, options, out).map(Self)
         }
     };
     (state) => {
@@ -110,10 +111,11 @@ impl RaftNode for PanicsOnRestart {
         me: PeerId,
         peers: &[PeerId],
         persisted: &Persisted,
+        options: Options,
         out: &mut Effects,
     ) -> Result<Self, CorruptState> {
         assert!(persisted.state.is_empty(), "cannot read my own bytes");
-        raft::Raft::new(me, peers, persisted, out).map(Self)
+        raft::Raft::new(me, peers, persisted, options, out).map(Self)
     }
     delegate!(state);
     delegate!(observe);
@@ -391,7 +393,7 @@ fn a_panic_while_the_checker_reads_a_server_is_a_violation_not_a_crash() {
     let mut state = checker::model::raft_model::initial_state::<PanicsWhenRead>(&bounds);
     // A leader of one server, put in place behind the model's back.
     let mut out = Effects::default();
-    let mut leader = raft::Raft::new(0, &[0], &Persisted::default(), &mut out).expect("boots");
+    let mut leader = raft::Raft::new(0, &[0], &Persisted::default(), Options::default(), &mut out).expect("boots");
     RaftNode::on_timer(&mut leader, Timer::Election, &mut out);
     assert!(RaftNode::state(&leader).1, "a single server elects itself");
     let mut machine = (*state.machines[0]).clone();

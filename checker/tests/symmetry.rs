@@ -11,7 +11,7 @@ use checker::model::check::check;
 use checker::model::report::render_report;
 use checker::model::symmetry::{problem, rename_state, representative, supported};
 use checker::model::{Bounds, NetworkSemantics, RaftModel, RaftNode, RaftState, model};
-use raft::contract::{Command, CorruptState, Effects, Observation, PeerId, Persisted, Reply};
+use raft::contract::{Command, CorruptState, Effects, Observation, PeerId, Options, Persisted, Reply};
 use raft::contract::{Request, Timer};
 use stateright::Model;
 
@@ -186,9 +186,10 @@ impl RaftNode for NoRenaming {
         me: PeerId,
         peers: &[PeerId],
         persisted: &Persisted,
+        options: Options,
         out: &mut Effects,
     ) -> Result<Self, CorruptState> {
-        raft::Raft::new(me, peers, persisted, out).map(NoRenaming)
+        raft::Raft::new(me, peers, persisted, options, out).map(NoRenaming)
     }
     fn state(&self) -> (u64, bool) {
         self.0.state()

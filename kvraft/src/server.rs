@@ -134,7 +134,8 @@ impl KvServerContract for KvServer {
         out: &mut KvEffects,
     ) -> Result<KvServer, KvError> {
         // BEGIN SOLUTION
-        let raft = Raft::new(me, peers, persisted, &mut out.raft)?;
+        let options = raft::contract::Options::default(); // the KV labs run without 2E
+        let raft = Raft::new(me, peers, persisted, options, &mut out.raft)?;
         let state = if persisted.snapshot.is_empty() {
             State::default()
         } else {

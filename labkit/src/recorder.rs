@@ -92,7 +92,7 @@ pub enum What {
         name: u32,
     },
     /// A server's Raft state after a handler, recorded when it changed: role 0 follower,
-    /// 1 candidate, 2 leader; `last`: its last log index; `snap`: its snapshot's index.
+    /// 1 candidate, 2 leader, 3 pre-candidate (lab 2E); `last`: its last log index; `snap`: its snapshot's index.
     State {
         lane: Lane,
         term: u64,
@@ -221,6 +221,7 @@ fn now_us() -> u64 {
 /// The name of a role for logs.
 pub fn role_name(role: u8) -> &'static str {
     match role {
+        3 => "pre-candidate",
         2 => "leader",
         1 => "candidate",
         _ => "follower",

@@ -63,6 +63,14 @@ pub const LABS: &[Lab] = &[
         checker_bounds: &["--snapshots"],
     },
     Lab {
+        id: "2e",
+        suite: "lab2e",
+        title: "Raft PreVote and CheckQuorum",
+        handout: "labs/2E.md",
+        student_files: RAFT_FILES,
+        checker_bounds: &["--prevote"],
+    },
+    Lab {
         id: "3a",
         suite: "lab3a",
         title: "Fault-tolerant key/value service",

@@ -35,13 +35,14 @@
 //! (Compiled by `cargo test` but not run: it runs the student's `Raft`, which in a fresh handout is
 //! still a stub.)
 //! ```no_run
-//! use raft::contract::{Effects, Persisted, RaftContract, Timer};
+//! use raft::contract::{Effects, Options, Persisted, RaftContract, Timer};
 //! use raft::Raft;
 //!
 //! // Server 0 of 3 boots with nothing persisted. It must arm its election timer.
 //! let peers = [0, 1, 2];
 //! let mut out = Effects::default();
-//! let mut rf = Raft::new(0, &peers, &Persisted::default(), &mut out).unwrap();
+//! let options = Options::default(); // labs 2A-2D: no PreVote or CheckQuorum
+//! let mut rf = Raft::new(0, &peers, &Persisted::default(), options, &mut out).unwrap();
 //! assert!(out.timers.iter().any(|t| t.timer() == Timer::Election));
 //!
 //! // The election timer fires: server 0 becomes a candidate and asks both peers for votes.
@@ -52,7 +53,7 @@
 //!
 //! // Peer 1 grants its vote (simulated here by running a second Raft): with 2 of 3 votes, 0 leads.
 //! let mut peer_out = Effects::default();
-//! let mut peer = Raft::new(1, &peers, &Persisted::default(), &mut peer_out).unwrap();
+//! let mut peer = Raft::new(1, &peers, &Persisted::default(), options, &mut peer_out).unwrap();
 //! let (to, request) = out.sends[0].clone();
 //! assert_eq!(to, 1);
 //! let mut peer_out = Effects::default();
@@ -86,6 +87,9 @@ crate::timers! {
     Election,
     /// Time for a leader to send the next round of AppendEntries.
     Heartbeat,
+    /// 2E: time for a leader to check that a majority answered it since the last check
+    /// (CheckQuorum); a leader that cannot reach a majority steps down.
+    CheckQuorum,
 }
 
 crate::rpcs! {
@@ -104,6 +108,9 @@ crate::rpcs! {
     AppendEntries(AppendEntriesArgs) -> AppendEntriesReply;
     /// A leader's snapshot for a follower that lags behind its log (Figure 13).
     InstallSnapshot(InstallSnapshotArgs) -> InstallSnapshotReply;
+    /// 2E: "would you vote for me?" before an election: the arguments of RequestVote with the
+    /// term the sender *would* campaign in. Neither side changes its term or vote for it.
+    PreVote(RequestVoteArgs) -> RequestVoteReply;
 }
 
 /// A message from Raft to the service above it (the tester or the KV server), in log order.
@@ -216,6 +223,22 @@ pub enum Role {
     Follower,
     Candidate,
     Leader,
+    /// 2E: asking for pre-votes, still in its old term (it becomes a candidate only with a
+    /// majority of them).
+    PreCandidate,
+}
+
+/// Per-run choices the drivers pass to [`RaftContract::new`]: which later labs' features this run
+/// turns on. The default turns everything off (labs 2A-2D and the KV labs run that way), so a
+/// Raft written for 2A-2D never reaches the code of a later lab.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Options {
+    /// Lab 2E (etcd's `PreVote` and `CheckQuorum`): an election starts with a round of pre-votes
+    /// that changes no term; a server that heard its leader within the election timeout refuses
+    /// pre-votes and votes (the leader's lease); a leader that has not heard from a majority
+    /// within an election timeout steps down. On in `tests/lab2e.rs` (and in the earlier Raft
+    /// suites with `LAB_2E=1`) and in `checker check --prevote`.
+    pub prevote_and_check_quorum: bool,
 }
 
 /// A read-only view of a server's Raft state, for the tester's checks and the model checker's
@@ -247,11 +270,13 @@ pub struct CorruptState(pub String);
 /// `RefCell`, no handles to anything outside.
 pub trait RaftContract: Sized + Clone + Debug + Eq + Hash + Send + Sync + 'static {
     /// Boot server `me`, one of `peers` (the ids of the cluster's servers when it was created, `me`
-    /// included), or restart it from what it persisted last (empty on first boot).
+    /// included), or restart it from what it persisted last (empty on first boot). `options` says
+    /// which later labs' features this run turns on (all off before lab 2E).
     fn new(
         me: PeerId,
         peers: &[PeerId],
         persisted: &Persisted,
+        options: Options,
         out: &mut Effects,
     ) -> Result<Self, CorruptState>;
 

@@ -5,9 +5,10 @@
 //! Log indices start at 1; index 0 is a sentinel entry with term 0.
 
 use crate::contract::{
-    Command, CorruptState, Effects, Observation, PeerId, Persisted, RaftContract, Reply, Request,
-    Timer,
+    Command, CorruptState, Effects, Observation, Options, PeerId, Persisted, RaftContract, Reply,
+    Request, Timer,
 };
+use crate::messages::{RequestVoteArgs, RequestVoteReply};
 // BEGIN SOLUTION
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,7 +21,6 @@ use tracing::{debug, trace, warn};
 use crate::contract::{ApplyMsg, Role};
 use crate::messages::{
     AppendEntriesArgs, AppendEntriesReply, Entry, InstallSnapshotArgs, InstallSnapshotReply,
-    RequestVoteArgs, RequestVoteReply,
 };
 
 /// A leader sends a round of AppendEntries every 100 ms (the tests allow at most 10 per second).
@@ -28,6 +28,12 @@ const HEARTBEAT_INTERVAL: Range<Duration> = Duration::from_millis(100)..Duration
 /// How long a follower waits for a leader before it starts an election. The driver draws each
 /// timeout at random from this range, so that split votes do not repeat forever.
 const ELECTION_TIMEOUT: Range<Duration> = Duration::from_millis(300)..Duration::from_millis(600);
+// END SOLUTION
+// BEGIN SOLUTION
+/// 2E: how often a leader checks that a majority answered it. A follower that hears nothing for
+/// the longest election timeout may have started an election, so a leader that heard no majority
+/// for that long steps down; it does so at most two intervals after it was cut off.
+const CHECK_QUORUM_INTERVAL: Range<Duration> = ELECTION_TIMEOUT.end..Duration::from_millis(601);
 // END SOLUTION
 
 /// One Raft server.
@@ -51,8 +57,20 @@ pub struct Raft {
     votes: BTreeSet<PeerId>,
     /// Leader only: what we know of each other server's log.
     progress: BTreeMap<PeerId, Progress>,
+    /// The run's options, as `new` received them (2E's switch).
+    options: Options,
     // STUB
-    // // Your state here (Figure 2).
+    // // Your state here (Figure 2), and the `options` that `new` receives.
+    // END SOLUTION
+    // BEGIN SOLUTION
+    /// 2E, follower: this term's leader was heard since the election timer last fired. Its lease:
+    /// meanwhile we refuse pre-votes and votes. (The timer is at least the minimum election
+    /// timeout, so the lease lasts at least that long after the leader's last message.)
+    leader_heard: bool,
+    /// 2E, leader: the followers that answered since the last quorum check (CheckQuorum).
+    answered: BTreeSet<PeerId>,
+    // STUB
+    // // 2E: your state here (the leader's lease, CheckQuorum).
     // END SOLUTION
 }
 
@@ -188,6 +206,8 @@ fn request_term(request: &Request) -> u64 {
         Request::RequestVote(args) => args.term,
         Request::AppendEntries(args) => args.term,
         Request::InstallSnapshot(args) => args.term,
+        // 2E: a pre-vote's term is only proposed; it never makes the receiver adopt it.
+        Request::PreVote(_) => 0,
     }
 }
 // END SOLUTION
@@ -199,6 +219,7 @@ impl RaftContract for Raft {
         me: PeerId,
         peers: &[PeerId],
         persisted: &Persisted,
+        options: Options,
         out: &mut Effects,
     ) -> Result<Raft, CorruptState> {
         // BEGIN SOLUTION
@@ -235,12 +256,15 @@ impl RaftContract for Raft {
             role: Role::Follower,
             votes: BTreeSet::new(),
             progress: BTreeMap::new(),
+            options,
+            leader_heard: false,
+            answered: BTreeSet::new(),
         };
         out.set_timer(Timer::Election, ELECTION_TIMEOUT);
         debug!(term = rf.term, role = ?rf.role, me, "booted");
         Ok(rf)
         // STUB
-        // todo!("2A: set up the state and arm the election timer; 2C/2D: restore from `persisted`")
+        // todo!("2A: set up the state (keep `options`) and arm the election timer; 2C/2D: restore from `persisted`")
         // END SOLUTION
     }
 
@@ -273,6 +297,9 @@ impl RaftContract for Raft {
     /// A timer armed with `out.set_timer` fired.
     fn on_timer(&mut self, timer: Timer, out: &mut Effects) {
         // BEGIN SOLUTION
+        if self.options.prevote_and_check_quorum && self.on_timer_2e(timer, out) {
+            return; // 2E: elections begin with pre-votes; CheckQuorum
+        }
         match timer {
             Timer::Election if self.role != Role::Leader => self.become_candidate(out),
             Timer::Heartbeat if self.role == Role::Leader => {
@@ -290,6 +317,11 @@ impl RaftContract for Raft {
     fn on_request(&mut self, from: PeerId, request: Request, out: &mut Effects) -> Reply {
         // BEGIN SOLUTION
         trace!(from, method = request.method(), "request");
+        if self.options.prevote_and_check_quorum
+            && let Some(reply) = self.refuse_in_lease(&request)
+        {
+            return reply; // 2E: stickiness, before a newer term can touch us
+        }
         // Rules for all servers (Figure 2): a newer term makes us a follower in that term.
         let term = request_term(&request);
         if term > self.term {
@@ -301,15 +333,19 @@ impl RaftContract for Raft {
             Request::InstallSnapshot(args) => {
                 Reply::InstallSnapshot(self.install_snapshot(args, out))
             }
+            Request::PreVote(args) => Reply::PreVote(self.pre_vote(args)),
         }
         // STUB
-        // todo!("2A: handle RequestVote and heartbeats; 2B: AppendEntries; 2D: InstallSnapshot")
+        // todo!("2A: handle RequestVote and heartbeats; 2B: AppendEntries; 2D: InstallSnapshot; 2E: PreVote")
         // END SOLUTION
     }
 
     /// Handle the `reply` that peer `from` sent to our `request`.
     fn on_reply(&mut self, from: PeerId, request: Request, reply: Reply, out: &mut Effects) {
         // BEGIN SOLUTION
+        if self.options.prevote_and_check_quorum {
+            self.note_answer(from, &request, &reply); // 2E: CheckQuorum
+        }
         match (request, reply) {
             (Request::RequestVote(args), Reply::RequestVote(reply)) => {
                 if self.is_current(args.term, reply.term, out) {
@@ -326,6 +362,9 @@ impl RaftContract for Raft {
                     self.snapshot_reply(from, args, out);
                 }
             }
+            (Request::PreVote(args), Reply::PreVote(reply)) => {
+                self.pre_vote_reply(from, args, reply, out);
+            }
             (request, _) => {
                 warn!(
                     from,
@@ -335,7 +374,7 @@ impl RaftContract for Raft {
             }
         }
         // STUB
-        // todo!("2A: count votes; 2B: track replication and commit; 2D: InstallSnapshot replies")
+        // todo!("2A: count votes; 2B: track replication and commit; 2D: InstallSnapshot replies; 2E: pre-votes")
         // END SOLUTION
     }
 
@@ -403,6 +442,7 @@ impl RaftContract for Raft {
             None => None,
         };
         renamed.votes = self.votes.iter().map(rename).collect::<Option<_>>()?;
+        renamed.answered = self.answered.iter().map(rename).collect::<Option<_>>()?;
         renamed.progress = (self.progress.iter())
             .map(|(p, progress)| Some((rename(p)?, *progress)))
             .collect::<Option<_>>()?;
@@ -428,6 +468,7 @@ impl RaftContract for Raft {
             Request::RequestVote(args) => args.candidate = *to.get(args.candidate)?,
             Request::AppendEntries(args) => args.leader = *to.get(args.leader)?,
             Request::InstallSnapshot(args) => args.leader = *to.get(args.leader)?,
+            Request::PreVote(args) => args.candidate = *to.get(args.candidate)?,
         }
         Some(renamed)
     }
@@ -455,6 +496,9 @@ impl Raft {
         if self.role == Role::Leader {
             out.cancel_timer(Timer::Heartbeat);
             out.set_timer(Timer::Election, ELECTION_TIMEOUT);
+            if self.options.prevote_and_check_quorum {
+                self.stop_check_quorum(out); // 2E
+            }
         }
         self.role = Role::Follower;
         self.votes.clear();
@@ -498,6 +542,9 @@ impl Raft {
         out.cancel_timer(Timer::Election);
         self.broadcast_append(out);
         out.set_timer(Timer::Heartbeat, HEARTBEAT_INTERVAL);
+        if self.options.prevote_and_check_quorum {
+            out.set_timer(Timer::CheckQuorum, CHECK_QUORUM_INTERVAL); // 2E
+        }
     }
 
     // ----- Request handlers (we are the receiver). -----
@@ -603,7 +650,11 @@ impl Raft {
     /// An AppendEntries or InstallSnapshot of our term came: its sender is this term's leader.
     /// Returns false if we lead this term ourselves, which election safety rules out.
     fn heard_from_leader(&mut self, out: &mut Effects) -> bool {
+        if self.options.prevote_and_check_quorum {
+            self.leader_heard = self.role != Role::Leader; // 2E: the leader's lease
+        }
         match self.role {
+            Role::PreCandidate => self.become_follower(self.term, out), // 2E
             Role::Leader => {
                 warn!(term = self.term, "another leader in my term; ignored");
                 return false;
@@ -793,6 +844,201 @@ impl Raft {
     /// Save the state together with a new snapshot, atomically.
     fn persist_with_snapshot(&self, out: &mut Effects) {
         out.persist(self.encode(), Some(self.snapshot.clone()));
+    }
+}
+// END SOLUTION
+
+// ----- Lab 2E: PreVote, the leader's lease (stickiness) and CheckQuorum (see labs/2E.md). -----
+//
+// A server that lost touch with its leader first asks the others whether they *would* vote for
+// it in the next term (etcd's PreVote): only with a majority of pre-votes does it raise its term
+// and campaign. A server that still hears a leader refuses both pre-votes and votes (the
+// leader's lease), so a server cut off on one side cannot depose a leader the others still hear.
+// And a leader that has not heard from a majority for an election timeout steps down
+// (CheckQuorum), so that a leader cut off from the majority stops accepting commands.
+//
+// The handlers call these only when the run's `Options::prevote_and_check_quorum` is on (lab
+// 2E). Labs 2A-2D run with it off, so these stubs never stand in their way.
+impl Raft {
+    /// 2E: a timer fired. Returns whether 2E handled it: the election timer starts a round of
+    /// pre-votes instead of an election; the CheckQuorum timer checks the leader's majority.
+    fn on_timer_2e(&mut self, timer: Timer, out: &mut Effects) -> bool {
+        // BEGIN SOLUTION
+        match timer {
+            Timer::Election if self.role != Role::Leader => {
+                self.become_pre_candidate(out);
+                true
+            }
+            Timer::CheckQuorum => {
+                if self.role == Role::Leader {
+                    self.check_quorum(out);
+                }
+                true
+            }
+            _ => false,
+        }
+        // STUB
+        // todo!("2E: the election timer starts a round of pre-votes; CheckQuorum")
+        // END SOLUTION
+    }
+
+    /// 2E: the refusal of `request` while a leader's lease holds (stickiness), if it is one to
+    /// refuse; checked before the request's term can make us adopt it.
+    fn refuse_in_lease(&self, request: &Request) -> Option<Reply> {
+        // BEGIN SOLUTION
+        // (A candidate only exists after a majority granted it pre-votes, so this refuses the rare
+        // candidate whose pre-votes came from servers that had lost the leader for a moment.)
+        match request {
+            Request::RequestVote(args) if self.in_lease() => {
+                debug!(term = self.term, role = ?self.role, candidate = args.candidate, "refused a vote: a leader's lease holds");
+                Some(Reply::RequestVote(RequestVoteReply {
+                    term: self.term,
+                    vote_granted: false,
+                }))
+            }
+            _ => None,
+        }
+        // STUB
+        // todo!("2E: refuse votes while a leader's lease holds")
+        // END SOLUTION
+    }
+
+    /// 2E: would we vote for `args.candidate` in `args.term`? The same rules as a vote (a later
+    /// term than ours, an up-to-date log) plus no leader's lease; but nothing changes here: not
+    /// our term, not our vote, not our election timer.
+    fn pre_vote(&self, args: RequestVoteArgs) -> RequestVoteReply {
+        // BEGIN SOLUTION
+        let up_to_date = (args.last_log_term, args.last_log_index)
+            >= (self.log.last_term(), self.log.last_index());
+        let vote_granted = self.options.prevote_and_check_quorum
+            && args.term > self.term
+            && self.peers.contains(&args.candidate)
+            && !self.in_lease()
+            && up_to_date;
+        trace!(
+            term = self.term,
+            candidate = args.candidate,
+            vote_granted,
+            "pre-vote"
+        );
+        RequestVoteReply {
+            term: self.term,
+            vote_granted,
+        }
+        // STUB
+        // todo!("2E: answer a pre-vote (and change nothing)")
+        // END SOLUTION
+    }
+
+    /// 2E: `from` answered the pre-vote we asked with `args`.
+    fn pre_vote_reply(
+        &mut self,
+        from: PeerId,
+        args: RequestVoteArgs,
+        reply: RequestVoteReply,
+        out: &mut Effects,
+    ) {
+        // BEGIN SOLUTION
+        // The reply's term is the voter's own, a real term: the usual bookkeeping for replies
+        // (we sent the pre-vote in the term below the one it proposes).
+        let sent = args.term.saturating_sub(1);
+        if !self.is_current(sent, reply.term, out)
+            || self.role != Role::PreCandidate
+            || !reply.vote_granted
+        {
+            return;
+        }
+        if self.peers.contains(&from) {
+            self.votes.insert(from);
+        }
+        if self.won_election() {
+            self.become_candidate(out);
+        }
+        // STUB
+        // todo!("2E: count pre-votes; with a majority, start the election")
+        // END SOLUTION
+    }
+
+    /// 2E, CheckQuorum: `from` replied to our `request` (any RPC): note it if it is an answer to
+    /// the leader of our current term.
+    fn note_answer(&mut self, from: PeerId, request: &Request, reply: &Reply) {
+        // BEGIN SOLUTION
+        let (sent, answered) = match (request, reply) {
+            (Request::AppendEntries(args), Reply::AppendEntries(reply)) => (args.term, reply.term),
+            (Request::InstallSnapshot(args), Reply::InstallSnapshot(reply)) => {
+                (args.term, reply.term)
+            }
+            _ => return,
+        };
+        // A reply with a newer term is a refusal, not an answer.
+        let ours = sent == self.term && answered == self.term;
+        // Once a majority answered, the check passes: more answers change nothing (and, kept out,
+        // leave the model checker fewer states to tell apart).
+        let majority = (self.answered.len() + 1) * 2 > self.peers.len();
+        if self.role == Role::Leader && ours && !majority && self.peers.contains(&from) {
+            self.answered.insert(from);
+        }
+        // STUB
+        // todo!("2E: CheckQuorum: note which followers answered this term's leader")
+        // END SOLUTION
+    }
+}
+
+// BEGIN SOLUTION
+impl Raft {
+    /// The election timeout passed without a leader: ask for pre-votes for the next term. Our own
+    /// term and vote stay as they are, so a server that cannot reach a majority never raises its
+    /// term. The timeout also ends the lease of the leader we heard last.
+    fn become_pre_candidate(&mut self, out: &mut Effects) {
+        self.role = Role::PreCandidate;
+        self.leader_heard = false;
+        self.votes = BTreeSet::from([self.me]);
+        self.answered.clear();
+        out.set_timer(Timer::Election, ELECTION_TIMEOUT);
+        debug!(term = self.term, role = ?self.role, "asking for pre-votes");
+        let args = RequestVoteArgs {
+            term: self.term + 1,
+            candidate: self.me,
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+        };
+        for peer in self.others() {
+            out.send(peer, Request::PreVote(args.clone()));
+        }
+        if self.won_election() {
+            self.become_candidate(out); // a one-server cluster
+        }
+    }
+
+    /// Whether a leader's lease holds: we lead, or we heard this term's leader since our election
+    /// timer last fired.
+    fn in_lease(&self) -> bool {
+        match self.role {
+            Role::Leader => true,
+            Role::Follower => self.leader_heard,
+            Role::Candidate | Role::PreCandidate => false,
+        }
+    }
+
+    /// A leader steps down: no more quorum checks, and nothing of the last one kept.
+    fn stop_check_quorum(&mut self, out: &mut Effects) {
+        out.cancel_timer(Timer::CheckQuorum);
+        self.answered.clear();
+    }
+
+    /// CheckQuorum: keep leading only if a majority (us included) answered since the last check.
+    fn check_quorum(&mut self, out: &mut Effects) {
+        let heard = self.answered.len() + 1;
+        self.answered.clear();
+        if heard * 2 > self.peers.len() {
+            out.set_timer(Timer::CheckQuorum, CHECK_QUORUM_INTERVAL);
+            return;
+        }
+        debug!(
+            term = self.term,
+            heard, "no majority answered: stepping down"
+        );
+        self.become_follower(self.term, out);
     }
 }
 // END SOLUTION

@@ -13,6 +13,7 @@
 
 pub mod handlers;
 pub mod kv;
+pub mod links;
 pub mod kv_driver;
 pub mod raft;
 pub mod raft_driver;

@@ -16,7 +16,7 @@ use crate::raft_driver::RaftNode;
 use labkit::labrpc::Network;
 use labkit::persister::Persister;
 use labkit::sim::{RunError, Sim};
-use raft::contract::{ApplyMsg, Command, PeerId, RaftContract};
+use raft::contract::{ApplyMsg, Command, Options, PeerId, RaftContract, Role};
 use tokio::sync::mpsc;
 
 mod checks;
@@ -29,6 +29,20 @@ pub const SNAPSHOT_INTERVAL: u64 = 10;
 pub const MAX_LOG_SIZE: usize = 2000;
 
 pub use crate::Net;
+pub use crate::links::Links;
+
+/// `LAB_2E=1`: run the earlier Raft suites (2A-2D) with lab 2E's PreVote and CheckQuorum on, as
+/// the same Raft must pass them either way. (`tests/lab2e.rs` always runs with them on.)
+pub const WITH_2E_VAR: &str = "LAB_2E";
+
+/// The options a Raft suite's servers boot with: 2E's switch on in `lab2e`, and in the other
+/// suites when `LAB_2E=1`.
+pub fn options_for(lab: &str) -> Options {
+    let from_env = std::env::var(WITH_2E_VAR).is_ok_and(|v| v == "1");
+    Options {
+        prevote_and_check_quorum: lab == "lab2e" || from_env,
+    }
+}
 
 /// How the tester applies committed commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +131,8 @@ pub struct Cluster {
     n: Cell<usize>,
     removed: RefCell<BTreeSet<PeerId>>,
     applier: Applier,
+    /// What every server's Raft boots with (lab 2E's switch).
+    options: Options,
     nodes: RefCell<Vec<Option<RaftNode>>>,
     persisters: RefCell<Vec<Persister>>,
     connected: RefCell<Vec<bool>>,
@@ -140,8 +156,9 @@ where
     Fut: Future<Output = ()>,
 {
     let spec = TestSpec::new(id.lab, id.test);
+    let options = options_for(id.lab);
     run_test(spec, |sim| {
-        let cluster = Cluster::new(&sim, servers, net, applier);
+        let cluster = Cluster::with_options(&sim, servers, net, applier, options);
         let fut = body(cluster.clone());
         async move {
             fut.await;
@@ -156,7 +173,19 @@ fn fail(message: String) -> ! {
 
 impl Cluster {
     /// `n` servers, all started and connected; long delays on (as in every course Raft test).
+    /// Their Raft runs with lab 2E's switch as `LAB_2E` says (see [`options_for`]).
     pub fn new(sim: &Sim, n: usize, net: Net, applier: Applier) -> Rc<Cluster> {
+        Cluster::with_options(sim, n, net, applier, options_for(""))
+    }
+
+    /// `n` servers booted with `options`, all started and connected; long delays on.
+    pub fn with_options(
+        sim: &Sim,
+        n: usize,
+        net: Net,
+        applier: Applier,
+        options: Options,
+    ) -> Rc<Cluster> {
         let network = Network::new(sim);
         network.set_reliable(net == Net::Reliable);
         network.set_long_delays(true);
@@ -166,6 +195,7 @@ impl Cluster {
             n: Cell::new(n),
             removed: RefCell::default(),
             applier,
+            options,
             nodes: RefCell::new(vec![None; n]),
             persisters: RefCell::new((0..n).map(|_| Persister::new()).collect()),
             connected: RefCell::new(vec![false; n]),
@@ -355,7 +385,7 @@ impl Cluster {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let peers = self.ids();
-        let (node, server) = match RaftNode::start(&self.sim, i, &peers, ends, persister, tx) {
+        let (node, server) = match RaftNode::start(&self.sim, i, &peers, ends, persister, tx, self.options) {
             Ok(started) => started,
             Err(e) => fail(format!("server {i} could not restart: {e}")),
         };
@@ -488,6 +518,32 @@ impl Cluster {
         }
     }
 
+    /// Set the whole network's connectivity at once: every one-way link between two of the
+    /// cluster's servers is up exactly when `links` has it (see [`Links`]). A server with any link
+    /// up counts as connected (the checks look at it); one with none, as cut off. A later
+    /// `connect` or `disconnect` of a server resets its links as usual.
+    pub fn set_connectivity(&self, links: &Links) {
+        let ids = self.ids();
+        {
+            let rec = self.sim.recorder();
+            rec.action(None, format!("connectivity {links:?}"));
+        }
+        {
+            let mut connected = self.connected.borrow_mut();
+            for &i in &ids {
+                connected[i] = links.touches(i);
+            }
+        }
+        let ends = self.ends.borrow();
+        for &i in &ids {
+            for &j in &ids {
+                if let Some(name) = ends[i].get(&j) {
+                    self.net.enable(name, links.connects(i, j));
+                }
+            }
+        }
+    }
+
     /// Record (and log at `lab=info`) something the test did to server `i`.
     fn note(&self, i: usize, text: String) {
         let rec = self.sim.recorder();
@@ -509,6 +565,12 @@ impl Cluster {
     /// `(term, is_leader)` of server `i`, if it is running.
     pub fn state(&self, i: usize) -> Option<(u64, bool)> {
         self.nodes.borrow()[i].as_ref().map(RaftNode::state)
+    }
+
+    /// The role of server `i` as its Raft reports it (`observe`), if it is running.
+    pub fn role(&self, i: usize) -> Option<Role> {
+        let node = self.nodes.borrow()[i].clone();
+        node.map(|n| n.inspect_raft(|rf| rf.observe().role))
     }
 
     /// Submit `cmd` to server `i`: `Some((index, term))` if it is a running leader.

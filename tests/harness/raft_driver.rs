@@ -26,8 +26,8 @@ use std::rc::Rc;
 
 use raft::Raft;
 use raft::contract::{
-    ApplyMsg, Command, CorruptState, Effects, PeerId, Persisted, RaftContract, Reply, Request,
-    Timer, TimerOp,
+    ApplyMsg, Command, CorruptState, Effects, Options, PeerId, Persisted, RaftContract, Reply,
+    Request, Timer, TimerOp,
 };
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
@@ -146,8 +146,8 @@ type Seen = (u64, u8, u64, u64, u64);
 impl<R: RaftContract> Node<Bare<R>> {
     /// Boot server `me` of the cluster `peers` (its initial configuration, `me` included) from
     /// `persister` (empty on first boot). `ends` are this server's ends to the other servers, by
-    /// id. Applies go to `applies`. Returns the node and the labrpc server to register under this
-    /// server's name.
+    /// id. Applies go to `applies`; `options` go to Raft's `new`. Returns the node and the
+    /// labrpc server to register under this server's name.
     pub fn start(
         sim: &Sim,
         me: PeerId,
@@ -155,6 +155,7 @@ impl<R: RaftContract> Node<Bare<R>> {
         ends: BTreeMap<PeerId, ClientEnd>,
         persister: Persister,
         applies: mpsc::UnboundedSender<ApplyMsg>,
+        options: Options,
     ) -> Result<(Self, Server), CorruptState> {
         let span = tracing::span!(target: labkit::logging::SERVER_SPAN_TARGET, tracing::Level::ERROR, "server", id = me);
         let recorder_sim = sim.clone();
@@ -169,7 +170,7 @@ impl<R: RaftContract> Node<Bare<R>> {
             let _ = applies.send(msg);
         };
         Node::boot(sim, me, ends, persister, span, up, |persisted, out| {
-            R::new(me, peers, persisted, out).map(Bare)
+            R::new(me, peers, persisted, options, out).map(Bare)
         })
     }
 
@@ -449,6 +450,7 @@ impl<H: Host> Node<H> {
                 raft::contract::Role::Follower => 0,
                 raft::contract::Role::Candidate => 1,
                 raft::contract::Role::Leader => 2,
+                raft::contract::Role::PreCandidate => 3,
             };
             let last = view.snapshot_index + view.entries.len() as u64;
             (

@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
-use raft::contract::{ApplyMsg, Command, Effects, Persisted, Reply, Request, Timer, TimerOp};
+use raft::contract::{
+    ApplyMsg, Command, Effects, Options, Persisted, Reply, Request, Timer, TimerOp,
+};
 use stateright::actor::{Actor, ActorModelAction, Id, Out};
 
 use super::ghost::GhostEvent;
@@ -80,6 +82,8 @@ pub struct RaftActor<R> {
     pub servers: usize,
     pub commands: usize,
     pub snapshots: bool,
+    /// What every server boots with (lab 2E's switch).
+    pub options: Options,
     pub(super) raft: PhantomData<fn() -> R>,
 }
 
@@ -106,7 +110,7 @@ impl<R: RaftNode> Actor for RaftActor<R> {
         // its log; the model delivers only to the servers it runs).
         let peers: Vec<usize> = (0..self.servers).collect();
         let booted = panics::catch(|| {
-            let booted = R::new(me, &peers, &persisted, &mut out);
+            let booted = R::new(me, &peers, &persisted, self.options, &mut out);
             if let Ok(raft) = &booted {
                 // What the model and the properties read of a server: a Raft that panics there
                 // panics here, where it is caught and reported.
@@ -211,6 +215,12 @@ impl<R: RaftNode> Actor for RaftActor<R> {
         }
         match timer {
             ModelTimer::Raft(timer) => {
+                if self.options.prevote_and_check_quorum
+                    && matches!(timer, Timer::Election | Timer::CheckQuorum)
+                {
+                    // Counted against `--max-timeouts` (lab 2E).
+                    state.to_mut().events.push(GhostEvent::TimedOut);
+                }
                 let doing = || format!("on its {timer:?} timer");
                 self.step(me, state, o, doing, |rf, out| rf.on_timer(*timer, out));
             }

@@ -26,7 +26,8 @@ pub enum NetworkSemantics {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bounds {
     pub servers: usize,
-    /// States in which some server's term exceeds this are not explored.
+    /// States in which some server's term exceeds this (or, with `prevote`, a pre-candidate asks
+    /// for pre-votes for a term beyond it) are not explored.
     pub max_term: u64,
     /// Client commands proposed (each offered to every server; a leader proposes command `k` as
     /// `[k, its term]`, so every proposal is distinguishable: see `actor::proposal`).
@@ -52,7 +53,16 @@ pub struct Bounds {
     /// With a lossy network: at most this many messages are lost in all (unlimited if `None`).
     /// On an unordered network a step that would need more losses than are left ends the path.
     pub max_losses: Option<usize>,
+    /// Lab 2E: the servers run with PreVote, the leader's lease and CheckQuorum
+    /// (`Options::prevote_and_check_quorum`).
+    pub prevote: bool,
+    /// With `prevote`: at most this many election and CheckQuorum timeouts in all. Pre-votes do
+    /// not raise terms, so `max_term` alone no longer bounds how often servers time out.
+    pub max_timeouts: usize,
 }
+
+/// `--max-timeouts` when none is given.
+pub const DEFAULT_MAX_TIMEOUTS: usize = 3;
 
 /// The default bound, which `checker check` and CI explore completely in seconds: three servers,
 /// terms 1 and 2, one command, an unordered network with up to six messages in flight, no crashes.
@@ -71,6 +81,8 @@ impl Default for Bounds {
             snapshots: false,
             max_in_flight: 6,
             max_losses: None,
+            prevote: false,
+            max_timeouts: DEFAULT_MAX_TIMEOUTS,
         }
     }
 }
@@ -93,6 +105,9 @@ impl fmt::Display for Bounds {
         }
         if let (true, Some(n)) = (self.lossy, self.max_losses) {
             write!(f, " max_losses={n}")?;
+        }
+        if self.prevote {
+            write!(f, " prevote=on max_timeouts={}", self.max_timeouts)?;
         }
         Ok(())
     }
@@ -121,6 +136,9 @@ impl Bounds {
         }
         if self.snapshots {
             flags.push_str(" --snapshots");
+        }
+        if self.prevote {
+            flags.push_str(&format!(" --prevote --max-timeouts {}", self.max_timeouts));
         }
         flags
     }

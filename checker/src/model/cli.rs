@@ -57,6 +57,13 @@ pub struct BoundsArgs {
     /// With --lossy: at most this many messages are lost in all.
     #[arg(long)]
     pub max_losses: Option<usize>,
+    /// Lab 2E: run the servers with PreVote, the leader's lease and CheckQuorum.
+    #[arg(long)]
+    pub prevote: bool,
+    /// With --prevote: at most this many election and CheckQuorum timeouts in all (pre-votes do
+    /// not raise terms, so --max-term alone does not bound them).
+    #[arg(long, default_value_t = super::bounds::DEFAULT_MAX_TIMEOUTS)]
+    pub max_timeouts: usize,
 }
 
 impl BoundsArgs {
@@ -71,6 +78,8 @@ impl BoundsArgs {
             snapshots: self.snapshots,
             max_in_flight: self.max_in_flight,
             max_losses: self.max_losses,
+            prevote: self.prevote,
+            max_timeouts: self.max_timeouts,
         }
     }
 }
@@ -368,6 +377,8 @@ mod tests {
                 snapshots: true,
                 max_in_flight: 3,
                 max_losses: Some(4),
+                prevote: true,
+                max_timeouts: 5,
             },
             Bounds {
                 network: NetworkSemantics::Duplicating,

@@ -25,6 +25,12 @@ pub struct Ghost {
     /// The first violation of each property that is checked step by step (all but log
     /// matching and leader completeness, which look at the servers as they are), and why.
     pub violations: BTreeMap<&'static str, String>,
+    /// The highest term any server campaigned in (was a candidate or a leader of): every term a
+    /// server holds must be one of those (see `properties::term_from_campaign`).
+    pub campaigned: u64,
+    /// Lab 2E (`--prevote`): the election and CheckQuorum timeouts so far, bounded by
+    /// `--max-timeouts`. Always 0 without pre-votes, so that it adds no states.
+    pub timeouts: usize,
 }
 
 /// What a server's step did that the model's ghost state records (the model moves these into
@@ -39,4 +45,6 @@ pub enum GhostEvent {
     NotRestarted { why: String },
     /// The service could not read a snapshot the server delivered: why, in words.
     UnreadableSnapshot { why: String },
+    /// Lab 2E: an election or CheckQuorum timer fired (counted against `--max-timeouts`).
+    TimedOut,
 }

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 
+use raft::contract::Role;
 use stateright::{Model, Property};
 
 use super::actor::Server;
@@ -26,11 +27,13 @@ pub const STATE_MACHINE_SAFETY: &str = "state machine safety";
 pub const LEADER_APPEND_ONLY: &str = "leader append-only";
 pub const RESTARTS: &str = "restart from persisted state";
 pub const TERMS_NEVER_DECREASE: &str = "current term never decreases";
+pub const NO_TERM_FROM_PRE_VOTE: &str =
+    "a server never raises its term because of a pre-vote alone";
 pub const LEADER_ELECTED: &str = "a leader is elected";
 pub const COMMAND_COMMITS: &str = "a command commits";
 
 /// Safety properties, in the order they are printed.
-pub const SAFETY: [&str; 8] = [
+pub const SAFETY: [&str; 9] = [
     NO_PANIC,
     ELECTION_SAFETY,
     LOG_MATCHING,
@@ -39,6 +42,7 @@ pub const SAFETY: [&str; 8] = [
     LEADER_APPEND_ONLY,
     RESTARTS,
     TERMS_NEVER_DECREASE,
+    NO_TERM_FROM_PRE_VOTE,
 ];
 /// Reachability properties.
 pub const REACHABILITY: [&str; 2] = [LEADER_ELECTED, COMMAND_COMMITS];
@@ -57,6 +61,9 @@ pub(super) fn all<R: RaftNode, M: Model<State = State<R>>>() -> Vec<Property<M>>
         Property::always(RESTARTS, |_, s| restarts(s).is_none()),
         Property::always(TERMS_NEVER_DECREASE, |_, s| {
             terms_never_decrease(s).is_none()
+        }),
+        Property::always(NO_TERM_FROM_PRE_VOTE, |_, s| {
+            no_term_from_pre_vote(s).is_none()
         }),
         Property::sometimes(LEADER_ELECTED, |_, s| {
             panics::catch(|| live::<R>(s).any(|(_, rf)| rf.state().1)).unwrap_or(false)
@@ -141,6 +148,7 @@ fn record_in<R: RaftNode>(
             GhostEvent::UnreadableSnapshot { why } => {
                 violated(ghost, STATE_MACHINE_SAFETY, || why.clone())
             }
+            GhostEvent::TimedOut => ghost.to_mut().timeouts += 1,
             GhostEvent::Applied { index, command } => {
                 let term = term.unwrap_or(0);
                 match ghost.applied.get(index) {
@@ -177,6 +185,16 @@ fn record_in<R: RaftNode>(
             None => {
                 ghost.to_mut().leaders.insert(term, me);
             }
+        }
+    }
+    if let Some(raft) = &after.raft {
+        let mut campaigned = ghost.campaigned;
+        let why = term_from_campaign(me, &**raft, &mut campaigned);
+        if campaigned != ghost.campaigned {
+            ghost.to_mut().campaigned = campaigned;
+        }
+        if let Some(why) = why {
+            violated(ghost, NO_TERM_FROM_PRE_VOTE, || why);
         }
     }
     let Some(before) = before else {
@@ -315,6 +333,31 @@ fn leader_completeness_of<R: RaftNode>(s: &State<R>) -> Option<String> {
     None
 }
 
+/// etcd's PreVote rule (lab 2E): a server never raises its term because of a pre-vote alone,
+/// neither the pre-candidate asking nor a server answering. Terms come from elections: every term
+/// a server holds is one some server campaigned in, as a candidate (or a leader). Checked after
+/// every step; a Raft without pre-votes satisfies it too.
+pub fn no_term_from_pre_vote<R: RaftNode>(s: &State<R>) -> Option<String> {
+    stepwise(s, NO_TERM_FROM_PRE_VOTE)
+}
+
+/// After a step of server `me`: note the term it campaigns in, if it is a candidate or a leader,
+/// in `campaigned` (the highest such term so far), and say why its term breaks
+/// [`NO_TERM_FROM_PRE_VOTE`] if it is above every term campaigned in. (Campaigned terms have no
+/// gaps: a candidate's term is one more than a term some server held.)
+fn term_from_campaign<R: RaftNode>(me: usize, raft: &R, campaigned: &mut u64) -> Option<String> {
+    let view = raft.observe();
+    if matches!(view.role, Role::Candidate | Role::Leader) {
+        *campaigned = (*campaigned).max(view.term);
+    }
+    (view.term > *campaigned).then(|| {
+        format!(
+            "server {me} ({:?}) is in term {}, but no server campaigned in a term above {}",
+            view.role, view.term, *campaigned
+        )
+    })
+}
+
 /// No two servers apply different commands at one index (checked at every apply).
 pub fn state_machine_safety<R: RaftNode>(s: &State<R>) -> Option<String> {
     stepwise(s, STATE_MACHINE_SAFETY)
@@ -348,6 +391,7 @@ pub fn first_violation<R: RaftNode>(s: &State<R>) -> Option<(&'static str, Strin
         .or_else(|| leader_append_only(s).map(|w| (LEADER_APPEND_ONLY, w)))
         .or_else(|| restarts(s).map(|w| (RESTARTS, w)))
         .or_else(|| terms_never_decrease(s).map(|w| (TERMS_NEVER_DECREASE, w)))
+        .or_else(|| no_term_from_pre_vote(s).map(|w| (NO_TERM_FROM_PRE_VOTE, w)))
 }
 
 /// Why `property` (one of [`SAFETY`]) is violated in `s`, if it is.
@@ -361,6 +405,7 @@ pub fn violation_of<R: RaftNode>(property: &str, s: &State<R>) -> Option<String>
         LEADER_APPEND_ONLY => leader_append_only(s),
         RESTARTS => restarts(s),
         TERMS_NEVER_DECREASE => terms_never_decrease(s),
+        NO_TERM_FROM_PRE_VOTE => no_term_from_pre_vote(s),
         _ => None,
     }
 }

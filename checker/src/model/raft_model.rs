@@ -377,16 +377,21 @@ impl<R: RaftNode> Model for RaftModel<R> {
 
     fn within_boundary(&self, state: &Self::State) -> bool {
         let bounds = self.bounds();
+        // A pre-candidate (lab 2E) counts as in the term it asks pre-votes for: so at the bound,
+        // an election timeout ends the exploration as it did before pre-votes.
         let terms_ok = state.servers().all(|s| {
-            s.raft
-                .as_ref()
-                .is_none_or(|r| r.state().0 <= bounds.max_term)
+            s.raft.as_ref().is_none_or(|r| {
+                let asks = bounds.prevote
+                    && r.observe().role == raft::contract::Role::PreCandidate;
+                r.state().0 + u64::from(asks) <= bounds.max_term
+            })
         });
+        let timeouts_ok = !bounds.prevote || state.history.ghost.timeouts <= bounds.max_timeouts;
         // A lossy network sheds the excess itself.
         let network_ok = bounds.network == NetworkSemantics::Duplicating
             || self.sheds()
             || state.network.len() <= bounds.max_in_flight;
-        terms_ok && network_ok
+        terms_ok && network_ok && timeouts_ok
     }
 }
 
@@ -396,6 +401,9 @@ pub fn model<R: RaftNode>(bounds: &Bounds) -> RaftModel<R> {
         servers: bounds.servers,
         commands: bounds.commands,
         snapshots: bounds.snapshots,
+        options: raft::contract::Options {
+            prevote_and_check_quorum: bounds.prevote,
+        },
         raft: PhantomData,
     };
     // stateright's own model of the same actors, for `as_svg`'s replays (and as the bounds'

@@ -24,7 +24,7 @@ use std::hash::{Hash, Hasher};
 
 use nohash_hasher::IntMap;
 
-use raft::contract::{Effects, PeerId, Persisted, Request, Timer};
+use raft::contract::{Effects, Options, PeerId, Persisted, Request, Timer};
 use stateright::actor::{Envelope, Id};
 
 use super::actor::{Msg, Server};
@@ -81,8 +81,8 @@ fn probe<R: RaftNode>(servers: usize) -> bool {
     let mut out = Effects::default();
     let peers: Vec<PeerId> = (0..servers).collect();
     let (Ok(mut candidate), Ok(mut voter)) = (
-        R::new(0, &peers, &Persisted::default(), &mut out),
-        R::new(1, &peers, &Persisted::default(), &mut out),
+        R::new(0, &peers, &Persisted::default(), Options::default(), &mut out),
+        R::new(1, &peers, &Persisted::default(), Options::default(), &mut out),
     ) else {
         return false;
     };
@@ -419,6 +419,8 @@ impl<R: RaftNode> Cache<R> {
                 leaders: ghost.leaders.iter().map(|(t, l)| (*t, to[*l])).collect(),
                 applied: ghost.applied.clone(),
                 violations: ghost.violations.clone(),
+                campaigned: ghost.campaigned,
+                timeouts: ghost.timeouts,
             })
         })
     }

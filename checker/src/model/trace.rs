@@ -101,6 +101,7 @@ pub fn describe_servers<R: RaftNode>(state: &RaftState<R>) -> String {
                         raft::contract::Role::Follower => "F",
                         raft::contract::Role::Candidate => "C",
                         raft::contract::Role::Leader => "L",
+                        raft::contract::Role::PreCandidate => "P",
                     };
                     let last = view.snapshot_index + view.entries.len() as u64;
                     format!(

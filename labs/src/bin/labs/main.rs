@@ -37,7 +37,7 @@ struct Cli {
 /// Which suites to run and how, shared by `run`, `grade` and `mutants`.
 #[derive(clap::Args)]
 pub struct SuiteArgs {
-    /// Which labs: 2a 2b 2c 2d 3a 3b, or all (default: all).
+    /// Which labs: 2a 2b 2c 2d 2e 3a 3b, or all (default: all).
     #[arg(long = "lab", value_name = "LAB")]
     pub labs: Vec<String>,
     /// Seeds per test (LAB_SEEDS).
