@@ -139,7 +139,12 @@ fn step_down_on_newer_term_in_reply() {
             for j in (0..servers).filter(|&j| j != l1) {
                 cfg.set_link(l1, j, true);
             }
-            cfg.sleep(RAFT_ELECTION_TIMEOUT / 2).await;
+            // (With 2E on, `LAB_2E=1`, CheckQuorum may have stepped L down already, still in its
+            // old term: then it hears the new term in the replies to its pre-votes, within an
+            // election timeout.)
+            let with_2e = cfg.options().prevote_and_check_quorum;
+            let wait = if with_2e { 2 } else { 1 };
+            cfg.sleep(wait * RAFT_ELECTION_TIMEOUT / 2).await;
             let (term, leader) = cfg.state(l1).expect("the old leader is running");
             assert!(
                 term >= term2,

@@ -490,24 +490,28 @@ fn persist_term_scripted() {
                 cfg.one(10 * round + 1, servers, true).await;
                 let l = cfg.check_one_leader().await;
 
-                // F stands for election alone and crashes during its candidacy.
-                let f = (l + 1 + round as usize) % servers;
-                let f = if f == l { (f + 1) % servers } else { f };
-                let (t0, _) = cfg.state(f).expect("F runs");
-                cfg.disconnect(f);
-                let t1 = term_after(&cfg, f, t0).await;
-                // Let the harness see F's candidacy before the crash.
-                cfg.sleep(Duration::from_millis(60)).await;
-                cfg.crash1(f);
-                cfg.start1(f);
-                let (t2, _) = cfg.state(f).expect("F restarted");
-                assert!(
-                    t2 >= t1,
-                    "expected server {f} to restart in term {t1} or later, the term it stood for \
-                     election in before its crash; it restarted in term {t2}"
-                );
-                cfg.sleep(Duration::from_millis(60)).await;
-                cfg.connect(f);
+                // F stands for election alone and crashes during its candidacy. (Not with lab
+                // 2E's PreVote on, `LAB_2E=1`: there a server alone never stands for election,
+                // by design; the second half still checks a term learned from a leader.)
+                if !cfg.options().prevote_and_check_quorum {
+                    let f = (l + 1 + round as usize) % servers;
+                    let f = if f == l { (f + 1) % servers } else { f };
+                    let (t0, _) = cfg.state(f).expect("F runs");
+                    cfg.disconnect(f);
+                    let t1 = term_after(&cfg, f, t0).await;
+                    // Let the harness see F's candidacy before the crash.
+                    cfg.sleep(Duration::from_millis(60)).await;
+                    cfg.crash1(f);
+                    cfg.start1(f);
+                    let (t2, _) = cfg.state(f).expect("F restarted");
+                    assert!(
+                        t2 >= t1,
+                        "expected server {f} to restart in term {t1} or later, the term it stood \
+                         for election in before its crash; it restarted in term {t2}"
+                    );
+                    cfg.sleep(Duration::from_millis(60)).await;
+                    cfg.connect(f);
+                }
                 cfg.one(10 * round + 2, servers, true).await;
 
                 // G is down while the others elect a new leader; it restarts and learns the new

@@ -17,7 +17,7 @@ use checker::model::shorten::shortest_violation;
 use checker::model::trace::{describe_action, render_path};
 use checker::model::{Bounds, RaftNode, RaftState, Server, model};
 use raft::contract::{
-    Command, CorruptState, Effects, Observation, PeerId, Options, Persisted, Reply, Request, Timer,
+    Command, CorruptState, Effects, Observation, Options, PeerId, Persisted, Reply, Request, Timer,
 };
 use stateright::Model;
 

@@ -20,8 +20,8 @@ use checker::model::shorten::shortest_violation;
 use checker::model::{Bounds, RaftNode, model};
 use clap::Parser;
 use raft::contract::{
-    Command as RaftCommand, CorruptState, Effects, Observation, PeerId, Options, Persisted, Reply, Request,
-    Timer,
+    Command as RaftCommand, CorruptState, Effects, Observation, Options, PeerId, Persisted, Reply,
+    Request, Timer,
 };
 use stateright::Model;
 
@@ -393,7 +393,8 @@ fn a_panic_while_the_checker_reads_a_server_is_a_violation_not_a_crash() {
     let mut state = checker::model::raft_model::initial_state::<PanicsWhenRead>(&bounds);
     // A leader of one server, put in place behind the model's back.
     let mut out = Effects::default();
-    let mut leader = raft::Raft::new(0, &[0], &Persisted::default(), Options::default(), &mut out).expect("boots");
+    let mut leader = raft::Raft::new(0, &[0], &Persisted::default(), Options::default(), &mut out)
+        .expect("boots");
     RaftNode::on_timer(&mut leader, Timer::Election, &mut out);
     assert!(RaftNode::state(&leader).1, "a single server elects itself");
     let mut machine = (*state.machines[0]).clone();

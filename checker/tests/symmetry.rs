@@ -11,7 +11,9 @@ use checker::model::check::check;
 use checker::model::report::render_report;
 use checker::model::symmetry::{problem, rename_state, representative, supported};
 use checker::model::{Bounds, NetworkSemantics, RaftModel, RaftNode, RaftState, model};
-use raft::contract::{Command, CorruptState, Effects, Observation, PeerId, Options, Persisted, Reply};
+use raft::contract::{
+    Command, CorruptState, Effects, Observation, Options, PeerId, Persisted, Reply,
+};
 use raft::contract::{Request, Timer};
 use stateright::Model;
 

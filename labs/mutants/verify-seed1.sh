@@ -4,7 +4,7 @@
 # needs no grader; `labs mutants` (and the mutants_table test) is the graded table.
 #
 # Usage: labs/mutants/verify-seed1.sh [NAME...]   (from the repository root; needs a clean tree)
-# Raft mutants (labs 2A-2D) run lab2a..lab2d, KV mutants (3A, 3B) run lab3a and lab3b.
+# Raft mutants (labs 2A-2D) run lab2a..lab2d, 2E mutants lab2e, KV mutants (3A, 3B) lab3a and lab3b.
 set -u
 cd "$(dirname "$0")/../.."
 if ! git diff --quiet -- raft kvraft; then
@@ -21,6 +21,7 @@ for patch in "${patches[@]}"; do
     name=$(basename "$patch" .patch)
     lab=$(head -1 "$patch" | sed -n 's/^Mutant [^ ]* (lab \([0-9A-Z]*\)).*/\1/p')
     case "$lab" in
+        2E) suites="lab2e" ;;
         2*) suites="lab2a lab2b lab2c lab2d" ;;
         3*) suites="lab3a lab3b" ;;
         *) echo "$name: no lab in the header" >&2; continue ;;

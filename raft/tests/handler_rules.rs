@@ -8,7 +8,7 @@
 
 use raft::Raft;
 use raft::contract::{
-    Effects, PeerId, Options, Persisted, RaftContract, Reply, Request, Role, Timer, TimerOp,
+    Effects, Options, PeerId, Persisted, RaftContract, Reply, Request, Role, Timer, TimerOp,
 };
 use raft::messages::{
     AppendEntriesArgs, AppendEntriesReply, Entry, RequestVoteArgs, RequestVoteReply,
@@ -19,7 +19,14 @@ const PEERS: [PeerId; 3] = [0, 1, 2];
 /// Server `me` of three, booted fresh.
 fn boot(me: PeerId) -> Raft {
     let mut out = Effects::default();
-    Raft::new(me, &PEERS, &Persisted::default(), Options::default(), &mut out).expect("a fresh server boots")
+    Raft::new(
+        me,
+        &PEERS,
+        &Persisted::default(),
+        Options::default(),
+        &mut out,
+    )
+    .expect("a fresh server boots")
 }
 
 /// Whether `out` (re-)arms the election timer.
@@ -266,7 +273,14 @@ fn the_same_voter_counts_once() {
     // Five servers: a duplicated grant from one voter is still one vote (a candidate needs 3).
     let peers: Vec<PeerId> = (0..5).collect();
     let mut out = Effects::default();
-    let mut rf = Raft::new(0, &peers, &Persisted::default(), Options::default(), &mut out).expect("boots");
+    let mut rf = Raft::new(
+        0,
+        &peers,
+        &Persisted::default(),
+        Options::default(),
+        &mut out,
+    )
+    .expect("boots");
     let started = campaign(&mut rf);
     let (_, args) = vote_requests(&started)
         .into_iter()

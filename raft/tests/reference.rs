@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use raft::Raft;
 use raft::contract::{
-    ApplyMsg, Command, CorruptState, Effects, PeerId, Options, Persisted, RaftContract, Reply, Request,
-    Role, Timer, TimerOp,
+    ApplyMsg, Command, CorruptState, Effects, Options, PeerId, Persisted, RaftContract, Reply,
+    Request, Role, Timer, TimerOp,
 };
 use raft::messages::{
     AppendEntriesArgs, AppendEntriesReply, Entry, InstallSnapshotArgs, InstallSnapshotReply,
@@ -251,7 +251,8 @@ impl Cluster {
     fn restart(&mut self, i: PeerId) {
         let mut out = Effects::default();
         let n = self.servers.len();
-        let rf = Raft::new(i, &ids(n), &self.disk[i], Options::default(), &mut out).expect("persisted state decodes");
+        let rf = Raft::new(i, &ids(n), &self.disk[i], Options::default(), &mut out)
+            .expect("persisted state decodes");
         let arms_election = |op: &TimerOp| {
             matches!(
                 op,
@@ -501,7 +502,14 @@ fn old_term_entries_commit_only_with_a_current_term_entry() {
 #[test]
 fn stale_append_entries_does_not_shorten_the_log() {
     let mut out = Effects::default();
-    let mut rf = Raft::new(1, &ids(3), &Persisted::default(), Options::default(), &mut out).unwrap();
+    let mut rf = Raft::new(
+        1,
+        &ids(3),
+        &Persisted::default(),
+        Options::default(),
+        &mut out,
+    )
+    .unwrap();
     let entry = |x| Entry {
         term: 1,
         command: cmd(x),
@@ -569,7 +577,14 @@ fn restart_keeps_term_vote_and_log() {
 #[test]
 fn vote_is_persisted_and_not_given_twice() {
     let mut out = Effects::default();
-    let mut rf = Raft::new(2, &ids(3), &Persisted::default(), Options::default(), &mut out).unwrap();
+    let mut rf = Raft::new(
+        2,
+        &ids(3),
+        &Persisted::default(),
+        Options::default(),
+        &mut out,
+    )
+    .unwrap();
     let ask = |candidate| {
         Request::RequestVote(RequestVoteArgs {
             term: 1,
@@ -591,7 +606,14 @@ fn vote_is_persisted_and_not_given_twice() {
         state: out.persist.unwrap().state,
         snapshot: Vec::new(),
     };
-    let mut rf = Raft::new(2, &ids(3), &persisted, Options::default(), &mut Effects::default()).unwrap();
+    let mut rf = Raft::new(
+        2,
+        &ids(3),
+        &persisted,
+        Options::default(),
+        &mut Effects::default(),
+    )
+    .unwrap();
     let reply = rf.on_request(1, ask(1), &mut Effects::default());
     assert_eq!(
         reply,
@@ -738,7 +760,14 @@ fn persisted_state_stays_small_with_snapshots() {
 #[test]
 fn install_snapshot_keeps_a_matching_suffix() {
     let mut out = Effects::default();
-    let mut rf = Raft::new(1, &ids(3), &Persisted::default(), Options::default(), &mut out).unwrap();
+    let mut rf = Raft::new(
+        1,
+        &ids(3),
+        &Persisted::default(),
+        Options::default(),
+        &mut out,
+    )
+    .unwrap();
     let entries = (1..=5)
         .map(|x| Entry {
             term: 1,
@@ -825,7 +854,14 @@ fn corrupt_state_is_an_error() {
     ));
     // Decodes, but votes for server 9 of 3: corrupt too.
     let mut out = Effects::default();
-    let mut rf = Raft::new(0, &ids(10), &Persisted::default(), Options::default(), &mut out).unwrap();
+    let mut rf = Raft::new(
+        0,
+        &ids(10),
+        &Persisted::default(),
+        Options::default(),
+        &mut out,
+    )
+    .unwrap();
     let ask = RequestVoteArgs {
         term: 1,
         candidate: 9,
@@ -838,7 +874,16 @@ fn corrupt_state_is_an_error() {
         state: ten.clone(),
         snapshot: Vec::new(),
     };
-    assert!(Raft::new(0, &ids(10), &on_disk, Options::default(), &mut Effects::default()).is_ok());
+    assert!(
+        Raft::new(
+            0,
+            &ids(10),
+            &on_disk,
+            Options::default(),
+            &mut Effects::default()
+        )
+        .is_ok()
+    );
     assert!(matches!(boot(ten, Vec::new()), Err(CorruptState(_))));
 }
 

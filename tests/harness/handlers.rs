@@ -7,7 +7,9 @@
 //! carries them, and reads the servers through `state()` and `observe()`.
 
 use raft::Raft;
-use raft::contract::{Effects, PeerId, Options, Persisted, RaftContract, Reply, Request, Timer, TimerOp};
+use raft::contract::{
+    Effects, Options, PeerId, Persisted, RaftContract, Reply, Request, Timer, TimerOp,
+};
 
 use crate::TestId;
 use labkit::lab::{TestSpec, run_test};
@@ -31,8 +33,14 @@ impl Bench {
         let rafts = (0..n)
             .map(|i| {
                 let mut out = Effects::default();
-                Raft::new(i, &peers, &Persisted::default(), Options::default(), &mut out)
-                    .unwrap_or_else(|e| panic!("server {i} could not boot: {e}"))
+                Raft::new(
+                    i,
+                    &peers,
+                    &Persisted::default(),
+                    Options::default(),
+                    &mut out,
+                )
+                .unwrap_or_else(|e| panic!("server {i} could not boot: {e}"))
             })
             .collect();
         Bench { rafts }

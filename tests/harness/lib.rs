@@ -13,8 +13,8 @@
 
 pub mod handlers;
 pub mod kv;
-pub mod links;
 pub mod kv_driver;
+pub mod links;
 pub mod raft;
 pub mod raft_driver;
 

@@ -385,10 +385,11 @@ impl Cluster {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let peers = self.ids();
-        let (node, server) = match RaftNode::start(&self.sim, i, &peers, ends, persister, tx, self.options) {
-            Ok(started) => started,
-            Err(e) => fail(format!("server {i} could not restart: {e}")),
-        };
+        let (node, server) =
+            match RaftNode::start(&self.sim, i, &peers, ends, persister, tx, self.options) {
+                Ok(started) => started,
+                Err(e) => fail(format!("server {i} could not restart: {e}")),
+            };
         self.nodes.borrow_mut()[i] = Some(node.clone());
         self.net.add_server(&Self::server_name(i), server);
         self.spawn_applier(i, node, rx);
@@ -565,6 +566,11 @@ impl Cluster {
     /// `(term, is_leader)` of server `i`, if it is running.
     pub fn state(&self, i: usize) -> Option<(u64, bool)> {
         self.nodes.borrow()[i].as_ref().map(RaftNode::state)
+    }
+
+    /// The options every server's Raft boots with (lab 2E's switch).
+    pub fn options(&self) -> Options {
+        self.options
     }
 
     /// The role of server `i` as its Raft reports it (`observe`), if it is running.

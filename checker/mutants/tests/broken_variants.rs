@@ -5,7 +5,7 @@
 
 use checker::model::bounds::{Exploration, Strategy};
 use checker::model::check::check;
-use checker::model::properties::NO_PANIC;
+use checker::model::properties::{NO_PANIC, NO_TERM_FROM_PRE_VOTE};
 use checker::model::report::{Conclusion, Report, Shortness, Stop, render_report};
 use checker::model::shorten::{depth_first_violation, shortest_violation, shortest_violation_with};
 use checker::model::stateright::actor::ActorModelAction;
@@ -34,6 +34,44 @@ fn violation<R: RaftNode>(bounds: &Bounds, property: &str, steps: usize) -> Stri
     assert_eq!(violated, property, "{text}");
     assert_eq!(path.clone().into_actions().len(), steps, "{text}");
     text
+}
+
+/// Lab 2E: the default bound with the servers' PreVote and CheckQuorum on (`--prevote`).
+fn prevote() -> Bounds {
+    Bounds {
+        prevote: true,
+        ..small()
+    }
+}
+
+/// Lab 2E, etcd's PreVote rule: a pre-candidate that raises its term when it asks for pre-votes
+/// breaks "a server never raises its term because of a pre-vote alone" at its first election
+/// timeout.
+#[test]
+fn a_pre_candidate_raising_its_term_breaks_the_pre_vote_rule() {
+    let text = violation::<raft_mutants::pre_candidate_raises_term::Raft>(
+        &prevote(),
+        NO_TERM_FROM_PRE_VOTE,
+        1,
+    );
+    assert!(text.contains("s0 P1"), "{text}");
+}
+
+/// Lab 2E: so does a server that adopts the term a pre-vote proposes, as soon as it gets one.
+#[test]
+fn adopting_a_pre_votes_term_breaks_the_pre_vote_rule() {
+    let text = violation::<raft_mutants::pre_vote_raises_receiver_term::Raft>(
+        &prevote(),
+        NO_TERM_FROM_PRE_VOTE,
+        2,
+    );
+    assert!(text.contains("PreVote("), "{text}");
+}
+
+/// Lab 2E: the same reference with PreVote and CheckQuorum on breaks nothing in as many steps.
+#[test]
+fn the_reference_with_prevote_has_no_violation_within_the_same_bounds() {
+    assert!(shortest_violation::<raft::Raft>(&prevote(), 12).is_none());
 }
 
 #[test]

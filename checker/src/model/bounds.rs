@@ -62,7 +62,7 @@ pub struct Bounds {
 }
 
 /// `--max-timeouts` when none is given.
-pub const DEFAULT_MAX_TIMEOUTS: usize = 3;
+pub const DEFAULT_MAX_TIMEOUTS: usize = 2;
 
 /// The default bound, which `checker check` and CI explore completely in seconds: three servers,
 /// terms 1 and 2, one command, an unordered network with up to six messages in flight, no crashes.

@@ -381,8 +381,7 @@ impl<R: RaftNode> Model for RaftModel<R> {
         // an election timeout ends the exploration as it did before pre-votes.
         let terms_ok = state.servers().all(|s| {
             s.raft.as_ref().is_none_or(|r| {
-                let asks = bounds.prevote
-                    && r.observe().role == raft::contract::Role::PreCandidate;
+                let asks = bounds.prevote && r.observe().role == raft::contract::Role::PreCandidate;
                 r.state().0 + u64::from(asks) <= bounds.max_term
             })
         });

@@ -81,8 +81,20 @@ fn probe<R: RaftNode>(servers: usize) -> bool {
     let mut out = Effects::default();
     let peers: Vec<PeerId> = (0..servers).collect();
     let (Ok(mut candidate), Ok(mut voter)) = (
-        R::new(0, &peers, &Persisted::default(), Options::default(), &mut out),
-        R::new(1, &peers, &Persisted::default(), Options::default(), &mut out),
+        R::new(
+            0,
+            &peers,
+            &Persisted::default(),
+            Options::default(),
+            &mut out,
+        ),
+        R::new(
+            1,
+            &peers,
+            &Persisted::default(),
+            Options::default(),
+            &mut out,
+        ),
     ) else {
         return false;
     };
