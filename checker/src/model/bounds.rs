@@ -52,6 +52,13 @@ pub struct Bounds {
     /// With a lossy network: at most this many messages are lost in all (unlimited if `None`).
     /// On an unordered network a step that would need more losses than are left ends the path.
     pub max_losses: Option<usize>,
+    /// With an unordered network: after every step the network loses each message whose delivery
+    /// would change nothing at that moment (a stale reply, a duplicate ack), so that such
+    /// messages do not hold places under `max_in_flight` for good. Every path found is still a
+    /// real one (a network may lose any message); bugs that need a stale message delivered *into*
+    /// a Raft that mishandles it are still found, because for that Raft the delivery changes
+    /// something and the message stays.
+    pub lose_stale: bool,
 }
 
 /// The default bound, which `checker check` and CI explore completely in seconds: three servers,
@@ -71,6 +78,7 @@ impl Default for Bounds {
             snapshots: false,
             max_in_flight: 6,
             max_losses: None,
+            lose_stale: false,
         }
     }
 }
@@ -93,6 +101,9 @@ impl fmt::Display for Bounds {
         }
         if let (true, Some(n)) = (self.lossy, self.max_losses) {
             write!(f, " max_losses={n}")?;
+        }
+        if self.lose_stale {
+            write!(f, " lose_stale=on")?;
         }
         Ok(())
     }
@@ -121,6 +132,9 @@ impl Bounds {
         }
         if self.snapshots {
             flags.push_str(" --snapshots");
+        }
+        if self.lose_stale {
+            flags.push_str(" --lose-stale");
         }
         flags
     }

@@ -57,9 +57,23 @@ pub struct BoundsArgs {
     /// With --lossy: at most this many messages are lost in all.
     #[arg(long)]
     pub max_losses: Option<usize>,
+    /// Unordered network only: after every step, lose each message whose delivery would change
+    /// nothing (stale replies, duplicate acks), so they do not hold places under
+    /// --max-in-flight; a Raft that mishandles such a message still gets it.
+    #[arg(long)]
+    pub lose_stale: bool,
 }
 
 impl BoundsArgs {
+    /// What makes these flags unusable, said as the user should read it.
+    pub fn problem(&self) -> Option<String> {
+        (self.lose_stale && self.network != NetworkSemantics::Unordered).then(|| {
+            "--lose-stale works on the unordered network only (an ordered network already takes \
+             a message that changes nothing out of flight; a duplicating one keeps every message)"
+                .to_string()
+        })
+    }
+
     pub fn bounds(&self) -> Bounds {
         Bounds {
             servers: self.servers as usize,
@@ -71,6 +85,7 @@ impl BoundsArgs {
             snapshots: self.snapshots,
             max_in_flight: self.max_in_flight,
             max_losses: self.max_losses,
+            lose_stale: self.lose_stale,
         }
     }
 }
@@ -172,6 +187,10 @@ pub fn check_command<R: RaftNode>(
     out: &mut dyn Write,
     progress: bool,
 ) -> u8 {
+    if let Some(problem) = args.bounds.problem() {
+        eprintln!("checker: {problem}");
+        return 2;
+    }
     let bounds = args.bounds.bounds();
     let exploration = args.exploration();
     if args.symmetry
@@ -308,6 +327,10 @@ pub fn explore_command<R: RaftNode>(args: &ExploreArgs) -> u8 {
             dir.display()
         );
     }
+    if let Some(problem) = args.bounds.problem() {
+        eprintln!("checker: {problem}");
+        return 2;
+    }
     let bounds = args.bounds.bounds();
     // A reader that went away does not stop the Explorer.
     let _ = emit(
@@ -368,6 +391,12 @@ mod tests {
                 snapshots: true,
                 max_in_flight: 3,
                 max_losses: Some(4),
+                lose_stale: false,
+            },
+            Bounds {
+                lose_stale: true,
+                commands: 0,
+                ..Bounds::default()
             },
             Bounds {
                 network: NetworkSemantics::Duplicating,
