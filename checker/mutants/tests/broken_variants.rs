@@ -133,7 +133,11 @@ fn counting_a_stale_vote_breaks_election_safety_once_stale_messages_are_lost() {
         ..small()
     };
     let report = check::<CountStaleVote>(&elections, &Exploration::default());
-    assert!(report.complete, "{}", render_report(&report, "127.0.0.1:3000"));
+    assert!(
+        report.complete,
+        "{}",
+        render_report(&report, "127.0.0.1:3000")
+    );
     assert!(
         verdict(&report, "election safety").ok,
         "the bound without --lose-stale was expected to miss this bug (if it now finds it, the \
