@@ -220,7 +220,9 @@ pub fn write(
 
 const TEMPLATE: &str = include_str!("timeline.html");
 
-/// Environment variable: `LAB_VIZ=1` writes the timeline page of every run, not only failed ones.
+/// Environment variable: `LAB_VIZ=1` writes the timeline page of every run, not only failed ones;
+/// `LAB_VIZ=shiviz` also writes each run as a ShiViz log beside its page ([`crate::shiviz`]);
+/// `LAB_VIZ=0` writes nothing.
 pub const VIZ_VAR: &str = "LAB_VIZ";
 
 /// Where run pictures go: `target/lab-runs/`, found from the test binary's place
@@ -238,9 +240,22 @@ pub fn runs_dir() -> PathBuf {
     }
 }
 
-/// Whether every lab run records its events from the start (`LAB_VIZ=1`).
+/// Whether every lab run records its events from the start (`LAB_VIZ=1` or `LAB_VIZ=shiviz`).
 pub fn record_every_run() -> bool {
-    std::env::var(VIZ_VAR).is_ok_and(|v| v == "1")
+    std::env::var(VIZ_VAR).is_ok_and(|v| v == "1" || v == "shiviz")
+}
+
+/// Whether runs are also written as ShiViz logs (`LAB_VIZ=shiviz`).
+pub fn shiviz_asked() -> bool {
+    std::env::var(VIZ_VAR).is_ok_and(|v| v == "shiviz")
+}
+
+/// What [`picture_of_run`] wrote: the page, and the ShiViz log if `LAB_VIZ=shiviz` asked for one
+/// (`Err`: why it could not be written).
+#[derive(Debug)]
+pub struct Drawn {
+    pub page: PathBuf,
+    pub shiviz: Option<Result<PathBuf, String>>,
 }
 
 /// For a finished lab run: write its page if it failed or `LAB_VIZ=1` asks for it (`None`: not
@@ -256,7 +271,7 @@ pub fn picture_of_run(
     error: Option<&crate::sim::RunError>,
     recording: Recording,
     rerun: impl FnOnce() -> (Recording, u64),
-) -> Option<Result<PathBuf, String>> {
+) -> Option<Result<Drawn, String>> {
     let viz = std::env::var(VIZ_VAR).ok();
     let recorded = record_every_run();
     if viz.as_deref() == Some("0") || (error.is_none() && !recorded) {
@@ -301,10 +316,17 @@ pub fn picture_of_run(
         crate::lab::replay_command(spec.lab, spec.test, summary.seed)
     );
     let dir = runs_dir();
-    Some(
-        write(&recording, &dir, &name, &title, failure.as_deref())
-            .map_err(|e| format!("{}: {e}", dir.display())),
-    )
+    let page = match write(&recording, &dir, &name, &title, failure.as_deref()) {
+        Ok(page) => page,
+        Err(e) => return Some(Err(format!("{}: {e}", dir.display()))),
+    };
+    let shiviz = shiviz_asked().then(|| {
+        let path = crate::shiviz::path_beside(&page);
+        crate::shiviz::write(&recording, &path)
+            .map(|()| path.clone())
+            .map_err(|e| format!("{}: {e}", path.display()))
+    });
+    Some(Ok(Drawn { page, shiviz }))
 }
 
 #[cfg(test)]
