@@ -37,6 +37,8 @@ const MAX_FAILED_LISTED: usize = 200;
 
 const LEFT: f64 = 112.0;
 const STEP: f64 = 24.0;
+/// A timeline with few events is spread over about this width.
+const WIDE: f64 = 1000.0;
 const ROW: f64 = 36.0;
 const BAR: f64 = 20.0;
 /// Rows and bars when a timeline has more than [`MANY_ROWS`] rows.
@@ -218,7 +220,8 @@ fn render_model<M: Model>(
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<div id=\"page\"><main>\n",
+         <title>{}</title>\n<style>{STYLE}</style>\n<script>{ERROR_HOOK}</script>\n</head>\n<body>\n\
+         <div id=\"page\"><main>\n",
         esc(&title)
     );
     let clients: BTreeSet<u64> = ops.iter().map(|op| op.client).collect();
@@ -444,23 +447,26 @@ fn render_partition(
     );
     let total = partition.operations.len();
     let placed = partition.linearization.len();
+    let mut below = String::new();
     match partition.status {
         PartitionStatus::Illegal => {
-            let _ = write!(
+            let _ = writeln!(
                 out,
                 "<p>The longest linearizable prefix the search found has {placed} of the {total} \
-                 operations (green, numbered in order). After it, real time allows these next, and \
-                 the model allows none of them:</p>\n<ul class=\"stuck\">"
+                 operations (green, numbered in order). After it, real time allows the red ones \
+                 next, and the model allows none of them (why: under the chart).</p>"
             );
+            // Under the chart, so that long values do not push it down.
+            let _ = write!(below, "<p>Could not come next:</p>\n<ul class=\"stuck\">");
             for s in &partition.stuck {
                 let _ = write!(
-                    out,
+                    below,
                     "<li><strong>{}</strong>: {}</li>",
                     ops[s.op].who(),
                     esc(&s.reason)
                 );
             }
-            out.push_str("</ul>\n");
+            below.push_str("</ul>\n");
         }
         PartitionStatus::Linearizable => {
             let unknown = partition
@@ -504,6 +510,7 @@ fn render_partition(
         let _ = writeln!(out, "<p class=\"note\">{}</p>", esc(&note));
     }
     render_timeline(out, ops, &shown, &role, &reasons, partition, options);
+    out.push_str(&below);
     render_prefix_table(out, ops, partition, states);
     out.push_str("</section>\n");
 }
@@ -644,7 +651,9 @@ fn render_timeline(
         true => (ROW_SMALL, BAR_SMALL),
         false => (ROW, BAR),
     };
-    let x = |s: f64| LEFT + STEP * (s + 0.5);
+    // A few events get wider slots, so that their labels (and the faults') can be read.
+    let step = ((WIDE - LEFT) / (slots as f64 + 1.0)).clamp(STEP, 5.0 * STEP);
+    let x = |s: f64| LEFT + step * (s + 0.5);
     let right = x(slots as f64 + 1.0);
     let width = right + 16.0;
     let height = TOP + row_h * (rows.len() + fault_rows.len()) as f64 + 8.0;
@@ -708,7 +717,7 @@ fn render_timeline(
     }
     // Time labels, spaced so that they do not overlap.
     let label_w = if ns { 76.0 } else { 60.0 };
-    let every = ((label_w / STEP).ceil() as usize).max(slots / 40).max(1);
+    let every = ((label_w / step).ceil() as usize).max(slots / 40).max(1);
     for (s, time) in times.iter().enumerate().step_by(every) {
         let _ = write!(
             out,
@@ -758,7 +767,7 @@ fn render_timeline(
     for &i in shown {
         let op = &ops[i];
         let r = role.get(&i).copied().unwrap_or(Role::NotReached);
-        let (x0, x1) = (x(call_slot(i)) - STEP * 0.35, ret_x(i) + STEP * 0.35);
+        let (x0, x1) = (x(call_slot(i)) - step * 0.35, ret_x(i) + step * 0.35);
         let y = row_y(i) + (row_h - bar_h) / 2.0;
         let mut class = match r {
             Role::Linearized(_) => "op lin".to_owned(),
@@ -857,7 +866,7 @@ fn render_timeline(
     if partition.status == PartitionStatus::Illegal {
         let at = path
             .last()
-            .map_or(x(0.0) - STEP * 0.5, |&(_, px, _)| px + STEP * 0.5);
+            .map_or(x(0.0) - step * 0.5, |&(_, px, _)| px + step * 0.5);
         let _ = writeln!(
             out,
             "<line class=\"stuckline\" x1=\"{at:.1}\" x2=\"{at:.1}\" y1=\"20\" y2=\"{:.1}\"/>\
@@ -966,6 +975,7 @@ section { border-top: 1px solid #ddd; }
 .sw.part { background: #f3c6d4; border-color: #b0456b; }
 .sw.crash { background: #777; border-color: #444; }
 .sw.leader { background: #f2c94c; border-color: #b08a1c; }
+ul.stuck { max-height: 9em; overflow: auto; }
 ul.stuck li { margin: 2px 0; font-family: ui-monospace, monospace; word-break: break-all; }
 .note { color: #555; font-style: italic; }
 .scroll { overflow-x: auto; border: 1px solid #e0e0e0; border-radius: 6px; background: #fcfcfc; }
@@ -1005,6 +1015,16 @@ td, th { border: 1px solid #ddd; padding: 2px 8px; text-align: left; }
          font: 12px/1.4 ui-monospace, monospace; box-shadow: 0 2px 8px rgba(0,0,0,.15); }
 ";
 
+/// Runs first: a script error anywhere on the page shows up on it (the browser tests look for it).
+const ERROR_HOOK: &str = "
+window.onerror = function (msg) {
+  var d = document.createElement('div');
+  d.id = 'js-error';
+  d.textContent = 'page error: ' + msg;
+  (document.body || document.documentElement).appendChild(d);
+};
+";
+
 const SCRIPT: &str = "
 document.querySelectorAll('g.op, g.fault').forEach(function (g) {
   g.addEventListener('mouseenter', function () {
@@ -1014,8 +1034,12 @@ document.querySelectorAll('g.op, g.fault').forEach(function (g) {
 (function () {
   var stuck = document.querySelector('g.op.stuck');
   if (!stuck) return;
-  stuck.scrollIntoView({ block: 'center', inline: 'center' });
   document.getElementById('hover').textContent = stuck.getAttribute('data-info');
+  function show() { stuck.scrollIntoView({ block: 'nearest', inline: 'center' }); }
+  // Now, and again once fonts and layout have settled (they can move the chart).
+  show();
+  window.addEventListener('load', show);
+  if (document.fonts && document.fonts.ready) document.fonts.ready.then(show);
 })();
 ";
 

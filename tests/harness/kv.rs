@@ -524,6 +524,13 @@ impl KvCluster {
 
     // ----- The history. -----
 
+    /// Add `operation` to the recorded history as if a client had run it. The tests of the
+    /// linearizability check and of its picture use it to make a real run's history one that is
+    /// not linearizable.
+    pub fn record_operation(&self, operation: Operation) {
+        self.history.borrow_mut().push(operation);
+    }
+
     /// Check that the recorded history is linearizable. If it is not, write its picture (and the
     /// history as JSON, for `checker linearizability FILE`) and fail with their paths. A search
     /// that runs out of time passes, as in the course.
