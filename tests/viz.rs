@@ -658,3 +658,53 @@ fn a_big_history_picture_opens_on_its_stuck_operation_in_chromium() {
     );
     screenshot(&chromium, &page, "kv-big-history");
 }
+
+/// A KV server's applies are recorded (Raft hands them to the server, not to the tester), and
+/// recording a KV run does not change it.
+#[test]
+fn kv_applies_are_recorded_and_recording_does_not_change_a_kv_run() {
+    use harness::kv::KvCluster;
+    use labkit::recorder::What;
+    let run = |record: bool| {
+        let config = RunConfig::new(3).record(record);
+        let (result, stats, recording) = run_recorded(config, |sim| async move {
+            let id = harness::TestId {
+                lab: "viz",
+                test: "kv_applies",
+            };
+            let cfg = KvCluster::new(&sim, id, 3, Net::Unreliable, None);
+            let ck = cfg.make_client(&cfg.all());
+            for i in 0..5 {
+                cfg.append(&ck, "k", &i.to_string(), Some(0)).await;
+            }
+            let (p1, p2) = cfg.make_partition();
+            cfg.partition(&p1, &p2);
+            cfg.put(&ck, "j", "v", Some(0)).await;
+            cfg.check_linearizable();
+        });
+        assert!(result.is_ok(), "{result:?}");
+        let applies: Vec<(String, u64)> = (recording.events.iter())
+            .filter_map(|e| match &e.what {
+                What::Apply { lane, index, .. } => {
+                    Some((recording.lanes[*lane as usize].clone(), *index))
+                }
+                _ => None,
+            })
+            .collect();
+        (stats.trace, stats.events, applies)
+    };
+    let (off, on) = (run(false), run(true));
+    assert_eq!((off.0, off.1), (on.0, on.1), "same trace, same events");
+    assert!(off.2.is_empty());
+    for server in ["s0", "s1", "s2"] {
+        let indices: Vec<u64> = (on.2.iter())
+            .filter(|(lane, _)| lane == server)
+            .map(|&(_, i)| i)
+            .collect();
+        assert!(indices.len() >= 3, "{server} applied {indices:?}");
+        assert!(
+            indices.windows(2).all(|w| w[0] < w[1]),
+            "{server}: {indices:?}"
+        );
+    }
+}
