@@ -239,11 +239,7 @@ fn pack<'a>(data: &PageData<'a>) -> PackedData<'a> {
     let mut prev = 0;
     for (from, to, m, sent, delivered, ended, outcome, bytes, fields) in &data.msgs {
         let since = |t: i64| {
-            if t < 0 {
-                -1
-            } else {
-                (t - *sent as i64) / unit as i64
-            }
+            if t < 0 { -1 } else { (t - *sent as i64) / unit }
         };
         msgs.extend([
             i64::from(*from),
@@ -549,16 +545,17 @@ mod tests {
         assert_eq!(data.failure.map(|f| f.1), Some("expected one leader"));
     }
 
-    /// What the page's script does with the packed data (`unpack` in timeline.html), in Rust.
-    fn unpack(
-        p: &PackedData,
-    ) -> (
+    /// The rows of [`PageData`] that are packed: messages, states, applies, notes, timers.
+    type Unpacked = (
         Vec<MsgRow>,
         Vec<(u64, u32, u64, u8, u64, u64, u64)>,
         Vec<(u64, u32, u64, bool)>,
         Vec<(u64, i64, String, String)>,
         Vec<(u64, u32, u32)>,
-    ) {
+    );
+
+    /// What the page's script does with the packed data (`unpack` in timeline.html), in Rust.
+    fn unpack(p: &PackedData) -> Unpacked {
         let u = p.unit as i64;
         let mut msgs = Vec::new();
         let mut t = 0;

@@ -139,9 +139,12 @@ struct NodeState<H: Host> {
     lane: Lane,
     seen: Cell<Option<Seen>>,
     /// Told `(term, is_leader)` after a handler when either changed (see [`Node::watch_leadership`]).
-    watcher: RefCell<Option<Box<dyn Fn(u64, bool)>>>,
+    watcher: RefCell<Option<LeadershipWatcher>>,
     watched: Cell<Option<(u64, bool)>>,
 }
+
+/// Told a server's `(term, is_leader)` when either changes.
+type LeadershipWatcher = Box<dyn Fn(u64, bool)>;
 
 /// What the recording last said of a server: term, role, commit index, last index, snapshot index.
 type Seen = (u64, u8, u64, u64, u64);
