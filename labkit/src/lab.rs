@@ -290,6 +290,8 @@ pub struct SeedResult {
     pub error: Option<RunError>,
     /// The timeline page written for this run (a failed run, or any with `LAB_VIZ=1`).
     pub picture: Option<std::path::PathBuf>,
+    /// The run's ShiViz log, written beside its page with `LAB_VIZ=shiviz`.
+    pub shiviz: Option<std::path::PathBuf>,
 }
 
 /// Run `body` once with `seed` under the spec's limits and print its summary line (and, on failure,
@@ -341,12 +343,22 @@ where
     );
     let mut out = std::io::stdout().lock();
     match &picture {
-        Some(Ok(path)) => drop(writeln!(out, "  picture: {}", path.display())),
+        Some(Ok(drawn)) => {
+            let _ = writeln!(out, "  picture: {}", drawn.page.display());
+            match &drawn.shiviz {
+                Some(Ok(path)) => drop(writeln!(out, "  shiviz: {}", path.display())),
+                Some(Err(e)) => drop(writeln!(out, "  shiviz: not written: {e}")),
+                None => {}
+            }
+        }
         Some(Err(e)) => drop(writeln!(out, "  picture: not written: {e}")),
         None => {}
     }
     let _ = out.flush();
-    result.picture = picture.and_then(Result::ok);
+    if let Some(Ok(drawn)) = picture {
+        result.shiviz = drawn.shiviz.and_then(Result::ok);
+        result.picture = Some(drawn.page);
+    }
     result
 }
 
@@ -383,6 +395,7 @@ fn print_and_report(
         summary,
         error,
         picture: None,
+        shiviz: None,
     }
 }
 

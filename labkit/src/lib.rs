@@ -27,6 +27,7 @@ pub mod logging;
 pub mod persister;
 pub mod recorder;
 pub mod registry;
+pub mod shiviz;
 pub mod sim;
 pub mod student_code;
 pub mod timeline;

@@ -154,6 +154,8 @@ pub struct Grader {
     target_dir: PathBuf,
     logs: PathBuf,
     runs: PathBuf,
+    /// The pictures of bad histories kept for each submission (`<name>/<file>`).
+    pictures: PathBuf,
     policy: Policy,
     cargo_configs: CargoConfigs,
     /// The student files of the last build and the modification times they were given: the same
@@ -197,6 +199,7 @@ impl Grader {
             target_dir: scratch.join("target"),
             logs: scratch.join("logs"),
             runs: scratch.join("runs"),
+            pictures: scratch.join("pictures"),
             policy,
             cargo_configs,
             last_built: Mutex::new(BTreeMap::new()),
@@ -313,7 +316,9 @@ impl Grader {
         let verdicts = runner::run_all(&tasks, &settings, self.options.jobs, progress)
             .map_err(io(&self.logs))?
             .into_iter()
-            .map(|v| self.relative_paths(v))
+            .map(|v| {
+                self.relative_paths(keep_pictures(v, &self.history_dir(), &self.pictures, name))
+            })
             .collect::<Vec<_>>();
         // What this submission's code may have done to the grader's own copy.
         grade.tampering = self.pristine.ensure()?;
@@ -373,10 +378,17 @@ impl Grader {
             .collect()
     }
 
+    /// Where the KV tests write pictures of bad histories: beside their executable.
+    fn history_dir(&self) -> PathBuf {
+        self.target_dir.join("release/lab-histories")
+    }
+
     /// The KV tests write pictures of bad histories beside their executable
-    /// (`target/release/lab-histories/`): let the test user write there, and only there.
+    /// (`target/release/lab-histories/`): let the test user write there, and only there, and empty
+    /// it of the last submission's pictures (each submission's are kept by [`keep_pictures`]).
     fn prepare_history_dir(&self) {
-        let dir = self.target_dir.join("release/lab-histories");
+        let dir = self.history_dir();
+        let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::create_dir_all(&dir);
         #[cfg(unix)]
         if let Some(user) = self.options.run_as {
@@ -384,12 +396,14 @@ impl Grader {
         }
     }
 
-    /// Paths in a failure message as the student sees them in their own repository (the
-    /// pictures of bad histories, say), not as they are in the grader's scratch folder.
+    /// Paths in a failure message as the student sees them in their own repository, not as they
+    /// are in the grader's scratch folder; the pictures the grader kept, relative to the scratch
+    /// folder (`pictures/<submission>/<file>`).
     fn relative_paths(&self, verdict: Verdict) -> Verdict {
         match verdict {
             Verdict::Failed(message) => Verdict::Failed(
                 message
+                    .replace(&format!("{}/", self.pictures.display()), "pictures/")
                     .replace(&format!("{}/", self.target_dir.display()), "target/")
                     .replace(&format!("{}/", self.work.display()), ""),
             ),
@@ -508,6 +522,61 @@ impl Grader {
     }
 }
 
+/// The largest picture (or history) file the grader keeps for a report.
+const MAX_KEPT_PICTURE_BYTES: u64 = 64 << 20;
+
+/// A failure message's pictures of bad histories (files in `history_dir`, which the next
+/// submission's runs overwrite) copied to `pictures/<submission>/`, and the message made to name
+/// the copies. Only plain files named in the message, directly in `history_dir`, of a sane size,
+/// are copied (the code under test wrote them: no links followed); a name that cannot be kept
+/// stays as it was.
+pub fn keep_pictures(
+    verdict: Verdict,
+    history_dir: &Path,
+    pictures: &Path,
+    submission: &str,
+) -> Verdict {
+    let Verdict::Failed(mut message) = verdict else {
+        return verdict;
+    };
+    let prefix = format!("{}/", history_dir.display());
+    let folder: String = submission
+        .chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                true => c,
+                false => '_',
+            },
+        )
+        .collect();
+    let kept_dir = pictures.join(&folder);
+    let mut names = std::collections::BTreeSet::new();
+    for (at, _) in message.match_indices(&prefix) {
+        let rest = &message[at + prefix.len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect();
+        let name = name.trim_end_matches('.').to_string();
+        if !name.is_empty() && !name.starts_with('.') {
+            names.insert(name);
+        }
+    }
+    for name in names {
+        let from = history_dir.join(&name);
+        let plain = std::fs::symlink_metadata(&from)
+            .is_ok_and(|m| m.file_type().is_file() && m.len() <= MAX_KEPT_PICTURE_BYTES);
+        let to = kept_dir.join(&name);
+        let copied = plain
+            && std::fs::create_dir_all(&kept_dir).is_ok()
+            && std::fs::copy(&from, &to).is_ok();
+        if copied {
+            message = message.replace(&format!("{prefix}{name}"), &to.display().to_string());
+        }
+    }
+    Verdict::Failed(message)
+}
+
 /// Write `grade`'s `results.json` and `report.md` into `out`.
 pub fn write_results(grade: &Grade, out: &Path) -> Result<(), GradeError> {
     std::fs::create_dir_all(out).map_err(io(out))?;
@@ -552,6 +621,73 @@ pub fn write_csv(grades: &[Grade], labs: &[&'static str], path: &Path) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pictures_are_kept_per_submission_and_named_in_the_message() {
+        let root = std::env::temp_dir().join(format!("raftlab-keep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let (hist, pics) = (
+            root.join("target/release/lab-histories"),
+            root.join("pictures"),
+        );
+        std::fs::create_dir_all(&hist).unwrap();
+        let message = |name: &str| {
+            Verdict::Failed(format!(
+                "NOT linearizable. Picture: {0}/{name}.html (history: {0}/{name}.json)",
+                hist.display()
+            ))
+        };
+        let text = |v: Verdict| match v {
+            Verdict::Failed(m) => m,
+            other => panic!("{other:?}"),
+        };
+        // Two submissions, the same test: each keeps its own picture.
+        std::fs::write(hist.join("lab3a-x-seed1.html"), "alice's").unwrap();
+        std::fs::write(hist.join("lab3a-x-seed1.json"), "{}").unwrap();
+        let alice = text(keep_pictures(
+            message("lab3a-x-seed1"),
+            &hist,
+            &pics,
+            "alice",
+        ));
+        std::fs::write(hist.join("lab3a-x-seed1.html"), "bob's").unwrap();
+        let bob = text(keep_pictures(
+            message("lab3a-x-seed1"),
+            &hist,
+            &pics,
+            "bob/../x",
+        ));
+        let kept = |who: &str| pics.join(who).join("lab3a-x-seed1.html");
+        assert!(
+            alice.contains(&kept("alice").display().to_string()),
+            "{alice}"
+        );
+        assert!(alice.contains(&pics.join("alice/lab3a-x-seed1.json").display().to_string()));
+        assert!(
+            bob.contains(&kept("bob____x").display().to_string()),
+            "{bob}"
+        );
+        assert_eq!(std::fs::read_to_string(kept("alice")).unwrap(), "alice's");
+        assert_eq!(std::fs::read_to_string(kept("bob____x")).unwrap(), "bob's");
+        // A link planted by the code under test is not followed; its name stays as it was.
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("/etc/hostname", hist.join("lab3a-y-seed1.html")).unwrap();
+            let carol = text(keep_pictures(
+                message("lab3a-y-seed1"),
+                &hist,
+                &pics,
+                "carol",
+            ));
+            assert!(!pics.join("carol/lab3a-y-seed1.html").exists());
+            assert!(carol.contains(&format!("{}/lab3a-y-seed1.html", hist.display())));
+        }
+        assert_eq!(
+            keep_pictures(Verdict::Passed, &hist, &pics, "x"),
+            Verdict::Passed
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn a_batch_is_the_sorted_visible_sub_folders_and_links_to_folders() {
