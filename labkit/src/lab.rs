@@ -341,7 +341,11 @@ where
     );
     let mut out = std::io::stdout().lock();
     match &picture {
-        Some(Ok(path)) => drop(writeln!(out, "  picture: {}", path.display())),
+        Some(Ok(path)) => {
+            let _ = writeln!(out, "  picture: {}", path.display());
+            let steps = crate::steps::steps_path(path);
+            let _ = writeln!(out, "  steps: {}", steps.display());
+        }
         Some(Err(e)) => drop(writeln!(out, "  picture: not written: {e}")),
         None => {}
     }

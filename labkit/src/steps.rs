@@ -17,7 +17,6 @@
 //! step `N`. The page opens on the last step (where the problem is).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -203,6 +202,20 @@ pub fn target_dir(folder: &str) -> PathBuf {
 
 const TEMPLATE: &str = include_str!("steps.html");
 
+/// How many of a recorded run's last events its step-through page shows.
+pub const RECORDED_STEPS: usize = 150;
+
+/// At most this many messages in flight are listed per step of a recorded run.
+pub const MAX_IN_FLIGHT_SHOWN: usize = 25;
+
+/// The step-through page written beside a run's timeline page `picture`: `NAME-steps.html`.
+pub fn steps_path(picture: &Path) -> PathBuf {
+    let stem = picture
+        .file_stem()
+        .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
+    picture.with_file_name(format!("{stem}-steps.html"))
+}
+
 fn sec(us: u64) -> String {
     format!("{:.3}s", us as f64 / 1e6)
 }
@@ -280,7 +293,12 @@ pub fn from_recording(
                 why,
                 args,
             } => {
-                let what = format!("{} -> {}  {}", lane_name(*from), lane_name(*to), name_of(*m));
+                let what = format!(
+                    "{} -> {}  {}",
+                    lane_name(*from),
+                    lane_name(*to),
+                    name_of(*m)
+                );
                 let fields = rec.describe(*m, *b, args);
                 flights.push((t, ended.unwrap_or(u64::MAX), format!("{what} {fields}")));
                 if let Some(at) = delivered {
@@ -423,11 +441,18 @@ pub fn from_recording(
         if k < skip {
             continue;
         }
-        let in_flight = flights
+        let mut in_flight: Vec<String> = flights
             .iter()
             .filter(|(sent, ended, _)| *sent <= p.t && *ended > p.t)
             .map(|(sent, _, text)| format!("{text} (sent at {})", sec(*sent)))
             .collect();
+        if in_flight.len() > MAX_IN_FLIGHT_SHOWN {
+            let more = in_flight.len() - MAX_IN_FLIGHT_SHOWN;
+            in_flight.truncate(MAX_IN_FLIGHT_SHOWN);
+            in_flight.push(format!(
+                "... and {more} more (the timeline page has them all)"
+            ));
+        }
         steps.push(Step {
             kind: p.kind.to_owned(),
             event: p.event,
@@ -457,10 +482,8 @@ pub fn from_recording(
         indices: Vec::new(),
         step: steps.len().saturating_sub(1),
     });
-    let mut title_text = String::new();
-    let _ = write!(title_text, "{title}");
     StepsPage {
-        title: title_text,
+        title: title.to_owned(),
         notes,
         servers: names,
         problem,
@@ -510,7 +533,9 @@ mod tests {
         let kinds: Vec<&str> = page.steps.iter().map(|s| s.kind.as_str()).collect();
         assert_eq!(
             kinds,
-            ["restart", "restart", "timer", "deliver", "action", "crash", "fail"]
+            [
+                "restart", "restart", "timer", "deliver", "action", "crash", "fail"
+            ]
         );
         let last = page.steps.last().unwrap();
         assert_eq!(last.servers[0].role.as_deref(), Some("leader"));

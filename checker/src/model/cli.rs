@@ -22,8 +22,8 @@ use stateright::{Checker, Model};
 use super::bounds::{Bounds, Exploration, NetworkSemantics, Strategy};
 use super::check::{Progress, check_with_progress};
 use super::node::RaftNode;
-use super::raft_model::model;
 use super::page::{counterexample_page, default_page_path, write_page};
+use super::raft_model::model;
 use super::report::{
     DEFAULT_EXPLORER, Pages, Report, Shortness, explore_flags, explorer_url,
     render_report_with_pages,
@@ -213,7 +213,10 @@ pub fn check_command<R: RaftNode>(
     }
     let code = report.conclusion().exit_code();
     let pages = write_pages(&report, args);
-    match emit(out, &render_report_with_pages(&report, &args.explorer, &pages)) {
+    match emit(
+        out,
+        &render_report_with_pages(&report, &args.explorer, &pages),
+    ) {
         Ok(()) => code,
         Err(e) => write_failed(&e, code),
     }
@@ -249,8 +252,7 @@ pub fn write_pages<R: RaftNode>(report: &Report<R>, args: &CheckArgs) -> Pages {
                 explorer_url(&report.bounds, &args.explorer, path)
             ),
         ];
-        let data =
-            counterexample_page(&report.bounds, v.name, path, v.violation.as_ref(), notes);
+        let data = counterexample_page(&report.bounds, v.name, path, v.violation.as_ref(), notes);
         let file = asked.take().unwrap_or_else(|| default_page_path(v.name));
         let line = match write_page(&data, &file) {
             Ok(()) => format!("page: {}", file.display()),

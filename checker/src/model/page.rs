@@ -145,7 +145,11 @@ fn message_fields(msg: &Msg) -> Vec<(String, String)> {
         Msg::Reply { request, reply } => {
             fields.push(("reply to".into(), request.method().to_owned()));
             push_fields(&mut fields, "", serde_json::to_value(reply).ok());
-            push_fields(&mut fields, "request.", serde_json::to_value(&**request).ok());
+            push_fields(
+                &mut fields,
+                "request.",
+                serde_json::to_value(&**request).ok(),
+            );
         }
     }
     fields
@@ -153,11 +157,7 @@ fn message_fields(msg: &Msg) -> Vec<(String, String)> {
 
 /// The fields of an RPC's serde form (`{"Method": {field: value, ...}}`), each as `prefix` +
 /// its name and a compact value.
-fn push_fields(
-    fields: &mut Vec<(String, String)>,
-    prefix: &str,
-    value: Option<serde_json::Value>,
-) {
+fn push_fields(fields: &mut Vec<(String, String)>, prefix: &str, value: Option<serde_json::Value>) {
     let Some(serde_json::Value::Object(outer)) = value else {
         return;
     };
@@ -261,7 +261,13 @@ fn server_view<R: RaftNode>(bounds: &Bounds, i: usize, machine: &Machine<R>) -> 
         Some(raft) => {
             let read = panics::catch(|| {
                 let o = raft.observe();
-                (role(o.role), o.term, vote(o.voted_for), o.commit_index, log_of(&o))
+                (
+                    role(o.role),
+                    o.term,
+                    vote(o.voted_for),
+                    o.commit_index,
+                    log_of(&o),
+                )
             });
             match read {
                 Ok((r, term, voted_for, commit, log)) => {
@@ -291,7 +297,12 @@ fn server_view<R: RaftNode>(bounds: &Bounds, i: usize, machine: &Machine<R>) -> 
 
 /// What server `me` persisted (`state` and `snapshot` bytes), decoded by restarting a Raft from
 /// it through the contract and observing that Raft.
-fn persisted<R: RaftNode>(bounds: &Bounds, me: usize, state: &[u8], snapshot: &[u8]) -> PersistedView {
+fn persisted<R: RaftNode>(
+    bounds: &Bounds,
+    me: usize,
+    state: &[u8],
+    snapshot: &[u8],
+) -> PersistedView {
     let mut view = PersistedView {
         bytes: state.len(),
         snapshot_bytes: snapshot.len(),

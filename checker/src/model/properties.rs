@@ -99,7 +99,10 @@ fn append_only_violation<R: RaftNode>(me: usize, old: &R, new: &R) -> Option<Vio
     let first = (from + 1..)
         .zip(old_kept.iter().zip(new_kept))
         .find(|(_, (a, b))| a != b)
-        .map_or(from + 1 + old_kept.len().min(new_kept.len()) as u64, |(i, _)| i);
+        .map_or(
+            from + 1 + old_kept.len().min(new_kept.len()) as u64,
+            |(i, _)| i,
+        );
     let last = from + old_kept.len().max(new_kept.len()) as u64;
     Some(Violation::new(
         format!(
@@ -152,9 +155,9 @@ fn record_in<R: RaftNode>(
             GhostEvent::NotRestarted { why } => {
                 violated(ghost, RESTARTS, || Violation::new(why, &[me], &[]))
             }
-            GhostEvent::UnreadableSnapshot { why } => {
-                violated(ghost, STATE_MACHINE_SAFETY, || Violation::new(why, &[me], &[]))
-            }
+            GhostEvent::UnreadableSnapshot { why } => violated(ghost, STATE_MACHINE_SAFETY, || {
+                Violation::new(why, &[me], &[])
+            }),
             GhostEvent::Applied { index, command } => {
                 let term = term.unwrap_or(0);
                 match ghost.applied.get(index) {
