@@ -310,11 +310,15 @@ fn a_page_that_fetches_is_caught_in_chromium() {
         return;
     };
     let path = out_dir().join("fetching.html");
-    let page = "<!DOCTYPE html><html><body><img src=\"http://raftlab-ce.invalid/x.png\"></body></html>";
+    let page =
+        "<!DOCTYPE html><html><body><img src=\"http://raftlab-ce.invalid/x.png\"></body></html>";
     std::fs::write(&path, page).expect("written");
     let shown = chromium(&browser, &path, "", None);
     assert!(
-        shown.requests.iter().any(|r| r.contains("raftlab-ce.invalid")),
+        shown
+            .requests
+            .iter()
+            .any(|r| r.contains("raftlab-ce.invalid")),
         "the image request was not seen: {:?}",
         shown.requests
     );
@@ -326,8 +330,12 @@ fn a_page_that_fetches_is_caught_in_chromium() {
 fn leader_completeness_names_the_leader_and_the_index() {
     let file = out_dir().join("no-up-to-date-check.html");
     let file_arg = file.display().to_string();
-    let (code, text) =
-        check::<raft_mutants::no_up_to_date_check::Raft>(&["--strategy", "bfs", "--html", &file_arg]);
+    let (code, text) = check::<raft_mutants::no_up_to_date_check::Raft>(&[
+        "--strategy",
+        "bfs",
+        "--html",
+        &file_arg,
+    ]);
     assert_eq!(code, 1, "{text}");
     let data = page_data(&std::fs::read_to_string(&file).expect("the page"));
     let problem = &data["problem"];
@@ -335,7 +343,11 @@ fn leader_completeness_names_the_leader_and_the_index() {
     assert_eq!(problem["servers"], serde_json::json!([1]));
     assert_eq!(problem["indices"], serde_json::json!([1]));
     // The leader's log lacks index 1; another server's holds it, in term 1.
-    let last = data["steps"].as_array().expect("steps").last().expect("a step");
+    let last = data["steps"]
+        .as_array()
+        .expect("steps")
+        .last()
+        .expect("a step");
     assert_eq!(last["servers"][1]["role"], "leader");
     assert_eq!(last["servers"][1]["log"]["entries"], serde_json::json!([]));
     assert_eq!(last["servers"][0]["log"]["entries"][0]["term"], 1);
