@@ -21,7 +21,7 @@ const FAILURE: &str = "expected a leader to survive its disconnection (this test
 /// A run that elects a leader, commits a command, cuts the leader off and then fails.
 fn failing_run(test: &'static str) -> SeedResult {
     labkit::logging::init();
-    let spec = TestSpec::new("vizsteps", test);
+    let spec = TestSpec::new("viz_steps", test);
     run_seed(&spec, 1, |sim| async move {
         let cluster = Cluster::new(&sim, 3, Net::Reliable, Applier::Plain);
         let leader = cluster.check_one_leader().await;
@@ -46,7 +46,7 @@ fn steps_page(test: &'static str) -> PathBuf {
 fn a_failing_run_writes_its_last_events_as_steps() {
     let path = steps_page("a_failing_run_writes_its_last_events_as_steps");
     assert!(path.ends_with(
-        "lab-runs/vizsteps-a_failing_run_writes_its_last_events_as_steps-seed1-steps.html"
+        "lab-runs/viz_steps-a_failing_run_writes_its_last_events_as_steps-seed1-steps.html"
     ));
     let page = std::fs::read_to_string(&path).expect("written");
     assert!(page.contains(FAILURE));
@@ -127,7 +127,25 @@ fn the_steps_of_a_failing_run_render_in_chromium() {
         dom.contains("<span class=\"role-leader\">leader</span>"),
         "{dom}"
     );
-    let png = labkit::steps::target_dir("lab-runs").join("vizsteps-steps.png");
+    // The last step has more messages in flight than it lists: the count is all of them.
+    let count = texts_of(dom, "id=\"in-flight-count\"");
+    let total: usize = count[0]
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    let more: usize = dom
+        .split("... and ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("a '... and N more' line");
+    assert_eq!(
+        total,
+        labkit::steps::MAX_IN_FLIGHT_SHOWN + more,
+        "{count:?}"
+    );
+    let png = labkit::steps::target_dir("lab-runs").join("viz_steps-steps.png");
     let _ = std::fs::remove_file(&png);
     let shot = chromium(&browser, &page, "", Some(&png));
     assert!(shot.console.is_empty(), "console: {:?}", shot.console);

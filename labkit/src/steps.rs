@@ -69,8 +69,11 @@ pub struct Step {
     pub fields: Vec<(String, String)>,
     /// Every server's state after the step, in [`StepsPage::servers`]' order.
     pub servers: Vec<ServerView>,
-    /// The messages in flight after the step, in words.
+    /// The messages in flight after the step, in words (at most [`MAX_IN_FLIGHT_SHOWN`] for a
+    /// recorded run) ...
     pub in_flight: Vec<String>,
+    /// ... and how many more are in flight but not listed.
+    pub in_flight_more: usize,
 }
 
 /// One server's state. `None` in a field means "not known here" (shown as such): a crashed server
@@ -446,13 +449,8 @@ pub fn from_recording(
             .filter(|(sent, ended, _)| *sent <= p.t && *ended > p.t)
             .map(|(sent, _, text)| format!("{text} (sent at {})", sec(*sent)))
             .collect();
-        if in_flight.len() > MAX_IN_FLIGHT_SHOWN {
-            let more = in_flight.len() - MAX_IN_FLIGHT_SHOWN;
-            in_flight.truncate(MAX_IN_FLIGHT_SHOWN);
-            in_flight.push(format!(
-                "... and {more} more (the timeline page has them all)"
-            ));
-        }
+        let in_flight_more = in_flight.len().saturating_sub(MAX_IN_FLIGHT_SHOWN);
+        in_flight.truncate(MAX_IN_FLIGHT_SHOWN);
         steps.push(Step {
             kind: p.kind.to_owned(),
             event: p.event,
@@ -461,6 +459,7 @@ pub fn from_recording(
             fields: p.fields,
             servers: views.clone(),
             in_flight,
+            in_flight_more,
         });
     }
     let mut notes = vec![format!(

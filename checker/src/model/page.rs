@@ -70,6 +70,7 @@ pub fn counterexample_page<R: RaftNode>(
             fields,
             servers: servers(bounds, after),
             in_flight: in_flight(after),
+            in_flight_more: 0,
         });
     }
     let found;
