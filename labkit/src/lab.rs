@@ -345,6 +345,8 @@ where
     match &picture {
         Some(Ok(drawn)) => {
             let _ = writeln!(out, "  picture: {}", drawn.page.display());
+            let steps = crate::steps::steps_path(&drawn.page);
+            let _ = writeln!(out, "  steps: {}", steps.display());
             match &drawn.shiviz {
                 Some(Ok(path)) => drop(writeln!(out, "  shiviz: {}", path.display())),
                 Some(Err(e)) => drop(writeln!(out, "  shiviz: not written: {e}")),

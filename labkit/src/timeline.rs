@@ -367,7 +367,8 @@ fn escape_html(text: &str) -> String {
     out
 }
 
-/// Write the page for `rec` to `dir/<name>.html` (creating `dir`); returns its path.
+/// Write the page for `rec` to `dir/<name>.html` (creating `dir`), and its last events as a
+/// step-through page to `dir/<name>-steps.html` (see [`crate::steps`]); returns the first path.
 pub fn write(
     rec: &Recording,
     dir: &Path,
@@ -390,6 +391,9 @@ pub fn write(
     }
     let path = dir.join(format!("{file}.html"));
     std::fs::write(&path, render(rec, title, failure))?;
+    // The run's last events as the step-through page the checker draws its counterexamples in.
+    let steps = crate::steps::from_recording(rec, title, failure, crate::steps::RECORDED_STEPS);
+    crate::steps::write(&steps, &crate::steps::steps_path(&path))?;
     Ok(path)
 }
 

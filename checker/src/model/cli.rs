@@ -11,6 +11,7 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::net::{TcpListener, ToSocketAddrs};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -21,8 +22,12 @@ use stateright::{Checker, Model};
 use super::bounds::{Bounds, Exploration, NetworkSemantics, Strategy};
 use super::check::{Progress, check_with_progress};
 use super::node::RaftNode;
+use super::page::{counterexample_page, default_page_path, write_page};
 use super::raft_model::model;
-use super::report::{DEFAULT_EXPLORER, render_report};
+use super::report::{
+    DEFAULT_EXPLORER, Pages, Report, Shortness, explore_flags, explorer_url,
+    render_report_with_pages,
+};
 use super::{panics, symmetry};
 
 /// The model's bounds, shared by `check` and `explore`.
@@ -135,6 +140,10 @@ pub struct CheckArgs {
     /// Address printed in Explorer links (where `checker explore` serves).
     #[arg(long, default_value = DEFAULT_EXPLORER)]
     pub explorer: String,
+    /// Write the step-through page of the (first) counterexample to FILE [default: every
+    /// counterexample's page goes to target/counterexamples/PROPERTY.html].
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 impl CheckArgs {
@@ -222,10 +231,62 @@ pub fn check_command<R: RaftNode>(
         bar.finish_and_clear();
     }
     let code = report.conclusion().exit_code();
-    match emit(out, &render_report(&report, &args.explorer)) {
+    let pages = write_pages(&report, args);
+    match emit(
+        out,
+        &render_report_with_pages(&report, &args.explorer, &pages),
+    ) {
         Ok(()) => code,
         Err(e) => write_failed(&e, code),
     }
+}
+
+/// Write the step-through page of each counterexample in `report`: the first to `--html FILE`
+/// if given, the others (or all) to [`default_page_path`]. With `--html` and no counterexample,
+/// a note says that there is nothing to show.
+pub fn write_pages<R: RaftNode>(report: &Report<R>, args: &CheckArgs) -> Pages {
+    let mut pages = Pages::default();
+    let mut asked = args.html.clone();
+    for v in report.verdicts.iter().filter(|v| !v.ok) {
+        let Some(path) = &v.counterexample else {
+            continue;
+        };
+        let steps = path.clone().into_actions().len();
+        let shortness = match v.shortness {
+            Some(Shortness::Shortest) | None => "no shorter path violates it".to_owned(),
+            Some(Shortness::Minimal { searched }) => format!(
+                "no step can be left out; the search for a shorter one stopped after {searched} \
+                 states"
+            ),
+        };
+        let notes = vec![
+            format!("bounds: {}", report.bounds),
+            format!("{steps} steps; {shortness}"),
+            format!(
+                "open it: cargo run --release -p checker -- explore {}",
+                explore_flags(&report.bounds, &args.explorer)
+            ),
+            format!(
+                "explore it: {}",
+                explorer_url(&report.bounds, &args.explorer, path)
+            ),
+        ];
+        let data = counterexample_page(&report.bounds, v.name, path, v.violation.as_ref(), notes);
+        let file = asked.take().unwrap_or_else(|| default_page_path(v.name));
+        let line = match write_page(&data, &file) {
+            Ok(()) => format!("page: {}", file.display()),
+            Err(e) => format!("page: not written: {}: {e}", file.display()),
+        };
+        pages.lines.push((v.name, line));
+    }
+    if let Some(file) = asked.filter(|_| pages.lines.is_empty()) {
+        pages.note = Some(format!(
+            "page: nothing to show: no safety property was violated, so there is no path to \
+             step through ({} not written)",
+            file.display()
+        ));
+    }
+    pages
 }
 
 /// Write `text` to `out` and flush it.
