@@ -33,7 +33,8 @@ pub struct Mutant {
 #[derive(Clone, Debug, PartialEq)]
 pub struct MutantResult {
     pub mutant: Mutant,
-    /// `labXY/test` of every test with a failing run.
+    /// `labXY/test` of every test with a failing run, and `preset:NAME` of every graded checker
+    /// preset that failed.
     pub caught_by: Vec<String>,
     /// Set when the patched tree did not build (which also counts as caught).
     pub build_failure: Option<String>,
@@ -185,7 +186,7 @@ pub fn grade_mutant(
             .tests
             .iter()
             .filter(|t| !t.passed())
-            .map(|t| format!("{}/{}", t.lab, t.test))
+            .map(|t| t.label())
             .collect(),
         build_failure: grade.build_failure.clone(),
         lost: round2(grade.max_score() - grade.score()),
