@@ -42,15 +42,16 @@ impl Preset {
     }
 }
 
-/// Every preset, in the labs' order. Time limits leave about 4x the reference's time on the
-/// shared 2-core machine (BENCHMARKS.md has the measurements).
+/// Every preset, in the labs' order. The reference finishes each within a minute on the shared
+/// 2-core machine (BENCHMARKS.md has the measurements); the limits leave room for a loaded
+/// machine (real time, not CPU time), at least 4x the reference's time.
 pub const PRESETS: &[Preset] = &[
     Preset {
         name: "election",
         lab: "2a",
         about: "election safety and a leader elected: 3 servers, terms up to 2, no commands",
         flags: &["--commands", "0"],
-        time_limit_secs: 30,
+        time_limit_secs: 60,
     },
     Preset {
         name: "duplicate-replies",
@@ -67,14 +68,14 @@ pub const PRESETS: &[Preset] = &[
             "--commands",
             "0",
         ],
-        time_limit_secs: 60,
+        time_limit_secs: 120,
     },
     Preset {
         name: "replication",
         lab: "2b",
         about: "the default bound: 3 servers, terms up to 2, one command, unordered network",
         flags: &[],
-        time_limit_secs: 30,
+        time_limit_secs: 60,
     },
     Preset {
         name: "figure8",
@@ -92,7 +93,7 @@ pub const PRESETS: &[Preset] = &[
             "--max-losses",
             "4",
         ],
-        time_limit_secs: 60,
+        time_limit_secs: 120,
     },
     Preset {
         name: "crash",
@@ -100,14 +101,14 @@ pub const PRESETS: &[Preset] = &[
         about: "the default bound where any one server may crash once and restart from what it \
                 persisted",
         flags: &["--crashes", "1"],
-        time_limit_secs: 60,
+        time_limit_secs: 120,
     },
     Preset {
         name: "snapshots",
         lab: "2d",
         about: "the default bound with servers snapshotting what they applied",
         flags: &["--snapshots"],
-        time_limit_secs: 30,
+        time_limit_secs: 60,
     },
 ];
 
@@ -146,7 +147,7 @@ mod tests {
                 lab.id,
                 preset.name
             );
-            assert!(preset.time_limit_secs > 0 && preset.time_limit_secs <= 60);
+            assert!(preset.time_limit_secs > 0 && preset.time_limit_secs <= 120);
         }
     }
 }

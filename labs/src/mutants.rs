@@ -96,7 +96,12 @@ pub fn parse_mutant(patch: &Path, text: &str) -> Result<Mutant, MutantError> {
 
 /// Every mutant in `root/labs/mutants`, sorted by name.
 pub fn catalog(root: &Path) -> Result<Vec<Mutant>, MutantError> {
-    let dir = root.join("labs/mutants");
+    catalog_in(&root.join("labs/mutants"))
+}
+
+/// Every mutant (`*.patch`) in the folder `dir`, sorted by name.
+pub fn catalog_in(dir: &Path) -> Result<Vec<Mutant>, MutantError> {
+    let dir = dir.to_path_buf();
     let entries =
         std::fs::read_dir(&dir).map_err(|e| MutantError::Io(format!("{}: {e}", dir.display())))?;
     let mut patches: Vec<PathBuf> = entries

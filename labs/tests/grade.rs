@@ -293,6 +293,52 @@ fn grading_end_to_end() {
     drop(grader);
 
     hostile_submissions(&scratch);
+    a_mutant_that_keeps_full_marks_fails_labs_mutants(&scratch);
+}
+
+/// `labs mutants` exits non-zero when a mutant keeps full marks: a no-op mutant (a comment
+/// changed) graded for lab 2A, tests and checker presets, loses nothing.
+fn a_mutant_that_keeps_full_marks_fails_labs_mutants(scratch: &Path) {
+    let catalog = scratch.join("noop-catalog");
+    let first = std::fs::read_to_string(workspace_root().join("raft/src/raft.rs"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    write(
+        &catalog.join("noop.patch"),
+        &format!(
+            "Mutant noop (lab 2A): changes a comment only.\n\n\
+             diff --git a/raft/src/raft.rs b/raft/src/raft.rs\n\
+             --- a/raft/src/raft.rs\n\
+             +++ b/raft/src/raft.rs\n\
+             @@ -1 +1 @@\n\
+             -{first}\n\
+             +{first} (a comment changed)\n"
+        ),
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_labs"))
+        .current_dir(workspace_root())
+        .arg("mutants")
+        .arg("--catalog")
+        .arg(&catalog)
+        .arg("--scratch")
+        .arg(scratch)
+        .args(["--lab", "2a"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{table}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        table.contains("NOT CAUGHT") && table.contains("0 of 1 mutants caught"),
+        "{table}"
+    );
 }
 
 /// Lines of the reference's solution regions that the handout does not have (at least 30
