@@ -624,6 +624,89 @@ mod tests {
         args: CheckArgs,
     }
 
+    /// Every preset's flags parse, give its bound and its time limit, and `--preset` refuses any
+    /// flag that would change what it checks.
+    #[test]
+    fn presets_resolve_to_their_bounds_and_refuse_other_bound_flags() {
+        for preset in presets::PRESETS {
+            let check = Check::try_parse_from(["check", "--preset", preset.name]).unwrap();
+            let (args, found) = check.args.resolve().unwrap();
+            assert_eq!(found, Some(preset));
+            assert_eq!(args.timeout, Some(preset.time_limit_secs));
+            let flags =
+                Check::try_parse_from(std::iter::once("check").chain(preset.flags.iter().copied()))
+                    .unwrap();
+            assert_eq!(
+                args.bounds.bounds(),
+                flags.args.bounds.bounds(),
+                "{}",
+                preset.name
+            );
+        }
+        let duplicate = presets::find("duplicate-replies").unwrap();
+        let (args, _) = Check::try_parse_from(["check", "--preset", duplicate.name])
+            .unwrap()
+            .args
+            .resolve()
+            .unwrap();
+        let bounds = args.bounds.bounds();
+        assert_eq!(
+            (
+                bounds.servers,
+                bounds.max_term,
+                bounds.commands,
+                bounds.network
+            ),
+            (4, 1, 0, NetworkSemantics::Duplicating)
+        );
+        for flag in [
+            "--servers=5",
+            "--max-term=3",
+            "--crashes=1",
+            "--timeout=999",
+            "--depth=3",
+            "--lossy",
+            "--symmetry",
+        ] {
+            let err = Check::try_parse_from(["check", "--preset", "election", flag])
+                .err()
+                .unwrap_or_else(|| panic!("--preset with {flag} is refused"));
+            assert!(err.to_string().contains("cannot be used with"), "{err}");
+        }
+        let check = Check::try_parse_from(["check", "--preset", "nosuch"]).unwrap();
+        let err = check.args.resolve().unwrap_err();
+        assert!(
+            err.contains("no such preset") && err.contains("figure8"),
+            "{err}"
+        );
+    }
+
+    /// A preset passes only a complete search: one stopped by its time limit fails, "timed out",
+    /// even though nothing was violated in the part it explored.
+    #[test]
+    fn a_preset_search_stopped_by_its_time_limit_fails() {
+        let report = super::super::check::check::<raft::Raft>(
+            &Bounds {
+                crashes: 1,
+                ..Bounds::default()
+            },
+            &Exploration {
+                timeout: Some(Duration::from_millis(1)),
+                ..Exploration::default()
+            },
+        );
+        let why = preset_passed(&report).unwrap_err();
+        assert!(why.starts_with("timed out"), "{why}");
+        let full = super::super::check::check::<raft::Raft>(
+            &Bounds {
+                commands: 0,
+                ..Bounds::default()
+            },
+            &Exploration::default(),
+        );
+        assert_eq!(preset_passed(&full), Ok(()), "--commands 0 need not commit");
+    }
+
     #[test]
     fn depth_zero_is_refused_with_a_reason() {
         let err = Check::try_parse_from(["check", "--depth", "0"])
