@@ -657,6 +657,61 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A stand-in for a model checker whose Raft claims a pass: it prints the preset's passing
+    /// line, appends a record with a guessed key and exits 0. The run fails; so does one that
+    /// writes no record at all; only a record with the run's key passes.
+    #[cfg(unix)]
+    #[test]
+    fn a_preset_run_passes_only_with_the_checkers_keyed_record() {
+        let dir =
+            std::env::temp_dir().join(format!("raftlab-runner-preset-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let preset = labkit::presets::find("election");
+        let (logs, runs) = (dir.join("logs"), dir.join("runs"));
+        let settings = settings(&dir, &logs, &runs, Duration::from_secs(30));
+        let record = |key: &str| {
+            format!(
+                "echo '{{\"key\":\"{key}\",\"lab\":\"checker\",\"test\":\"election\",\"seed\":0,\"ok\":true,\"failure\":null,\"summary\":\"preset election: passed\"}}' >> \"$LAB_REPORT\""
+            )
+        };
+        let run = |name: &str, body: &str| {
+            let task = RunTask {
+                exe: script(&dir, name, body),
+                preset,
+                test: "election".into(),
+                seed: 0,
+                ..task()
+            };
+            run_one(&task, &settings).unwrap()
+        };
+        let forged = run(
+            "forge.sh",
+            &format!(
+                "echo 'preset election: passed'\n{}\nexit 0",
+                record("guess")
+            ),
+        );
+        assert!(
+            matches!(&forged, Verdict::Failed(m) if m.contains("did not write")),
+            "{forged:?}"
+        );
+        let silent = run("silent.sh", "echo 'preset election: passed'\nexit 0");
+        assert!(
+            matches!(&silent, Verdict::Failed(m) if m.contains("without the model checker's record")),
+            "{silent:?}"
+        );
+        // The checker's own behaviour: read the key file, delete it, write a record with the key.
+        let honest = run(
+            "honest.sh",
+            "key=$(cat \"$LAB_REPORT_KEY\"); rm -f \"$LAB_REPORT_KEY\"\n\
+             printf '{\"key\":\"%s\",\"lab\":\"checker\",\"test\":\"election\",\"seed\":0,\"ok\":true,\"failure\":null,\"summary\":\"preset election: passed\"}\\n' \"$key\" >> \"$LAB_REPORT\"\n\
+             exit 0",
+        );
+        assert_eq!(honest, Verdict::Passed);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn a_run_that_prints_a_pass_and_detaches_a_child_fails_and_the_child_is_killed() {
