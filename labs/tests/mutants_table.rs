@@ -56,7 +56,7 @@ fn the_reviewed_table_covers_the_catalog_and_every_mutant_loses_points() {
 }
 
 #[test]
-#[ignore = "regrades every mutant: about a minute each on 2 cores"]
+#[ignore = "regrades every mutant with the checker presets: one to two minutes each on 2 cores"]
 fn mutants_table() {
     let root = workspace_root();
     // Outside this repository: the grader refuses a scratch folder inside a checkout with
