@@ -150,6 +150,23 @@ fn reporter() -> &'static Result<Option<Mutex<Reporter>>, String> {
     })
 }
 
+/// Open the report channel now, if [`REPORT_VAR`] is set: read and delete the key file. A tool
+/// that runs code under test in its own process (the model checker's `--preset`) calls this
+/// before any of that code runs.
+pub fn open_report_channel() -> Result<(), String> {
+    reporter().as_ref().map(|_| ()).map_err(Clone::clone)
+}
+
+/// Append `record` (its key filled in with the channel's) to the report channel, if there is one.
+pub fn report_record(record: RunRecord) {
+    report(record);
+}
+
+/// Apply [`MEMORY_LIMIT_VAR`], if set, to this process (once).
+pub fn apply_memory_limit_from_env() -> Result<(), String> {
+    apply_memory_limit().clone()
+}
+
 /// Append `record` (its key filled in) to the report channel, if there is one. Each record is one
 /// write of one line, so records of tests running in parallel never interleave.
 fn report(mut record: RunRecord) {

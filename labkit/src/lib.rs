@@ -27,6 +27,7 @@ pub mod lab;
 pub mod labrpc;
 pub mod logging;
 pub mod persister;
+pub mod presets;
 pub mod recorder;
 pub mod registry;
 pub mod shiviz;

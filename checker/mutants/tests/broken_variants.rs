@@ -481,3 +481,36 @@ fn the_last_line_names_the_violation_and_its_servers() {
         "{last}"
     );
 }
+
+/// A preset's verdict (what the grader records): a mutant the preset catches fails it, with its
+/// counterexample in the report; the reference passes.
+#[test]
+fn a_preset_fails_a_mutant_it_catches_with_the_counterexample() {
+    use checker::model::cli::{CheckArgs, check_outcome};
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Check {
+        #[command(flatten)]
+        args: CheckArgs,
+    }
+    let args = Check::try_parse_from(["check", "--preset", "election"])
+        .unwrap()
+        .args;
+    let mut out = Vec::new();
+    let outcome =
+        check_outcome::<raft_mutants::vote_twice::Raft>(&args, "vote-twice", &mut out, false);
+    let verdict = outcome.preset.expect("a preset's verdict");
+    assert!(!verdict.passed);
+    assert_eq!(outcome.code, 1);
+    assert!(
+        verdict
+            .report
+            .contains("counterexample for \"election safety\"")
+            && verdict.report.contains("preset election: FAILED"),
+        "{}",
+        verdict.report
+    );
+    let outcome = check_outcome::<raft::Raft>(&args, "the reference", &mut Vec::new(), false);
+    assert_eq!(outcome.code, 0);
+    assert!(outcome.preset.expect("a verdict").passed);
+}

@@ -307,10 +307,37 @@ impl Grader {
                         test: test.clone(),
                         seed,
                         exe: exe.clone(),
+                        preset: None,
                     });
                 }
             }
             tests_by_lab.push((*lab, tests));
+        }
+        // The graded checker presets: the checker built against the submission's Raft, each
+        // preset one run under the same isolation as a test.
+        let graded_presets: Vec<(&'static str, &'static labkit::presets::Preset)> = self
+            .options
+            .labs
+            .iter()
+            .flat_map(|lab| self.rubric.presets(lab).into_iter().map(move |p| (*lab, p)))
+            .collect();
+        let mut preset_failure = None;
+        if !graded_presets.is_empty() {
+            progress.set_message(format!("{name}: building the model checker"));
+            match self.build_checker()? {
+                Ok(checker) => {
+                    for (lab, preset) in &graded_presets {
+                        tasks.push(RunTask {
+                            lab,
+                            test: preset.name.to_string(),
+                            seed: 0,
+                            exe: checker.clone(),
+                            preset: Some(preset),
+                        });
+                    }
+                }
+                Err(messages) => preset_failure = Some(messages),
+            }
         }
         progress.set_message(format!("{name}: running {} test runs", tasks.len()));
         let verdicts = runner::run_all(&tasks, &settings, self.options.jobs, progress)
@@ -323,11 +350,17 @@ impl Grader {
         // What this submission's code may have done to the grader's own copy.
         grade.tampering = self.pristine.ensure()?;
         let mut by_test: BTreeMap<(&str, String), Vec<(u64, Verdict)>> = BTreeMap::new();
+        let mut by_preset: BTreeMap<(&str, &str), Verdict> = BTreeMap::new();
         for (task, verdict) in tasks.iter().zip(verdicts) {
-            by_test
-                .entry((task.lab, task.test.clone()))
-                .or_default()
-                .push((task.seed, verdict));
+            match task.preset {
+                Some(p) => {
+                    by_preset.insert((task.lab, p.name), verdict);
+                }
+                None => by_test
+                    .entry((task.lab, task.test.clone()))
+                    .or_default()
+                    .push((task.seed, verdict)),
+            }
         }
         for (lab, tests) in tests_by_lab {
             for test in tests {
@@ -337,9 +370,38 @@ impl Grader {
                     runs.next().map(|(_, v)| v).expect("one verdict per seed")
                 }));
             }
+            for preset in self.rubric.presets(lab) {
+                let verdict = by_preset.remove(&(lab, preset.name)).unwrap_or_else(|| {
+                    Verdict::Failed(format!(
+                        "the model checker does not compile against this submission, so no \
+                         preset ran. The compiler said:\n{}",
+                        preset_failure.as_deref().unwrap_or("(nothing)")
+                    ))
+                });
+                grade.tests.push(self.preset_grade(lab, preset, verdict));
+            }
         }
         grade.execution_time = started.elapsed();
         Ok(grade)
+    }
+
+    /// A graded preset's grade: one run (the checker is deterministic), scored like a test.
+    fn preset_grade(
+        &self,
+        lab: &'static str,
+        preset: &'static labkit::presets::Preset,
+        verdict: Verdict,
+    ) -> TestGrade {
+        let max_score = self.rubric.preset_points(lab, preset.name).unwrap_or(0.0);
+        let passed = usize::from(verdict.passed());
+        TestGrade {
+            lab,
+            test: preset.name.to_string(),
+            score: self.rubric.score(max_score, passed, 1),
+            max_score,
+            runs: vec![(0, verdict)],
+            preset: Some(preset),
+        }
     }
 
     /// Every test of the graded labs, failed with `why` (nothing was run).
@@ -349,6 +411,11 @@ impl Grader {
                 grade
                     .tests
                     .push(self.test_grade(lab, test, |_| Verdict::Failed(why.into())));
+            }
+            for preset in self.rubric.presets(lab) {
+                grade
+                    .tests
+                    .push(self.preset_grade(lab, preset, Verdict::Failed(why.into())));
             }
         }
     }
@@ -429,7 +496,74 @@ impl Grader {
             max_score,
             test,
             runs,
+            preset: None,
         }
+    }
+
+    /// Build the model checker (`checker`) in the work tree, against the submission's Raft: its
+    /// executable, or the compiler's messages.
+    fn build_checker(&self) -> Result<Result<PathBuf, String>, GradeError> {
+        let stdout_path = self.logs.join("build-checker.json");
+        let stderr_path = self.logs.join("build-checker.stderr");
+        let stdout = File::create(&stdout_path).map_err(io(&stdout_path))?;
+        let stderr = File::create(&stderr_path).map_err(io(&stderr_path))?;
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .current_dir(&self.work)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "checker",
+                "--bin",
+                "checker",
+                "--message-format=json",
+            ])
+            .env("CARGO_TARGET_DIR", &self.target_dir)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_BUILD_RUSTFLAGS")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        let mut child = command.spawn().map_err(io(&self.work))?;
+        let status = child
+            .wait_timeout(self.options.build_time_limit)
+            .map_err(io(&self.work))?;
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(Err(format!(
+                "the build did not finish within {}s of real time (killed)",
+                self.options.build_time_limit.as_secs()
+            )));
+        };
+        let json = std::fs::read_to_string(&stdout_path).map_err(io(&stdout_path))?;
+        let (executables, errors) = build_messages(&json, &["checker"]);
+        match executables.into_iter().next() {
+            Some((_, exe)) if status.success() => Ok(Ok(exe)),
+            _ => Ok(Err(self.compiler_messages(&errors, &stderr_path))),
+        }
+    }
+
+    /// The compiler's error messages (or, if it gave none, its stderr), relative to the work
+    /// tree and cut to [`MAX_BUILD_MESSAGE_LINES`].
+    fn compiler_messages(&self, errors: &[String], stderr_path: &Path) -> String {
+        let mut text = errors.join("\n");
+        if text.trim().is_empty() {
+            text = std::fs::read_to_string(stderr_path).unwrap_or_default();
+        }
+        // Paths inside the scratch folder mean nothing to the student: show them relative.
+        let text = text.replace(&format!("{}/", self.work.display()), "");
+        let lines: Vec<&str> = text.lines().collect();
+        let mut shown = lines[..lines.len().min(MAX_BUILD_MESSAGE_LINES)].join("\n");
+        if lines.len() > MAX_BUILD_MESSAGE_LINES {
+            shown.push_str(&format!(
+                "\n... ({} more lines)",
+                lines.len() - MAX_BUILD_MESSAGE_LINES
+            ));
+        }
+        shown
     }
 
     /// Build the suites in the work tree: their executables, or the compiler's error messages.
@@ -467,46 +601,9 @@ impl Grader {
             )));
         };
         let json = std::fs::read_to_string(&stdout_path).map_err(io(&stdout_path))?;
-        let mut executables = BTreeMap::new();
-        let mut errors = Vec::new();
-        for line in json.lines() {
-            let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            match message["reason"].as_str() {
-                Some("compiler-artifact") => {
-                    let name = message["target"]["name"].as_str().unwrap_or_default();
-                    if let (Some(lab), Some(exe)) = (
-                        self.options.labs.iter().find(|l| **l == name),
-                        message["executable"].as_str(),
-                    ) {
-                        executables.insert(*lab, PathBuf::from(exe));
-                    }
-                }
-                Some("compiler-message") if message["message"]["level"] == "error" => {
-                    if let Some(rendered) = message["message"]["rendered"].as_str() {
-                        errors.push(rendered.to_string());
-                    }
-                }
-                _ => {}
-            }
-        }
+        let (mut executables, errors) = build_messages(&json, &self.options.labs);
         if !status.success() {
-            let mut text = errors.join("\n");
-            if text.trim().is_empty() {
-                text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-            }
-            // Paths inside the scratch folder mean nothing to the student: show them relative.
-            let text = text.replace(&format!("{}/", self.work.display()), "");
-            let lines: Vec<&str> = text.lines().collect();
-            let mut shown = lines[..lines.len().min(MAX_BUILD_MESSAGE_LINES)].join("\n");
-            if lines.len() > MAX_BUILD_MESSAGE_LINES {
-                shown.push_str(&format!(
-                    "\n... ({} more lines)",
-                    lines.len() - MAX_BUILD_MESSAGE_LINES
-                ));
-            }
-            return Ok(Err(shown));
+            return Ok(Err(self.compiler_messages(&errors, &stderr_path)));
         }
         self.options
             .labs
@@ -575,6 +672,39 @@ pub fn keep_pictures(
         }
     }
     Verdict::Failed(message)
+}
+
+/// From cargo's JSON messages: the executables of the targets named in `names`, and the
+/// compiler's rendered error messages.
+fn build_messages(
+    json: &str,
+    names: &[&'static str],
+) -> (BTreeMap<&'static str, PathBuf>, Vec<String>) {
+    let mut executables = BTreeMap::new();
+    let mut errors = Vec::new();
+    for line in json.lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        match message["reason"].as_str() {
+            Some("compiler-artifact") => {
+                let name = message["target"]["name"].as_str().unwrap_or_default();
+                if let (Some(target), Some(exe)) = (
+                    names.iter().find(|l| **l == name),
+                    message["executable"].as_str(),
+                ) {
+                    executables.insert(*target, PathBuf::from(exe));
+                }
+            }
+            Some("compiler-message") if message["message"]["level"] == "error" => {
+                if let Some(rendered) = message["message"]["rendered"].as_str() {
+                    errors.push(rendered.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    (executables, errors)
 }
 
 /// Write `grade`'s `results.json` and `report.md` into `out`.
