@@ -303,12 +303,10 @@ fn grading_end_to_end() {
 /// changed) graded for lab 2A, tests and checker presets, loses nothing.
 fn a_mutant_that_keeps_full_marks_fails_labs_mutants(scratch: &Path) {
     let catalog = scratch.join("noop-catalog");
-    let first = std::fs::read_to_string(workspace_root().join("raft/src/raft.rs"))
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .to_string();
+    // git apply wants context: the second line is kept as it is.
+    let source = std::fs::read_to_string(workspace_root().join("raft/src/raft.rs")).unwrap();
+    let mut lines = source.lines();
+    let (first, second) = (lines.next().unwrap(), lines.next().unwrap());
     write(
         &catalog.join("noop.patch"),
         &format!(
@@ -316,9 +314,10 @@ fn a_mutant_that_keeps_full_marks_fails_labs_mutants(scratch: &Path) {
              diff --git a/raft/src/raft.rs b/raft/src/raft.rs\n\
              --- a/raft/src/raft.rs\n\
              +++ b/raft/src/raft.rs\n\
-             @@ -1 +1 @@\n\
+             @@ -1,2 +1,2 @@\n\
              -{first}\n\
-             +{first} (a comment changed)\n"
+             +{first} (a comment changed)\n\
+             \x20{second}\n"
         ),
     );
     let output = Command::new(env!("CARGO_BIN_EXE_labs"))
