@@ -386,3 +386,326 @@ fn a_broken_page_is_caught_in_chromium() {
     );
     assert!(!dom.contains("id=\"failure-marker\""));
 }
+
+// ----- KV history pictures. -----
+
+/// Appended to a copy of a history picture: once the page has loaded (after the page's own load
+/// handlers), measure where the first operation that could not be placed is on screen, and say it
+/// in the DOM.
+const MEASURE_STUCK: &str = "<script>window.addEventListener('load', function () {
+  var g = document.querySelector('g.op.stuck'), d = document.createElement('div');
+  d.id = 'measure';
+  if (g) {
+    var r = g.getBoundingClientRect();
+    d.setAttribute('data-box', [r.left, r.top, r.right, r.bottom, window.innerWidth, window.innerHeight].join(' '));
+  }
+  document.body.appendChild(d);
+});</script>";
+
+/// Whether the page copy with [`MEASURE_STUCK`] says the stuck operation lies inside the window.
+fn stuck_on_screen(dom: &str) -> bool {
+    let at = dom
+        .find("data-box=\"")
+        .unwrap_or_else(|| panic!("nothing measured (no stuck operation?): {dom}"));
+    let rest = &dom[at + 10..];
+    let v: Vec<f64> = rest[..rest.find('"').expect("closed")]
+        .split(' ')
+        .map(|n| n.parse().expect("a number"))
+        .collect();
+    let (left, top, right, bottom, width, height) = (v[0], v[1], v[2], v[3], v[4], v[5]);
+    right > left && left >= 0.0 && top >= 0.0 && right <= width && bottom <= height
+}
+
+/// The page in Chromium with [`MEASURE_STUCK`] appended (a copy beside it named `copy`).
+fn render_measured(chromium: &Path, page: &Path, copy: &str, html: &str) -> (String, Vec<String>) {
+    let measured = page.with_file_name(copy);
+    let html = html.replacen("</body>", &format!("{MEASURE_STUCK}</body>"), 1);
+    std::fs::write(&measured, html).expect("written");
+    render_in_chromium(chromium, &measured)
+}
+
+/// A PNG of the page as headless Chromium shows it in a 1400 x 900 window, under
+/// `target/screenshots/NAME.png`; checks that it is a PNG of that size with something in it.
+fn screenshot(chromium: &Path, page: &Path, name: &str) -> PathBuf {
+    let dir = labkit::timeline::runs_dir().with_file_name("screenshots");
+    std::fs::create_dir_all(&dir).expect("the screenshots folder");
+    let png = dir.join(format!("{name}.png"));
+    let _ = std::fs::remove_file(&png);
+    static SHOTS: AtomicUsize = AtomicUsize::new(0);
+    let n = SHOTS.fetch_add(1, Ordering::SeqCst);
+    let profile =
+        std::env::temp_dir().join(format!("raftlab-chromium-shot-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&profile);
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-dev-shm-usage",
+            "--proxy-server=127.0.0.1:9",
+            "--window-size=1400,900",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium starts");
+    let _ = std::fs::remove_dir_all(&profile);
+    let bytes = std::fs::read(&png).unwrap_or_else(|e| {
+        panic!(
+            "no screenshot {} ({e}): {}",
+            png.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    let be = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    assert_eq!((be(16), be(20)), (1400, 900), "the window's size");
+    assert!(bytes.len() > 20_000, "{} bytes: a blank page?", bytes.len());
+    png
+}
+
+/// A real 3A-style run (5 servers, a partition, a crash and restart, leaders) whose recorded
+/// history gets one stale read added, so that it is not linearizable: the failure names the
+/// picture, and the picture carries the run's faults.
+fn non_linearizable_kv_run(test: &'static str) -> PathBuf {
+    use harness::kv::KvCluster;
+    use linearizability::Operation;
+    labkit::logging::init();
+    let spec = TestSpec::new("viz", test);
+    let result = run_seed(&spec, 1, |sim| async move {
+        let cfg = KvCluster::new(
+            &sim,
+            harness::TestId { lab: "viz", test },
+            5,
+            Net::Reliable,
+            None,
+        );
+        let all = cfg.all();
+        let ck = cfg.make_client(&all);
+        cfg.put(&ck, "k", "a", Some(0)).await;
+        let (p1, p2) = cfg.make_partition();
+        cfg.partition(&p1, &p2);
+        let majority = cfg.make_client(&p1);
+        cfg.append(&majority, "k", "b", Some(1)).await;
+        cfg.shutdown_server(p1[0]);
+        cfg.sleep(Duration::from_millis(500)).await;
+        cfg.start_server(p1[0]);
+        cfg.partition(&p1, &p2);
+        cfg.append(&majority, "k", "c", Some(1)).await;
+        cfg.connect_all();
+        cfg.sleep(Duration::from_millis(300)).await;
+        let read = cfg.get(&ck, "k", Some(0)).await;
+        assert_eq!(read, "abc");
+        // A read after that one, of the value before both appends: stale.
+        let t = cfg.now().as_nanos() as u64;
+        cfg.record_operation(Operation::get(7, "k", t + 1_000_000, t + 2_000_000, "a"));
+        cfg.sleep(Duration::from_millis(5)).await;
+        cfg.check_linearizable();
+        Vec::new()
+    });
+    let failure = result
+        .error
+        .expect("the history is not linearizable")
+        .to_string();
+    assert!(failure.contains("NOT linearizable"), "{failure}");
+    let picture = failure
+        .split("Picture: ")
+        .nth(1)
+        .and_then(|rest| rest.split(" (history: ").next())
+        .unwrap_or_else(|| panic!("no picture named in: {failure}"));
+    PathBuf::from(picture)
+}
+
+#[test]
+fn a_kv_history_picture_shows_the_faults_in_chromium() {
+    let page = non_linearizable_kv_run("a_kv_history_picture_shows_the_faults_in_chromium");
+    let html = std::fs::read_to_string(&page).expect("the picture exists");
+    // The harness's faults are in the page whatever the browser.
+    for text in [
+        "class=\"fault part\"",
+        ">network</text>",
+        "class=\"fault crash\"",
+        "class=\"fault leader\"",
+        " ms</text>",
+    ] {
+        assert!(
+            html.contains(text),
+            "{text} missing from {}",
+            page.display()
+        );
+    }
+    let Some(chromium) = chromium_or_skip("a_kv_history_picture_shows_the_faults_in_chromium")
+    else {
+        return;
+    };
+    let (dom, requests) = render_measured(&chromium, &page, "viz-kv-measured.html", &html);
+    assert!(
+        !dom.contains("id=\"js-error\""),
+        "the page's script failed: {dom}"
+    );
+    assert!(dom.contains("class=\"partshade\""), "no partition shaded");
+    assert!(dom.contains("class=\"op stuck"), "no stuck operation");
+    assert!(stuck_on_screen(&dom), "the stuck operation is off screen");
+    assert!(
+        dom.contains("could not come next"),
+        "the details panel does not open on the stuck operation"
+    );
+    let from_page = page_requests(&requests);
+    assert!(
+        from_page.is_empty(),
+        "the page made network requests: {from_page:?}"
+    );
+    screenshot(&chromium, &page, "kv-history");
+}
+
+/// 50 clients, 2,000 operations over 10 keys (each client uses two), one stale read late in the
+/// run, and a partition every second: the failing key's chart has only its clients' rows and the
+/// page opens on the stuck read. Without the page's scrolling the read would be off screen (the
+/// check bites).
+#[test]
+fn a_big_history_picture_opens_on_its_stuck_operation_in_chromium() {
+    use linearizability::{
+        Annotation, AnnotationKind, CheckOptions, History, Operation, PictureOptions, Verdict,
+        check_history, render_html_annotated,
+    };
+    const MS: u64 = 1_000_000;
+    let mut values: std::collections::BTreeMap<String, String> = Default::default();
+    let mut ops = Vec::new();
+    for k in 0..2000u64 {
+        let client = k % 50;
+        let key = match k % 2 {
+            0 => client % 10,
+            _ => (client + 3) % 10,
+        }
+        .to_string();
+        let (call, ret) = (k * 5 * MS, k * 5 * MS + 4 * MS);
+        if k == 1900 {
+            // Stale: the value before the last append to this key.
+            ops.push(Operation::get(client, &key, call, ret, "x"));
+            continue;
+        }
+        let value = values.entry(key.clone()).or_default();
+        if k % 3 == 0 {
+            ops.push(Operation::get(client, &key, call, ret, value));
+        } else {
+            let piece = format!("{client}.{k};");
+            ops.push(Operation::append(client, &key, &piece, call, ret));
+            value.push_str(&piece);
+        }
+    }
+    // Operation 1900 is client 0's (1900 % 50), on its first key (client % 10).
+    let failing_key = "0";
+    let history = History::new(ops);
+    let report = check_history(&history, &CheckOptions::default()).expect("a valid history");
+    assert_eq!(report.verdict, Verdict::Illegal);
+    let mut annotations = Vec::new();
+    for s in 0..10u64 {
+        annotations.push(Annotation {
+            row: "network".into(),
+            start: s * 1000 * MS,
+            end: s * 1000 * MS + 600 * MS,
+            kind: AnnotationKind::Partition,
+            label: format!("partition [{}] | rest", s % 5),
+            detail: "a partition".into(),
+        });
+        annotations.push(Annotation {
+            row: format!("s{}", s % 5),
+            start: s * 1000 * MS,
+            end: s * 1000 * MS + 900 * MS,
+            kind: AnnotationKind::Leader,
+            label: format!("leader T{s}"),
+            detail: format!("led term {s}"),
+        });
+    }
+    let options = PictureOptions {
+        annotations,
+        nanoseconds: true,
+    };
+    let html = render_html_annotated(&history, &report.info, &options);
+    let section = &html[html.find("<section>").expect("a drawn key")..];
+    assert!(section.contains(&format!("key &quot;{failing_key}&quot;: NOT linearizable")));
+    let rows = section.matches("class=\"client\"").count();
+    assert!(
+        (1..=10).contains(&rows),
+        "{rows} client rows: only the failing key's clients"
+    );
+    let dir = labkit::timeline::runs_dir();
+    std::fs::create_dir_all(&dir).expect("the runs folder");
+    let page = dir.join("viz-big-history.html");
+    std::fs::write(&page, &html).expect("written");
+    let Some(chromium) =
+        chromium_or_skip("a_big_history_picture_opens_on_its_stuck_operation_in_chromium")
+    else {
+        return;
+    };
+    let (dom, requests) = render_measured(&chromium, &page, "viz-big-measured.html", &html);
+    assert!(!dom.contains("id=\"js-error\""), "the page's script failed");
+    assert!(stuck_on_screen(&dom), "the stuck operation is off screen");
+    assert!(page_requests(&requests).is_empty());
+    // The same page without its scrolling: the stuck read is off screen, and the check says so.
+    let unscrolled = html.replacen("stuck.scrollIntoView(", "void (", 1);
+    assert!(!unscrolled.contains("scrollIntoView("));
+    assert_ne!(unscrolled, html);
+    let (dom, _) = render_measured(&chromium, &page, "viz-big-unscrolled.html", &unscrolled);
+    assert!(
+        !stuck_on_screen(&dom),
+        "the check would pass without the page scrolling"
+    );
+    screenshot(&chromium, &page, "kv-big-history");
+}
+
+/// A KV server's applies are recorded (Raft hands them to the server, not to the tester), and
+/// recording a KV run does not change it.
+#[test]
+fn kv_applies_are_recorded_and_recording_does_not_change_a_kv_run() {
+    use harness::kv::KvCluster;
+    use labkit::recorder::What;
+    let run = |record: bool| {
+        let config = RunConfig::new(3).record(record);
+        let (result, stats, recording) = run_recorded(config, |sim| async move {
+            let id = harness::TestId {
+                lab: "viz",
+                test: "kv_applies",
+            };
+            let cfg = KvCluster::new(&sim, id, 3, Net::Unreliable, None);
+            let ck = cfg.make_client(&cfg.all());
+            for i in 0..5 {
+                cfg.append(&ck, "k", &i.to_string(), Some(0)).await;
+            }
+            let (p1, p2) = cfg.make_partition();
+            cfg.partition(&p1, &p2);
+            cfg.put(&ck, "j", "v", Some(0)).await;
+            cfg.check_linearizable();
+        });
+        assert!(result.is_ok(), "{result:?}");
+        let applies: Vec<(String, u64)> = (recording.events.iter())
+            .filter_map(|e| match &e.what {
+                What::Apply { lane, index, .. } => {
+                    Some((recording.lanes[*lane as usize].clone(), *index))
+                }
+                _ => None,
+            })
+            .collect();
+        (stats.trace, stats.events, applies)
+    };
+    let (off, on) = (run(false), run(true));
+    assert_eq!((off.0, off.1), (on.0, on.1), "same trace, same events");
+    assert!(off.2.is_empty());
+    for server in ["s0", "s1", "s2"] {
+        let indices: Vec<u64> = (on.2.iter())
+            .filter(|(lane, _)| lane == server)
+            .map(|&(_, i)| i)
+            .collect();
+        assert!(indices.len() >= 3, "{server} applied {indices:?}");
+        assert!(
+            indices.windows(2).all(|w| w[0] < w[1]),
+            "{server}: {indices:?}"
+        );
+    }
+}

@@ -15,9 +15,11 @@ fn main() {
     let raft_rs = root.join("raft/src/raft.rs");
     let mutants_dir = root.join("labs/mutants");
     let extra_dir = manifest.join("extra");
+    let checker_only_dir = root.join("labs/mutants/checker-only");
     println!("cargo:rerun-if-changed={}", raft_rs.display());
     println!("cargo:rerun-if-changed={}", mutants_dir.display());
     println!("cargo:rerun-if-changed={}", extra_dir.display());
+    println!("cargo:rerun-if-changed={}", checker_only_dir.display());
     let source = std::fs::read_to_string(&raft_rs).expect("read raft/src/raft.rs");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
 
@@ -31,11 +33,19 @@ fn main() {
         patches
     };
     let catalogued = patches_in(&mutants_dir);
-    let extra = patches_in(&extra_dir);
+    let mut extra = patches_in(&extra_dir);
+    if checker_only_dir.is_dir() {
+        extra.extend(patches_in(&checker_only_dir));
+    }
 
     let mut modules = String::new();
     let mut catalog = String::from(
         "/// Every Raft mutant: (name, lab, what it breaks).\npub const CATALOG: &[(&str, &str, &str)] = &[\n",
+    );
+    let mut dispatch = String::from(
+        "/// `checker check` (its flags in `args`, e.g. `--preset figure8`) on the mutant `name`: its exit\n\
+         /// code, or `None` for no such Raft mutant.\n\
+         pub fn check_mutant(name: &str, args: &checker::model::cli::CheckArgs, out: &mut dyn std::io::Write) -> Option<u8> {\n    match name {\n",
     );
     let mut extras = String::from(
         "/// The mutants for the checker's tests only (checker/mutants/extra/): (name, lab, what it breaks).\npub const EXTRA: &[(&str, &str, &str)] = &[\n",
@@ -57,6 +67,10 @@ fn main() {
             "#[path = {:?}]\n#[allow(dead_code, unused, clippy::all, clippy::pedantic)]\npub mod {module};",
             file.display().to_string()
         );
+        let _ = writeln!(
+            dispatch,
+            "        {name:?} => Some(checker::model::cli::check_command::<{module}::Raft>(args, {name:?}, out, false)),"
+        );
         let list = if extra.contains(patch) {
             &mut extras
         } else {
@@ -66,8 +80,12 @@ fn main() {
     }
     catalog.push_str("];\n");
     extras.push_str("];\n");
-    std::fs::write(out_dir.join("mutants.rs"), modules + &catalog + &extras)
-        .expect("write mutants.rs");
+    dispatch.push_str("        _ => None,\n    }\n}\n");
+    std::fs::write(
+        out_dir.join("mutants.rs"),
+        modules + &catalog + &extras + &dispatch,
+    )
+    .expect("write mutants.rs");
 }
 
 /// The files a patch changes: its `+++ b/PATH` lines.

@@ -1018,8 +1018,8 @@ fn html_picture_is_written_and_self_contained() {
     );
     assert!(html.contains("append(&quot;k&quot;, &quot;&lt;b&gt;&quot;)"));
     assert!(!html.contains("<b>"), "values must be escaped");
-    // Each op has its hover text.
-    assert_eq!(html.matches("<title>client").count(), 6);
+    // Each op has its hover text (shown in the panel beside the chart).
+    assert_eq!(html.matches("data-info=\"client").count(), 6);
     // Nothing is fetched from anywhere.
     assert!(!html.contains("http://") && !html.contains("https://"));
     assert!(!html.contains("<link") && !html.contains(" src="));

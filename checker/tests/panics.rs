@@ -400,7 +400,9 @@ fn a_panic_while_the_checker_reads_a_server_is_a_violation_not_a_crash() {
     let mut machine = (*state.machines[0]).clone();
     machine.server.raft = Some(checker::model::Shared::new(PanicsWhenRead(leader)));
     state.machines[0] = checker::model::Shared::new(machine);
-    let why = checker::model::properties::leader_completeness(&state).expect("a violation");
+    let why = checker::model::properties::leader_completeness(&state)
+        .expect("a violation")
+        .why;
     assert!(
         why.starts_with(
             "the Raft panicked while the checker read the servers' states: a leader hides at \

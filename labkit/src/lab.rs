@@ -150,6 +150,23 @@ fn reporter() -> &'static Result<Option<Mutex<Reporter>>, String> {
     })
 }
 
+/// Open the report channel now, if [`REPORT_VAR`] is set: read and delete the key file. A tool
+/// that runs code under test in its own process (the model checker's `--preset`) calls this
+/// before any of that code runs.
+pub fn open_report_channel() -> Result<(), String> {
+    reporter().as_ref().map(|_| ()).map_err(Clone::clone)
+}
+
+/// Append `record` (its key filled in with the channel's) to the report channel, if there is one.
+pub fn report_record(record: RunRecord) {
+    report(record);
+}
+
+/// Apply [`MEMORY_LIMIT_VAR`], if set, to this process (once).
+pub fn apply_memory_limit_from_env() -> Result<(), String> {
+    apply_memory_limit().clone()
+}
+
 /// Append `record` (its key filled in) to the report channel, if there is one. Each record is one
 /// write of one line, so records of tests running in parallel never interleave.
 fn report(mut record: RunRecord) {
@@ -182,6 +199,50 @@ fn exit_on_bad_setting(message: &str) -> ! {
 /// The command that replays one test with one seed.
 pub fn replay_command(lab: &str, test: &str, seed: u64) -> String {
     format!("LAB_SEED={seed} cargo test --release --test {lab} -- {test} --exact")
+}
+
+/// `LAB_2E=1`: the earlier Raft suites (2A-2D) boot their servers with lab 2E's PreVote and
+/// CheckQuorum on (the harness reads it; `lab2e` has them on anyway).
+pub const WITH_2E_VAR: &str = "LAB_2E";
+
+/// Settings that change what a run does, not only what it shows: a replay line repeats each one
+/// that is set, or it would replay a different run.
+pub const RUN_SETTINGS: &[&str] = &[WITH_2E_VAR];
+
+/// The [`RUN_SETTINGS`] that `lookup` (the environment, in a test process) has set to a non-empty
+/// value, with those values, in [`RUN_SETTINGS`]'s order.
+pub fn run_settings(lookup: impl Fn(&str) -> Option<String>) -> Vec<(&'static str, String)> {
+    RUN_SETTINGS
+        .iter()
+        .filter_map(|name| Some((*name, lookup(name).filter(|v| !v.is_empty())?)))
+        .collect()
+}
+
+/// [`replay_command`] preceded by `settings` (`NAME=value`, quoted for a POSIX shell if needed).
+pub fn replay_command_with(
+    lab: &str,
+    test: &str,
+    seed: u64,
+    settings: &[(&str, String)],
+) -> String {
+    let mut line = String::new();
+    for (name, value) in settings {
+        let plain = value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-/:,".contains(c));
+        if plain {
+            line.push_str(&format!("{name}={value} "));
+        } else {
+            line.push_str(&format!("{name}='{}' ", value.replace('\'', "'\\''")));
+        }
+    }
+    line + &replay_command(lab, test, seed)
+}
+
+/// The replay command of a run in this process: [`replay_command`] with the run settings this
+/// process's environment has set (a run of 2A with `LAB_2E=1` replays with `LAB_2E=1`).
+pub fn replay_command_here(lab: &str, test: &str, seed: u64) -> String {
+    replay_command_with(lab, test, seed, &run_settings(|name| std::env::var(name).ok()))
 }
 
 /// One summary line.
@@ -290,6 +351,8 @@ pub struct SeedResult {
     pub error: Option<RunError>,
     /// The timeline page written for this run (a failed run, or any with `LAB_VIZ=1`).
     pub picture: Option<std::path::PathBuf>,
+    /// The run's ShiViz log, written beside its page with `LAB_VIZ=shiviz`.
+    pub shiviz: Option<std::path::PathBuf>,
 }
 
 /// Run `body` once with `seed` under the spec's limits and print its summary line (and, on failure,
@@ -307,7 +370,7 @@ where
             "{} {} seed={seed} (replay: {})",
             spec.lab,
             spec.test,
-            replay_command(spec.lab, spec.test, seed)
+            replay_command_here(spec.lab, spec.test, seed)
         ))
         .record(crate::timeline::record_every_run());
     let (result, stats, recording) = run_recorded(config.clone(), &body);
@@ -341,12 +404,24 @@ where
     );
     let mut out = std::io::stdout().lock();
     match &picture {
-        Some(Ok(path)) => drop(writeln!(out, "  picture: {}", path.display())),
+        Some(Ok(drawn)) => {
+            let _ = writeln!(out, "  picture: {}", drawn.page.display());
+            let steps = crate::steps::steps_path(&drawn.page);
+            let _ = writeln!(out, "  steps: {}", steps.display());
+            match &drawn.shiviz {
+                Some(Ok(path)) => drop(writeln!(out, "  shiviz: {}", path.display())),
+                Some(Err(e)) => drop(writeln!(out, "  shiviz: not written: {e}")),
+                None => {}
+            }
+        }
         Some(Err(e)) => drop(writeln!(out, "  picture: not written: {e}")),
         None => {}
     }
     let _ = out.flush();
-    result.picture = picture.and_then(Result::ok);
+    if let Some(Ok(drawn)) = picture {
+        result.shiviz = drawn.shiviz.and_then(Result::ok);
+        result.picture = Some(drawn.page);
+    }
     result
 }
 
@@ -365,7 +440,7 @@ fn print_and_report(
         let _ = writeln!(
             out,
             "  replay: {}",
-            replay_command(spec.lab, spec.test, seed)
+            replay_command_here(spec.lab, spec.test, seed)
         );
     }
     let _ = out.flush();
@@ -383,6 +458,7 @@ fn print_and_report(
         summary,
         error,
         picture: None,
+        shiviz: None,
     }
 }
 
@@ -504,7 +580,7 @@ where
                 .map(u64::to_string)
                 .collect::<Vec<_>>()
                 .join(", "),
-            replay_command(spec.lab, spec.test, failed[0])
+            replay_command_here(spec.lab, spec.test, failed[0])
         );
     }
 }
@@ -578,6 +654,30 @@ mod tests {
         );
         assert_eq!(Summary::parse(&line), Some(summary));
         assert_eq!(Summary::parse("test foo ... ok"), None);
+    }
+
+    /// A run with a setting that changes it (`LAB_2E=1` in the 2A-2D suites) replays with that
+    /// setting: without it the replay would run the other Raft.
+    #[test]
+    fn replay_line_repeats_the_run_settings_that_are_set() {
+        let env = |on: bool| move |name: &str| (on && name == "LAB_2E").then(|| "1".to_string());
+        let settings = run_settings(env(true));
+        assert_eq!(settings, vec![("LAB_2E", "1".to_string())]);
+        assert_eq!(
+            replay_command_with("lab2a", "re_election", 3, &settings),
+            "LAB_2E=1 LAB_SEED=3 cargo test --release --test lab2a -- re_election --exact"
+        );
+        assert_eq!(run_settings(env(false)), Vec::new());
+        assert_eq!(run_settings(|_| Some(String::new())), Vec::new());
+        assert_eq!(
+            replay_command_with("lab2a", "re_election", 3, &run_settings(env(false))),
+            replay_command("lab2a", "re_election", 3)
+        );
+        assert_eq!(
+            replay_command_with("lab2a", "t", 1, &[("LAB_2E", "a b'c".to_string())]),
+            "LAB_2E='a b'\\''c' LAB_SEED=1 cargo test --release --test lab2a -- t --exact"
+        );
+        assert!(RUN_SETTINGS.contains(&WITH_2E_VAR));
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! - [`lab`]: running a lab test over seeds (`LAB_SEED`, `LAB_SEEDS`), its summary line, its replay
 //!   command and the report channel the tools read.
 //! - [`logging`]: `tracing` output with virtual timestamps, filtered by `RUST_LOG`.
+//! - [`steps`]: the step-through page (one column per server, step by step), drawn for the model
+//!   checker's counterexamples and for a recorded run's last events.
 //! - [`registry`]: the labs, listed once (suite, handout page, student files, checker bounds).
 //! - [`student_code`]: the static check of the student files against the allow-list in
 //!   `labkit/student-code.toml` (no threads, clocks, randomness or I/O), run by every lab test.
@@ -25,8 +27,11 @@ pub mod lab;
 pub mod labrpc;
 pub mod logging;
 pub mod persister;
+pub mod presets;
 pub mod recorder;
 pub mod registry;
+pub mod shiviz;
 pub mod sim;
+pub mod steps;
 pub mod student_code;
 pub mod timeline;

@@ -17,8 +17,9 @@ pub struct Lab {
     /// The files a student writes for this lab (repository paths). A later lab's student keeps
     /// the earlier labs' files too.
     pub student_files: &'static [&'static str],
-    /// `checker check` flags this lab suggests (its handout lists the commands); empty for none.
-    pub checker_bounds: &'static [&'static str],
+    /// The model checker's presets for this lab ([`crate::presets`]; its handout page lists each
+    /// with its command, and the rubric may grade them); empty for none.
+    pub checker_presets: &'static [&'static str],
 }
 
 const RAFT_FILES: &[&str] = &["raft/src/raft.rs", "raft/src/messages.rs"];
@@ -36,7 +37,7 @@ pub const LABS: &[Lab] = &[
         title: "Raft leader election",
         handout: "labs/2A.md",
         student_files: RAFT_FILES,
-        checker_bounds: &["--commands 0"],
+        checker_presets: &["election", "duplicate-replies"],
     },
     Lab {
         id: "2b",
@@ -44,7 +45,7 @@ pub const LABS: &[Lab] = &[
         title: "Raft log replication",
         handout: "labs/2B.md",
         student_files: RAFT_FILES,
-        checker_bounds: &[],
+        checker_presets: &["replication", "figure8"],
     },
     Lab {
         id: "2c",
@@ -52,7 +53,7 @@ pub const LABS: &[Lab] = &[
         title: "Raft persistence",
         handout: "labs/2C.md",
         student_files: RAFT_FILES,
-        checker_bounds: &["--crashes 1"],
+        checker_presets: &["crash"],
     },
     Lab {
         id: "2d",
@@ -60,7 +61,7 @@ pub const LABS: &[Lab] = &[
         title: "Raft log compaction (snapshots)",
         handout: "labs/2D.md",
         student_files: RAFT_FILES,
-        checker_bounds: &["--snapshots"],
+        checker_presets: &["snapshots"],
     },
     Lab {
         id: "2e",
@@ -68,7 +69,7 @@ pub const LABS: &[Lab] = &[
         title: "Raft PreVote and CheckQuorum",
         handout: "labs/2E.md",
         student_files: RAFT_FILES,
-        checker_bounds: &["--prevote"],
+        checker_presets: &["prevote"],
     },
     Lab {
         id: "3a",
@@ -76,7 +77,7 @@ pub const LABS: &[Lab] = &[
         title: "Fault-tolerant key/value service",
         handout: "labs/3A.md",
         student_files: KV_FILES,
-        checker_bounds: &[],
+        checker_presets: &[],
     },
     Lab {
         id: "3b",
@@ -84,7 +85,7 @@ pub const LABS: &[Lab] = &[
         title: "Key/value service with snapshots",
         handout: "labs/3B.md",
         student_files: KV_FILES,
-        checker_bounds: &[],
+        checker_presets: &[],
     },
 ];
 
@@ -148,5 +149,24 @@ mod tests {
             }
         }
         assert_eq!(student_files().len(), 5);
+    }
+
+    /// Each lab's presets exist, and its handout page shows each one's command.
+    #[test]
+    fn every_listed_preset_exists_and_its_handout_page_shows_the_command() {
+        for lab in LABS {
+            let page = std::fs::read_to_string(root().join(lab.handout)).unwrap();
+            for name in lab.checker_presets {
+                let preset = crate::presets::find(name)
+                    .unwrap_or_else(|| panic!("{}: no preset {name}", lab.id));
+                assert_eq!(preset.lab, lab.id, "{name}");
+                assert!(
+                    page.contains(&preset.command()),
+                    "{} does not show `{}`",
+                    lab.handout,
+                    preset.command()
+                );
+            }
+        }
     }
 }

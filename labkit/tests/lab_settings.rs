@@ -135,3 +135,58 @@ fn the_report_channel_carries_each_run_with_the_key() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+const FAILING_VAR: &str = "RAFTLAB_SETTINGS_FAILING";
+
+/// A run that fails (only when the parent asks for it).
+#[test]
+fn failing_run() {
+    if std::env::var_os(FAILING_VAR).is_none() {
+        return;
+    }
+    run_test(TestSpec::new("labx", "failing_run"), |sim| async move {
+        sim.sleep(std::time::Duration::from_millis(10)).await;
+        panic!("this run fails");
+    });
+}
+
+/// A failing run's replay lines (under the summary line and in the test's panic) repeat the
+/// settings that change the run: with `LAB_2E=1` (2E's switch in the 2A-2D suites) they begin
+/// with `LAB_2E=1`, so the replay runs the same Raft; without it they do not mention it.
+#[test]
+fn a_failing_runs_replay_line_repeats_lab_2e() {
+    for with_2e in [true, false] {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args(["failing_run", "--exact", "--test-threads", "1"])
+            .env(FAILING_VAR, "1")
+            .env("LAB_SEED", "5")
+            .env("LAB_VIZ", "0")
+            .env_remove("LAB_SEEDS")
+            .env_remove(REPORT_VAR)
+            .env_remove(REPORT_KEY_VAR)
+            .env_remove(labkit::lab::WITH_2E_VAR);
+        if with_2e {
+            command.env(labkit::lab::WITH_2E_VAR, "1");
+        }
+        let out = command.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(101), "{text}");
+        let replay = "LAB_SEED=5 cargo test --release --test labx -- failing_run --exact";
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains(replay)).collect();
+        assert!(lines.len() >= 2, "a replay line and the panic's: {text}");
+        for line in lines {
+            let expected = if with_2e {
+                format!("LAB_2E=1 {replay}")
+            } else {
+                replay.to_string()
+            };
+            assert!(line.contains(&expected), "{line}");
+            assert_eq!(line.contains("LAB_2E"), with_2e, "{line}");
+        }
+    }
+}

@@ -50,8 +50,11 @@ pub const INSTRUCTOR_ONLY: &[&str] = &[
     "checker/tests/actor_model.rs",
     "checker/tests/model.rs",
     "checker/tests/panics.rs",
-    // The timeline page's tests record runs of the reference.
+    // The timeline page's tests record runs of the reference; so do the step-through page's
+    // (and the browser helper serves only these and the checker's mutant tests).
     "tests/viz.rs",
+    "tests/viz_steps.rs",
+    "tests/browser/",
     // Profiles the reference's states (it reads the reference's message fields).
     "checker/examples/state_profile.rs",
 ];

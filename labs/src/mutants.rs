@@ -33,7 +33,8 @@ pub struct Mutant {
 #[derive(Clone, Debug, PartialEq)]
 pub struct MutantResult {
     pub mutant: Mutant,
-    /// `labXY/test` of every test with a failing run.
+    /// `labXY/test` of every test with a failing run, and `preset:NAME` of every graded checker
+    /// preset that failed.
     pub caught_by: Vec<String>,
     /// Set when the patched tree did not build (which also counts as caught).
     pub build_failure: Option<String>,
@@ -95,7 +96,12 @@ pub fn parse_mutant(patch: &Path, text: &str) -> Result<Mutant, MutantError> {
 
 /// Every mutant in `root/labs/mutants`, sorted by name.
 pub fn catalog(root: &Path) -> Result<Vec<Mutant>, MutantError> {
-    let dir = root.join("labs/mutants");
+    catalog_in(&root.join("labs/mutants"))
+}
+
+/// Every mutant (`*.patch`) in the folder `dir`, sorted by name.
+pub fn catalog_in(dir: &Path) -> Result<Vec<Mutant>, MutantError> {
+    let dir = dir.to_path_buf();
     let entries =
         std::fs::read_dir(&dir).map_err(|e| MutantError::Io(format!("{}: {e}", dir.display())))?;
     let mut patches: Vec<PathBuf> = entries
@@ -185,7 +191,7 @@ pub fn grade_mutant(
             .tests
             .iter()
             .filter(|t| !t.passed())
-            .map(|t| format!("{}/{}", t.lab, t.test))
+            .map(|t| t.label())
             .collect(),
         build_failure: grade.build_failure.clone(),
         lost: round2(grade.max_score() - grade.score()),

@@ -121,10 +121,15 @@ fn grading_end_to_end() {
     );
     let rubric = Rubric::load(&workspace_root().join("labs/rubric.toml")).unwrap();
     let rubric_tests: usize = rubric.points.values().map(|tests| tests.len()).sum();
+    let rubric_presets: usize = rubric.presets.values().map(|p| p.len()).sum();
+    assert!(
+        rubric_presets >= 6,
+        "the rubric grades the checker's presets"
+    );
     assert_eq!(
         grade.tests.len(),
-        rubric_tests,
-        "one entry per test of the six suites"
+        rubric_tests + rubric_presets,
+        "one entry per test of the six suites and per graded preset"
     );
     insta::assert_snapshot!("reference", grade.render_markdown());
     let out = scratch.join("results/reference");
@@ -204,8 +209,11 @@ fn grading_end_to_end() {
     let max = labs::grade::report::points(alice.max_score());
     let per_lab: Vec<String> = rubric
         .points
-        .values()
-        .map(|tests| labs::grade::report::points(tests.values().sum()))
+        .iter()
+        .map(|(lab, tests)| {
+            let presets: f64 = rubric.presets.get(lab).map_or(0.0, |p| p.values().sum());
+            labs::grade::report::points(tests.values().sum::<f64>() + presets)
+        })
         .collect();
     assert_eq!(
         std::fs::read_to_string(&csv).unwrap(),
@@ -227,14 +235,112 @@ fn grading_end_to_end() {
     assert!(grade.score() < grade.max_score());
     insta::assert_snapshot!("mutant_vote_twice", grade.render_markdown());
 
-    // The handout as it is: nothing implemented, nothing earned.
+    // A mistake only the model checker's duplicating network shows: the tests pass it, the
+    // graded preset fails it and the report shows the counterexample.
+    let counted = catalog
+        .iter()
+        .find(|m| m.name == "vote-replies-counted-not-recorded")
+        .unwrap();
+    let submission =
+        labs::mutants::write_submission(workspace_root(), counted, &scratch.join("mutants"))
+            .unwrap();
+    let grade = grader
+        .grade(&submission, "vote-replies-counted", &quiet)
+        .unwrap();
+    let failing: Vec<String> = grade
+        .tests
+        .iter()
+        .filter(|t| !t.passed())
+        .map(|t| t.label())
+        .collect();
+    // Every lab test passes it; the duplicating network's preset fails it. (Other presets may
+    // fail it too on a loaded machine: its state space is larger than the reference's, and a
+    // search past its real-time limit fails.)
+    assert!(
+        failing.contains(&"preset:duplicate-replies".to_string())
+            && failing.iter().all(|f| f.starts_with("preset:")),
+        "{}",
+        grade.render_markdown()
+    );
+    let report = grade.render_markdown();
+    assert!(
+        report.contains("counterexample for \"election safety\"")
+            && report.contains(
+                "replay: `cargo run --release -p checker -- check --preset duplicate-replies`"
+            ),
+        "{report}"
+    );
+    let out = scratch.join("results/vote-replies-counted");
+    write_results(&grade, &out).unwrap();
+    let json = std::fs::read_to_string(out.join("results.json")).unwrap();
+    assert!(
+        json.contains("counterexample for \\\"election safety\\\""),
+        "{json}"
+    );
+
+    // The handout as it is: nothing implemented, nothing earned (a `todo!()` panicking in the
+    // model checker fails every preset).
     let grade = grader.grade(&handout, "skeleton", &quiet).unwrap();
     assert!(grade.build_failure.is_none(), "{:?}", grade.build_failure);
     assert_eq!(grade.score(), 0.0);
+    for preset in grade.tests.iter().filter(|t| t.preset.is_some()) {
+        let labs::grade::runner::Verdict::Failed(why) = &preset.runs[0].1 else {
+            panic!("{}: {:?}", preset.test, preset.runs);
+        };
+        assert!(
+            why.contains("the Raft panicked: not yet implemented"),
+            "{why}"
+        );
+    }
     insta::assert_snapshot!("skeleton", grade.render_markdown());
     drop(grader);
 
     hostile_submissions(&scratch);
+    a_mutant_that_keeps_full_marks_fails_labs_mutants(&scratch);
+}
+
+/// `labs mutants` exits non-zero when a mutant keeps full marks: a no-op mutant (a comment
+/// changed) graded for lab 2A, tests and checker presets, loses nothing.
+fn a_mutant_that_keeps_full_marks_fails_labs_mutants(scratch: &Path) {
+    let catalog = scratch.join("noop-catalog");
+    // git apply wants context: the second line is kept as it is.
+    let source = std::fs::read_to_string(workspace_root().join("raft/src/raft.rs")).unwrap();
+    let mut lines = source.lines();
+    let (first, second) = (lines.next().unwrap(), lines.next().unwrap());
+    write(
+        &catalog.join("noop.patch"),
+        &format!(
+            "Mutant noop (lab 2A): changes a comment only.\n\n\
+             diff --git a/raft/src/raft.rs b/raft/src/raft.rs\n\
+             --- a/raft/src/raft.rs\n\
+             +++ b/raft/src/raft.rs\n\
+             @@ -1,2 +1,2 @@\n\
+             -{first}\n\
+             +{first} (a comment changed)\n\
+             \x20{second}\n"
+        ),
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_labs"))
+        .current_dir(workspace_root())
+        .arg("mutants")
+        .arg("--catalog")
+        .arg(&catalog)
+        .arg("--scratch")
+        .arg(scratch)
+        .args(["--lab", "2a"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{table}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        table.contains("NOT CAUGHT") && table.contains("0 of 1 mutants caught"),
+        "{table}"
+    );
 }
 
 /// Lines of the reference's solution regions that the handout does not have (at least 30
@@ -308,6 +414,18 @@ fn saboteur_code(marker: &Path) -> String {
 fn sabotage() {{
     use std::io::Write;
     let test = std::env::args().nth(1).unwrap_or_default();
+    if test == "check" {{
+        // In the model checker (`checker check --preset NAME`): claim a pass on stdout, append a
+        // record with a guessed key to the report channel, and exit 0 before the search.
+        let preset = std::env::args().nth(3).unwrap_or_default();
+        println!("preset {{preset}}: passed");
+        if let Some(report) = std::env::var_os("LAB_REPORT") {{
+            if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(report) {{
+                let _ = writeln!(f, r#"{{{{"key":"00000000000000000000000000000000","lab":"checker","test":"{{preset}}","seed":0,"ok":true,"failure":null,"summary":"preset {{preset}}: passed"}}}}"#);
+            }}
+        }}
+        std::process::exit(0);
+    }}
     if test == "initial_election" {{
         // Forge: passing summary lines on the real stdout, a record with a guessed key on the
         // report channel, and exit 0 before the harness says anything.
@@ -508,6 +626,17 @@ fn hostile_submissions(scratch: &Path) {
     // The forged pass: the line on the report channel is not the harness's.
     let forged = test_verdict(&grade, "initial_election");
     assert!(forged.contains("did not write"), "{forged}");
+    // The same forgery inside the model checker's process: every graded preset scores 0.
+    let presets: Vec<_> = grade.tests.iter().filter(|t| t.preset.is_some()).collect();
+    assert!(!presets.is_empty(), "lab 2A grades checker presets");
+    for preset in presets {
+        let forged = test_verdict(&grade, &preset.test);
+        assert!(
+            forged.contains("did not write"),
+            "{}: {forged}",
+            preset.test
+        );
+    }
     // The memory hog: stopped at the cap, named as such.
     let hog = test_verdict(&grade, "many_elections");
     assert!(

@@ -1,8 +1,8 @@
 //! The mutant table (`labs mutants`) as a reviewed insta snapshot: every classic mistake of the
 //! catalog must lose points, and any change in what catches what shows in review.
 //!
-//! Regrading every mutant takes about a minute each on 2 cores, so the full comparison is an
-//! ignored test (`cargo test --release -p labs --test mutants_table -- --ignored`); the fast test
+//! Regrading every mutant (its tests and the rubric's checker presets) takes one to two minutes
+//! each on 2 cores, so the full comparison is an ignored test (`cargo test --release -p labs --test mutants_table -- --ignored`); the fast test
 //! checks that the reviewed snapshot covers exactly the catalog and that every row lost points.
 
 use std::path::Path;
@@ -56,12 +56,18 @@ fn the_reviewed_table_covers_the_catalog_and_every_mutant_loses_points() {
 }
 
 #[test]
-#[ignore = "regrades every mutant: about a minute each on 2 cores"]
+#[ignore = "regrades every mutant with the checker presets: one to two minutes each on 2 cores"]
 fn mutants_table() {
     let root = workspace_root();
     // Outside this repository: the grader refuses a scratch folder inside a checkout with
     // solutions.
-    let scratch = std::env::temp_dir().join("raftlab-mutants-table");
+    // One per checkout of the repository (two graders must not share a scratch folder).
+    let name: String = root
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let scratch = std::env::temp_dir().join(format!("raftlab-mutants-table{name}"));
     let rubric = Rubric::load(&root.join("labs/rubric.toml")).unwrap();
     let options = GradeOptions {
         ..GradeOptions::default()

@@ -10,6 +10,13 @@
 //! is green, numbered in linearization order and joined by a line through plausible linearization
 //! points; the operations that could not come next are red, and the reason is listed. Everything
 //! (CSS, SVG, a few lines of JS for the hover panel) is inline: the file needs no network.
+//!
+//! With [`PictureOptions`], the picture also carries what happened to the system meanwhile
+//! ([`Annotation`]s: partitions, crashes, leaders), drawn on rows above the clients on the same
+//! axis (an annotation's times are placed between the calls and returns around them), and the axis
+//! is labelled in virtual milliseconds when the history's times are nanoseconds. The details of
+//! what the pointer is on go to a panel beside the charts, never over them, and the page opens
+//! scrolled to the first operation that could not be placed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -30,9 +37,52 @@ const MAX_FAILED_LISTED: usize = 200;
 
 const LEFT: f64 = 112.0;
 const STEP: f64 = 24.0;
+/// A timeline with few events is spread over about this width.
+const WIDE: f64 = 1000.0;
 const ROW: f64 = 36.0;
 const BAR: f64 = 20.0;
+/// Rows and bars when a timeline has more than [`MANY_ROWS`] rows.
+const ROW_SMALL: f64 = 22.0;
+const BAR_SMALL: f64 = 15.0;
+const MANY_ROWS: usize = 16;
 const TOP: f64 = 38.0;
+
+/// What an [`Annotation`] marks, which decides how it is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AnnotationKind {
+    /// The network was split: drawn on its row and shaded across the clients' rows.
+    Partition,
+    /// A server was down.
+    Crash,
+    /// A server led (the label says which term).
+    Leader,
+    /// Anything else (an instant when `start == end`).
+    Note,
+}
+
+/// Something that happened to the system while the history was recorded, drawn on the history's
+/// time axis: on row `row` (a server's name, `network`, ...; rows keep the order in which they
+/// first appear) from `start` to `end` (the history's time unit; `start == end`: an instant).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Annotation {
+    pub row: String,
+    pub start: u64,
+    pub end: u64,
+    pub kind: AnnotationKind,
+    /// Drawn in the bar when it fits (cut otherwise).
+    pub label: String,
+    /// Shown in full on hover.
+    pub detail: String,
+}
+
+/// How to draw a picture beyond the history itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PictureOptions {
+    /// Drawn above the clients, on the same axis.
+    pub annotations: Vec<Annotation>,
+    /// The history's times are nanoseconds (of virtual time): the axis says milliseconds.
+    pub nanoseconds: bool,
+}
 
 /// Writes [`render_html`]'s picture to `path`.
 pub fn write_html(
@@ -46,16 +96,39 @@ pub fn write_html(
     })
 }
 
+/// [`render_html_annotated`]'s picture, written to `path`.
+pub fn write_html_annotated(
+    history: &History,
+    info: &LinearizationInfo,
+    options: &PictureOptions,
+    path: &Path,
+) -> Result<(), HistoryError> {
+    let page = render_html_annotated(history, info, options);
+    std::fs::write(path, page).map_err(|source| HistoryError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 /// The picture of `history` and what the checker found out about it, as one HTML document, for
 /// the built-in model it was checked against (`info.model`, else the one the operations suggest).
 pub fn render_html(history: &History, info: &LinearizationInfo) -> String {
+    render_html_annotated(history, info, &PictureOptions::default())
+}
+
+/// [`render_html`] with `options`: what happened to the system meanwhile, drawn on the same axis.
+pub fn render_html_annotated(
+    history: &History,
+    info: &LinearizationInfo,
+    options: &PictureOptions,
+) -> String {
     match info
         .model
         .unwrap_or_else(|| ModelKind::infer(&history.operations))
     {
-        ModelKind::Kv => render_html_with(&Kv, history, info),
-        ModelKind::Register => render_html_with(&Register::default(), history, info),
-        ModelKind::VersionedKv => render_html_with(&VersionedKv::default(), history, info),
+        ModelKind::Kv => render_model(&Kv, history, info, options),
+        ModelKind::Register => render_model(&Register::default(), history, info, options),
+        ModelKind::VersionedKv => render_model(&VersionedKv::default(), history, info, options),
     }
 }
 
@@ -131,6 +204,15 @@ pub fn render_html_with<M: Model>(
     history: &History<M::Input, M::Output>,
     info: &LinearizationInfo,
 ) -> String {
+    render_model(model, history, info, &PictureOptions::default())
+}
+
+fn render_model<M: Model>(
+    model: &M,
+    history: &History<M::Input, M::Output>,
+    info: &LinearizationInfo,
+    options: &PictureOptions,
+) -> String {
     let verdict = info.verdict();
     let ops = views(model, history);
     let mut out = String::with_capacity(64 * 1024);
@@ -138,7 +220,8 @@ pub fn render_html_with<M: Model>(
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+         <title>{}</title>\n<style>{STYLE}</style>\n<script>{ERROR_HOOK}</script>\n</head>\n<body>\n\
+         <div id=\"page\"><main>\n",
         esc(&title)
     );
     let clients: BTreeSet<u64> = ops.iter().map(|op| op.client).collect();
@@ -176,6 +259,27 @@ pub fn render_html_with<M: Model>(
         );
     }
     out.push_str(LEGEND);
+    if !options.annotations.is_empty() {
+        let count = |kind| {
+            (options.annotations.iter())
+                .filter(|a| a.kind == kind)
+                .count()
+        };
+        let _ = writeln!(
+            out,
+            "<p class=\"legend\" id=\"faults\">Above the clients, on the same axis, what happened \
+             to the system: {} partition(s) <span class=\"sw part\"></span> (also shaded behind \
+             the clients), {} crash(es) <span class=\"sw crash\"></span>, {} leader term(s) \
+             <span class=\"sw leader\"></span>{}.</p>",
+            count(AnnotationKind::Partition),
+            count(AnnotationKind::Crash),
+            count(AnnotationKind::Leader),
+            match count(AnnotationKind::Note) {
+                0 => String::new(),
+                n => format!(", {n} other event(s)"),
+            }
+        );
+    }
 
     // Draw what explains the verdict; list the rest.
     let is_drawn = |p: &PartitionInfo| match p.status {
@@ -185,7 +289,7 @@ pub fn render_html_with<M: Model>(
     };
     for partition in info.partitions.iter().filter(|p| is_drawn(p)) {
         let states = states_along(model, history, &partition.linearization);
-        render_partition(&mut out, &ops, info, partition, &states);
+        render_partition(&mut out, &ops, info, partition, &states, options);
     }
     let others: Vec<&PartitionInfo> = info.partitions.iter().filter(|p| !is_drawn(p)).collect();
     if !others.is_empty() {
@@ -230,7 +334,9 @@ pub fn render_html_with<M: Model>(
         }
         out.push_str("</ul></details>\n");
     }
-    out.push_str("<div id=\"hover\">Point at an operation to see its details.</div>\n");
+    out.push_str(
+        "</main>\n<aside id=\"hover\">Point at an operation (or a fault) to see its details.</aside>\n</div>\n",
+    );
     let _ = write!(out, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
     out
 }
@@ -290,6 +396,7 @@ fn render_partition(
     info: &LinearizationInfo,
     partition: &PartitionInfo,
     states: &[String],
+    options: &PictureOptions,
 ) {
     let linearizable = partition.status == PartitionStatus::Linearizable;
     let mut role: HashMap<usize, Role> = HashMap::new();
@@ -340,23 +447,26 @@ fn render_partition(
     );
     let total = partition.operations.len();
     let placed = partition.linearization.len();
+    let mut below = String::new();
     match partition.status {
         PartitionStatus::Illegal => {
-            let _ = write!(
+            let _ = writeln!(
                 out,
                 "<p>The longest linearizable prefix the search found has {placed} of the {total} \
-                 operations (green, numbered in order). After it, real time allows these next, and \
-                 the model allows none of them:</p>\n<ul class=\"stuck\">"
+                 operations (green, numbered in order). After it, real time allows the red ones \
+                 next, and the model allows none of them (why: under the chart).</p>"
             );
+            // Under the chart, so that long values do not push it down.
+            let _ = write!(below, "<p>Could not come next:</p>\n<ul class=\"stuck\">");
             for s in &partition.stuck {
                 let _ = write!(
-                    out,
+                    below,
                     "<li><strong>{}</strong>: {}</li>",
                     ops[s.op].who(),
                     esc(&s.reason)
                 );
             }
-            out.push_str("</ul>\n");
+            below.push_str("</ul>\n");
         }
         PartitionStatus::Linearizable => {
             let unknown = partition
@@ -399,7 +509,8 @@ fn render_partition(
     if let Some(note) = note {
         let _ = writeln!(out, "<p class=\"note\">{}</p>", esc(&note));
     }
-    render_timeline(out, ops, &shown, &role, &reasons, partition);
+    render_timeline(out, ops, &shown, &role, &reasons, partition, options);
+    out.push_str(&below);
     render_prefix_table(out, ops, partition, states);
     out.push_str("</section>\n");
 }
@@ -453,6 +564,44 @@ fn choose_shown(
     (shown, Some(note))
 }
 
+/// Where time `t` lies on a compressed axis whose slot `s` is at time `times[s]` (sorted): at its
+/// slot, or between the two slots around it in proportion to time; before the first slot, half a
+/// slot to its left, after the last, half a slot to its right.
+fn slot_of_time(times: &[u64], t: u64) -> f64 {
+    let Some((&first, &last)) = times.first().zip(times.last()) else {
+        return 0.0;
+    };
+    if t < first {
+        return -0.5;
+    }
+    if t > last {
+        return times.len() as f64 - 0.5;
+    }
+    let hi = times.partition_point(|&x| x < t);
+    if times[hi] == t || hi == 0 {
+        return hi as f64;
+    }
+    let (a, b) = (times[hi - 1], times[hi]);
+    (hi - 1) as f64 + (t - a) as f64 / (b - a) as f64
+}
+
+/// A time as the axis and the hover texts say it.
+fn show_time(t: u64, nanoseconds: bool) -> String {
+    match nanoseconds {
+        true => format!("{:.1} ms", t as f64 / 1e6),
+        false => format!("t={t}"),
+    }
+}
+
+fn annotation_class(kind: AnnotationKind) -> &'static str {
+    match kind {
+        AnnotationKind::Partition => "part",
+        AnnotationKind::Crash => "crash",
+        AnnotationKind::Leader => "leader",
+        AnnotationKind::Note => "note",
+    }
+}
+
 fn render_timeline(
     out: &mut String,
     ops: &[View],
@@ -460,10 +609,12 @@ fn render_timeline(
     role: &HashMap<usize, Role>,
     reasons: &HashMap<usize, &str>,
     partition: &PartitionInfo,
+    options: &PictureOptions,
 ) {
     if shown.is_empty() {
         return;
     }
+    let ns = options.nanoseconds;
     // Compressed time: one slot per distinct (time, call-before-return) event.
     let mut events: BTreeSet<(u64, u8)> = BTreeSet::new();
     for &i in shown {
@@ -474,64 +625,150 @@ fn render_timeline(
     }
     let slot: BTreeMap<(u64, u8), usize> =
         events.iter().enumerate().map(|(s, &e)| (e, s)).collect();
+    let times: Vec<u64> = events.iter().map(|&(t, _)| t).collect();
     let slots = events.len();
+    let (lo, hi) = (times[0], times[slots - 1]);
+    // The annotations in this window (one that began before it is drawn from its left edge), and
+    // their rows, in the order the rows first appear.
+    let annotations: Vec<&Annotation> = (options.annotations.iter())
+        .filter(|a| a.start <= hi && a.end.max(a.start) >= lo)
+        .collect();
+    let mut fault_rows: Vec<&str> = Vec::new();
+    for a in &options.annotations {
+        if !fault_rows.contains(&a.row.as_str()) {
+            fault_rows.push(&a.row);
+        }
+    }
     let rows: BTreeMap<(u64, usize), usize> = shown
         .iter()
         .map(|&i| ops[i].row())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .enumerate()
-        .map(|(row, client)| (client, row))
+        .map(|(row, client)| (client, row + fault_rows.len()))
         .collect();
-    let x = |s: f64| LEFT + STEP * (s + 0.5);
+    let (row_h, bar_h) = match rows.len() + fault_rows.len() > MANY_ROWS {
+        true => (ROW_SMALL, BAR_SMALL),
+        false => (ROW, BAR),
+    };
+    // A few events get wider slots, so that their labels (and the faults') can be read.
+    let step = ((WIDE - LEFT) / (slots as f64 + 1.0)).clamp(STEP, 5.0 * STEP);
+    let x = |s: f64| LEFT + step * (s + 0.5);
     let right = x(slots as f64 + 1.0);
     let width = right + 16.0;
-    let height = TOP + ROW * rows.len() as f64 + 8.0;
+    let height = TOP + row_h * (rows.len() + fault_rows.len()) as f64 + 8.0;
     let call_slot = |i: usize| slot[&(ops[i].call, 0)] as f64;
     let ret_x = |i: usize| match ops[i].is_pending() {
         true => right,
         false => x(slot[&(ops[i].ret, 1)] as f64),
     };
-    let row_y = |i: usize| TOP + ROW * rows[&ops[i].row()] as f64;
+    let row_y = |i: usize| TOP + row_h * rows[&ops[i].row()] as f64;
+    let clients_top = TOP + row_h * fault_rows.len() as f64;
 
     let _ = writeln!(
         out,
         "<div class=\"scroll\"><svg width=\"{width:.0}\" height=\"{height:.0}\" \
          viewBox=\"0 0 {width:.0} {height:.0}\" role=\"img\">"
     );
-    // Client labels and row guides.
-    for (&(client, lane), row) in &rows {
-        let y = TOP + ROW * *row as f64;
+    // Partitions shade the clients' rows behind everything.
+    let time_x = |t: u64| x(slot_of_time(&times, t)).clamp(LEFT, right);
+    for a in annotations
+        .iter()
+        .filter(|a| a.kind == AnnotationKind::Partition)
+    {
+        let (x0, x1) = (time_x(a.start), time_x(a.end.max(a.start)));
+        let _ = writeln!(
+            out,
+            "<rect class=\"partshade\" x=\"{x0:.1}\" y=\"{clients_top:.1}\" width=\"{:.1}\" \
+             height=\"{:.1}\"/>",
+            (x1 - x0).max(1.0),
+            height - 8.0 - clients_top
+        );
+    }
+    // Row labels and guides: the fault rows, then the clients.
+    let fault_row_names = fault_rows.iter().enumerate().map(|(r, name)| {
+        let y = TOP + row_h * r as f64;
+        (y, (*name).to_owned(), "faultrow")
+    });
+    let client_row_names = rows.iter().map(|(&(client, lane), &row)| {
+        let y = TOP + row_h * row as f64;
         let name = match lane {
             0 => format!("client {client}"),
             lane => format!("client {client} ({})", lane + 1),
         };
+        (y, name, "client")
+    });
+    for (y, name, class) in fault_row_names.chain(client_row_names) {
         let _ = writeln!(
             out,
             "<line class=\"guide\" x1=\"{LEFT}\" x2=\"{right:.1}\" y1=\"{:.1}\" y2=\"{:.1}\"/>\
-             <text class=\"client\" x=\"8\" y=\"{:.1}\">{name}</text>",
-            y + ROW / 2.0,
-            y + ROW / 2.0,
-            y + ROW / 2.0 + 4.0
+             <text class=\"{class}\" x=\"8\" y=\"{:.1}\">{}</text>",
+            y + row_h / 2.0,
+            y + row_h / 2.0,
+            y + row_h / 2.0 + 4.0,
+            esc(&name)
         );
     }
-    // A few time labels.
-    let every = (slots / 12).max(1);
-    for (s, (time, _)) in events.iter().enumerate().step_by(every) {
+    if !fault_rows.is_empty() {
+        let _ = writeln!(
+            out,
+            "<line class=\"faultsep\" x1=\"0\" x2=\"{right:.1}\" y1=\"{clients_top:.1}\" y2=\"{clients_top:.1}\"/>"
+        );
+    }
+    // Time labels, spaced so that they do not overlap.
+    let label_w = if ns { 76.0 } else { 60.0 };
+    let every = ((label_w / step).ceil() as usize).max(slots / 40).max(1);
+    for (s, time) in times.iter().enumerate().step_by(every) {
         let _ = write!(
             out,
-            "<text class=\"tick\" x=\"{:.1}\" y=\"14\">t={time}</text>",
-            x(s as f64)
+            "<text class=\"tick\" x=\"{:.1}\" y=\"14\">{}</text>",
+            x(s as f64),
+            show_time(*time, ns)
         );
     }
     out.push('\n');
+
+    // The faults, on their rows.
+    for a in &annotations {
+        let r = fault_rows.iter().position(|&n| n == a.row).unwrap_or(0);
+        let y = TOP + row_h * r as f64 + (row_h - bar_h) / 2.0;
+        let (x0, x1) = (time_x(a.start), time_x(a.end.max(a.start)));
+        let when = match a.end > a.start {
+            true => format!(
+                "from {} to {}",
+                show_time(a.start, ns),
+                show_time(a.end, ns)
+            ),
+            false => format!("at {}", show_time(a.start, ns)),
+        };
+        let details = format!("{}: {}\n{when}", a.row, a.detail);
+        let class = annotation_class(a.kind);
+        let w = (x1 - x0).max(3.0);
+        let _ = write!(
+            out,
+            "<g class=\"fault {class}\" data-info=\"{}\"><rect x=\"{x0:.1}\" y=\"{y:.1}\" \
+             width=\"{w:.1}\" height=\"{bar_h}\" rx=\"2\"/>",
+            esc(&details)
+        );
+        let fit = ((w - 4.0) / 6.6).floor().max(0.0) as usize;
+        if fit >= 2 {
+            let _ = write!(
+                out,
+                "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                x0 + 2.0,
+                y + bar_h / 2.0 + 4.0,
+                esc(&clip(&a.label, fit))
+            );
+        }
+        out.push_str("</g>\n");
+    }
 
     // Bars.
     for &i in shown {
         let op = &ops[i];
         let r = role.get(&i).copied().unwrap_or(Role::NotReached);
-        let (x0, x1) = (x(call_slot(i)) - STEP * 0.35, ret_x(i) + STEP * 0.35);
-        let y = row_y(i) + (ROW - BAR) / 2.0;
+        let (x0, x1) = (x(call_slot(i)) - step * 0.35, ret_x(i) + step * 0.35);
+        let y = row_y(i) + (row_h - bar_h) / 2.0;
         let mut class = match r {
             Role::Linearized(_) => "op lin".to_owned(),
             Role::Stuck => "op stuck".to_owned(),
@@ -556,13 +793,13 @@ fn render_timeline(
         };
         let ret = match op.is_pending() {
             true => "never (outcome unknown)".to_owned(),
-            false => op.ret.to_string(),
+            false => show_time(op.ret, ns),
         };
         let details = format!(
             "{} · {}\ncalled at {}, returned at {}\n{}",
             op.who(),
             op.text,
-            op.call,
+            show_time(op.call, ns),
             ret,
             status
         );
@@ -570,9 +807,8 @@ fn render_timeline(
         let fit = ((x1 - x0 - 6.0) / 6.6).floor().max(0.0) as usize;
         let _ = write!(
             out,
-            "<g class=\"{class}\" data-info=\"{}\"><title>{}</title>\
-             <rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{BAR}\" rx=\"4\"/>",
-            esc(&details),
+            "<g class=\"{class}\" data-info=\"{}\">\
+             <rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{bar_h}\" rx=\"4\"/>",
             esc(&details),
             x1 - x0
         );
@@ -581,7 +817,7 @@ fn render_timeline(
                 out,
                 "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
                 x0 + 4.0,
-                y + BAR / 2.0 + 4.0,
+                y + bar_h / 2.0 + 4.0,
                 esc(&clip(label, fit))
             );
         }
@@ -604,7 +840,7 @@ fn render_timeline(
         let p = (last + 0.3).max(call_slot(i)).min(ret_slot);
         last = p;
         // On the bar's top edge, clear of its label.
-        path.push((pos, x(p), row_y(i) + (ROW - BAR) / 2.0 - 1.0));
+        path.push((pos, x(p), row_y(i) + (row_h - bar_h) / 2.0 - 1.0));
     }
     if path.len() > 1 {
         let coords: Vec<String> = path
@@ -617,10 +853,11 @@ fn render_timeline(
             coords.join(" ")
         );
     }
+    let radius = (bar_h / 3.0).min(6.5);
     for (pos, px, py) in &path {
         let _ = writeln!(
             out,
-            "<circle class=\"point\" cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"6.5\"/>\
+            "<circle class=\"point\" cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"{radius:.1}\"/>\
              <text class=\"order\" x=\"{px:.1}\" y=\"{:.1}\">{}</text>",
             py + 3.5,
             pos + 1
@@ -629,7 +866,7 @@ fn render_timeline(
     if partition.status == PartitionStatus::Illegal {
         let at = path
             .last()
-            .map_or(x(0.0) - STEP * 0.5, |&(_, px, _)| px + STEP * 0.5);
+            .map_or(x(0.0) - step * 0.5, |&(_, px, _)| px + step * 0.5);
         let _ = writeln!(
             out,
             "<line class=\"stuckline\" x1=\"{at:.1}\" x2=\"{at:.1}\" y1=\"20\" y2=\"{:.1}\"/>\
@@ -717,10 +954,12 @@ const LEGEND: &str = "<p class=\"legend\">\
 <span class=\"sw skipped\"></span> did not take effect (outcome unknown) \
 <span class=\"sw ignored\"></span> ignored read<br>\
 Bars run from call to return; the horizontal axis shows the order of calls and returns, \
-not their durations. Point at a bar for its details.</p>\n";
+not their durations (its labels are the times). Point at a bar for its details.</p>\n";
 
 const STYLE: &str = "
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #222; }
+#page { display: flex; gap: 16px; align-items: flex-start; }
+main { flex: 1 1 auto; min-width: 0; }
 h1.bad, h2.bad { color: #b71c1c; } h1.ok, h2.ok { color: #1b5e20; } .unknown { color: #e65100; }
 h2 { font-size: 18px; margin: 28px 0 6px; }
 section { border-top: 1px solid #ddd; }
@@ -733,11 +972,26 @@ section { border-top: 1px solid #ddd; }
 .sw.pending { background: #fff; border-color: #777; border-style: dashed; }
 .sw.ignored { background: #fafafa; border-color: #bbb; border-style: dotted; }
 .sw.skipped { background: #fff; border-color: #bbb; border-style: dashed; }
+.sw.part { background: #f3c6d4; border-color: #b0456b; }
+.sw.crash { background: #777; border-color: #444; }
+.sw.leader { background: #f2c94c; border-color: #b08a1c; }
+ul.stuck { max-height: 9em; overflow: auto; }
 ul.stuck li { margin: 2px 0; font-family: ui-monospace, monospace; word-break: break-all; }
 .note { color: #555; font-style: italic; }
 .scroll { overflow-x: auto; border: 1px solid #e0e0e0; border-radius: 6px; background: #fcfcfc; }
 svg text { font: 11px ui-monospace, monospace; }
 .client { fill: #333; font-weight: bold; }
+.faultrow { fill: #6a4b8a; font-weight: bold; }
+.faultsep { stroke: #bbb; }
+.partshade { fill: #f3c6d4; opacity: 0.35; pointer-events: none; }
+.fault rect { stroke-width: 1; }
+.fault:hover rect { stroke-width: 3; }
+.fault text { pointer-events: none; fill: #222; font-size: 10px; }
+.fault.part rect { fill: #f3c6d4; stroke: #b0456b; }
+.fault.crash rect { fill: #777; stroke: #444; }
+.fault.crash text { fill: #fff; }
+.fault.leader rect { fill: #f2c94c; stroke: #b08a1c; }
+.fault.note rect { fill: #cfd8dc; stroke: #607d8b; }
 .tick { fill: #888; font-size: 10px; }
 .guide { stroke: #eee; }
 .op rect { stroke-width: 1.5; }
@@ -756,15 +1010,174 @@ svg text { font: 11px ui-monospace, monospace; }
 .stucklabel { fill: #c62828; font-weight: bold; }
 table { border-collapse: collapse; margin: 8px 0; font-family: ui-monospace, monospace; font-size: 12px; }
 td, th { border: 1px solid #ddd; padding: 2px 8px; text-align: left; }
-#hover { position: fixed; right: 16px; bottom: 16px; max-width: 46ch; white-space: pre-wrap;
-         background: #fffde7; border: 1px solid #d6c96b; border-radius: 6px; padding: 8px 10px;
+#hover { flex: 0 0 34ch; position: sticky; top: 12px; max-height: 90vh; overflow: auto;
+         white-space: pre-wrap; overflow-wrap: anywhere; background: #fffde7; border: 1px solid #d6c96b; border-radius: 6px; padding: 8px 10px;
          font: 12px/1.4 ui-monospace, monospace; box-shadow: 0 2px 8px rgba(0,0,0,.15); }
 ";
 
+/// Runs first: a script error anywhere on the page shows up on it (the browser tests look for it).
+const ERROR_HOOK: &str = "
+window.onerror = function (msg) {
+  var d = document.createElement('div');
+  d.id = 'js-error';
+  d.textContent = 'page error: ' + msg;
+  (document.body || document.documentElement).appendChild(d);
+};
+";
+
 const SCRIPT: &str = "
-document.querySelectorAll('g.op').forEach(function (g) {
+document.querySelectorAll('g.op, g.fault').forEach(function (g) {
   g.addEventListener('mouseenter', function () {
     document.getElementById('hover').textContent = g.getAttribute('data-info');
   });
 });
+(function () {
+  var stuck = document.querySelector('g.op.stuck');
+  if (!stuck) return;
+  document.getElementById('hover').textContent = stuck.getAttribute('data-info');
+  function show() { stuck.scrollIntoView({ block: 'nearest', inline: 'center' }); }
+  // Now, and again once fonts and layout have settled (they can move the chart).
+  show();
+  window.addEventListener('load', show);
+  if (document.fonts && document.fonts.ready) document.fonts.ready.then(show);
+})();
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CheckOptions, Operation, check_history};
+
+    const MS: u64 = 1_000_000;
+
+    /// A stale read on key "k" (client 3 reads "" after client 1's put returned), with times in
+    /// virtual nanoseconds, and a partition, a crash and a leader around it.
+    fn stale_read() -> (History, LinearizationInfo, PictureOptions) {
+        let history = History::new(vec![
+            Operation::put(1, "k", "a", 10 * MS, 20 * MS),
+            Operation::get(2, "k", 30 * MS, 40 * MS, "a"),
+            Operation::get(3, "k", 50 * MS, 60 * MS, ""),
+        ]);
+        let report = check_history(&history, &CheckOptions::default()).unwrap();
+        assert_eq!(report.verdict, Verdict::Illegal);
+        let annotation = |row: &str, start, end, kind, label: &str| Annotation {
+            row: row.into(),
+            start,
+            end,
+            kind,
+            label: label.into(),
+            detail: format!("{label} <details>"),
+        };
+        let options = PictureOptions {
+            annotations: vec![
+                annotation("s0", 0, 35 * MS, AnnotationKind::Leader, "leader T1"),
+                annotation(
+                    "network",
+                    25 * MS,
+                    55 * MS,
+                    AnnotationKind::Partition,
+                    "partition [0] | [1, 2]",
+                ),
+                annotation("s1", 42 * MS, 70 * MS, AnnotationKind::Crash, "down"),
+                // Long after the history: not drawn.
+                annotation("s2", 900 * MS, 950 * MS, AnnotationKind::Crash, "later"),
+            ],
+            nanoseconds: true,
+        };
+        (history, report.info, options)
+    }
+
+    /// The `x` attribute of the first `<rect>` after `marker` in `page`.
+    fn rect_x(page: &str, marker: &str) -> f64 {
+        let at = page
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker} not in the page"));
+        let rest = &page[at..];
+        let x = &rest[rest.find("<rect x=\"").unwrap() + 9..];
+        x[..x.find('"').unwrap()].parse().unwrap()
+    }
+
+    #[test]
+    fn faults_are_drawn_on_their_rows_on_the_operations_axis() {
+        let (history, info, options) = stale_read();
+        let page = render_html_annotated(&history, &info, &options);
+        for text in [
+            ">s0</text>",
+            ">network</text>",
+            ">s1</text>",
+            "class=\"partshade\"",
+            "1 partition(s)",
+            "partition [0] | [1, 2] &lt;details&gt;",
+            "from 25.0 ms to 55.0 ms",
+            ">10.0 ms</text>",
+        ] {
+            assert!(page.contains(text), "{text} missing");
+        }
+        assert!(!page.contains(">s2</text>") || !page.contains("later &lt;"));
+        assert!(!page.contains("later &lt;details"), "outside the window");
+        // The partition begins between the put's return (20 ms) and the first get's call (30 ms),
+        // and the crash after the first get returned (40 ms): on the operations' axis.
+        let put = rect_x(&page, "client 1 · put");
+        let get = rect_x(&page, "client 2 · get");
+        let part = rect_x(&page, "class=\"fault part\"");
+        let crash = rect_x(&page, "class=\"fault crash\"");
+        assert!(put < part && part < get, "{put} < {part} < {get}");
+        assert!(crash > get, "{crash} > {get}");
+        // Fault rows come first; clients below.
+        let network_y = page.find(">network</text>").unwrap();
+        let client_y = page.find(">client 1</text>").unwrap();
+        assert!(network_y < client_y);
+    }
+
+    #[test]
+    fn the_page_opens_on_the_stuck_operation_and_details_stay_beside_the_chart() {
+        let (history, info, options) = stale_read();
+        let page = render_html_annotated(&history, &info, &options);
+        assert!(page.contains("scrollIntoView"));
+        assert!(page.contains("class=\"op stuck\""));
+        assert!(page.contains("<aside id=\"hover\">"));
+        assert!(!page.contains("position: fixed"), "no panel over the chart");
+        assert!(
+            !page.contains("<title>client"),
+            "no native tooltips over the chart"
+        );
+    }
+
+    #[test]
+    fn without_options_the_axis_keeps_the_history_s_own_units() {
+        let (history, info, _) = stale_read();
+        let page = render_html(&history, &info);
+        assert!(page.contains(">t=10000000</text>"));
+        assert!(!page.contains("class=\"fault"));
+    }
+
+    #[test]
+    fn times_between_slots_are_placed_in_proportion() {
+        let times = [10, 20, 20, 40];
+        assert_eq!(slot_of_time(&times, 5), -0.5);
+        assert_eq!(slot_of_time(&times, 10), 0.0);
+        assert_eq!(slot_of_time(&times, 15), 0.5);
+        assert_eq!(slot_of_time(&times, 20), 1.0);
+        assert_eq!(slot_of_time(&times, 30), 2.5);
+        assert_eq!(slot_of_time(&times, 99), 3.5);
+        assert_eq!(slot_of_time(&[], 3), 0.0);
+    }
+
+    #[test]
+    fn many_clients_get_smaller_rows() {
+        let mut ops: Vec<Operation> = (0..30)
+            .map(|c| Operation::append(c, "k", &format!("x{c}"), c * 10, c * 10 + 5))
+            .collect();
+        ops.push(Operation::get(99, "k", 1000, 1001, "nope"));
+        let history = History::new(ops);
+        let report = check_history(&history, &CheckOptions::default()).unwrap();
+        let page = render_html(&history, &report.info);
+        assert!(page.contains(&format!("height=\"{BAR_SMALL}\"")));
+        let height: f64 = {
+            let at = page.find("<svg width=").unwrap();
+            let h = &page[at..][page[at..].find("height=\"").unwrap() + 8..];
+            h[..h.find('"').unwrap()].parse().unwrap()
+        };
+        assert!(height < 31.0 * ROW, "{height}");
+    }
+}

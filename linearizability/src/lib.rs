@@ -120,7 +120,10 @@ pub use history::{
     FailedCas, History, HistoryError, HistoryFormat, Input, KvInput, KvOp, KvOutput, OpKind,
     Operation, Output, ReadOptions, Status, UNKNOWN_RETURN, register_value,
 };
-pub use html::{render_html, render_html_with, write_html};
+pub use html::{
+    Annotation, AnnotationKind, PictureOptions, render_html, render_html_annotated,
+    render_html_with, write_html, write_html_annotated,
+};
 pub use model::{Kv, Model, ModelKind, Register, RegisterState, VersionedKv, VersionedState};
 
 use adapter::Adapter;

@@ -16,7 +16,8 @@ use kvraft::Clerk;
 use kvraft::contract::{ClerkContract, ClerkStep, ClientId, KvServerContract, Op};
 use labkit::lab::{TestSpec, run_test};
 use linearizability::{
-    CheckOptions, History, Operation, PartitionStatus, Verdict, check_history, write_html,
+    Annotation, AnnotationKind, CheckOptions, History, Operation, PartitionStatus, PictureOptions,
+    Verdict, check_history, write_html_annotated,
 };
 use raft::contract::{PeerId, RaftContract};
 
@@ -73,6 +74,8 @@ pub struct KvCluster {
     /// Operations completed by clerks (logged or not).
     ops: Cell<u64>,
     history: RefCell<Vec<Operation>>,
+    /// What happened to the servers meanwhile, for the history's picture.
+    faults: Rc<RefCell<FaultLog>>,
     /// Test-specific fields for the summary line.
     extra: RefCell<Vec<(String, String)>>,
 }
@@ -119,6 +122,7 @@ impl KvCluster {
             next_client: Cell::new(n as ClientId + 1000),
             ops: Cell::new(0),
             history: RefCell::default(),
+            faults: Rc::default(),
             extra: RefCell::default(),
         });
         for i in 0..n {
@@ -181,6 +185,7 @@ impl KvCluster {
         }
         if let Some(node) = self.nodes.borrow_mut()[i].take() {
             node.kill();
+            self.faults.borrow_mut().push(self.now(), Fault::Crash(i));
         }
     }
 
@@ -202,6 +207,12 @@ impl KvCluster {
                 Ok(started) => started,
                 Err(e) => fail(format!("expected server {i} to restart; it failed: {e}")),
             };
+        self.faults.borrow_mut().push(self.now(), Fault::Start(i));
+        let (faults, sim) = (self.faults.clone(), self.sim.clone());
+        node.watch_leadership(move |term, leader| {
+            let fault = Fault::Leader { i, term, leader };
+            faults.borrow_mut().push(sim.now(), fault);
+        });
         self.nodes.borrow_mut()[i] = Some(node);
         self.net.add_server(&Self::server_name(i), server);
     }
@@ -267,6 +278,7 @@ impl KvCluster {
 
     pub fn connect_all(&self) {
         (self.sim.recorder()).action(None, "connect all servers");
+        self.faults.borrow_mut().push(self.now(), Fault::Heal);
         for i in self.all() {
             self.connect(i, &self.all());
         }
@@ -275,6 +287,10 @@ impl KvCluster {
     /// Two groups that hear only each other. Clerks keep their links.
     pub fn partition(&self, p1: &[usize], p2: &[usize]) {
         (self.sim.recorder()).action(None, format!("partition {p1:?} | {p2:?}"));
+        let text = format!("partition {p1:?} | {p2:?}");
+        self.faults
+            .borrow_mut()
+            .push(self.now(), Fault::Partition(text));
         for &i in p1 {
             self.disconnect(i, p2);
             self.connect(i, p1);
@@ -508,6 +524,13 @@ impl KvCluster {
 
     // ----- The history. -----
 
+    /// Add `operation` to the recorded history as if a client had run it. The tests of the
+    /// linearizability check and of its picture use it to make a real run's history one that is
+    /// not linearizable.
+    pub fn record_operation(&self, operation: Operation) {
+        self.history.borrow_mut().push(operation);
+    }
+
     /// Check that the recorded history is linearizable. If it is not, write its picture (and the
     /// history as JSON, for `checker linearizability FILE`) and fail with their paths. A search
     /// that runs out of time passes, as in the course.
@@ -578,9 +601,15 @@ impl KvCluster {
         let name = format!("{}-{}-seed{}", self.lab, self.test, self.sim.seed());
         let html = dir.join(format!("{name}.html"));
         let json = dir.join(format!("{name}.json"));
+        let options = PictureOptions {
+            annotations: self.faults.borrow().annotations(self.now()),
+            nanoseconds: true,
+        };
         let written = std::fs::create_dir_all(&dir)
             .map_err(|e| e.to_string())
-            .and_then(|()| write_html(history, info, &html).map_err(|e| e.to_string()))
+            .and_then(|()| {
+                write_html_annotated(history, info, &options, &html).map_err(|e| e.to_string())
+            })
             .and_then(|()| history.write_json(&json).map_err(|e| e.to_string()));
         match written {
             Ok(()) => format!("Picture: {} (history: {})", html.display(), json.display()),
@@ -597,6 +626,144 @@ impl KvCluster {
         ];
         fields.extend(self.extra.borrow().iter().cloned());
         fields
+    }
+}
+
+/// Something that happened to the servers, for the history's picture.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Fault {
+    /// The servers were split in two groups (the text says which).
+    Partition(String),
+    /// Every server can reach every other again.
+    Heal,
+    Crash(PeerId),
+    Start(PeerId),
+    /// Server `i`'s term or leadership changed.
+    Leader {
+        i: PeerId,
+        term: u64,
+        leader: bool,
+    },
+}
+
+/// The faults of a run, in order, with their virtual times; at most [`FaultLog::CAPACITY`].
+#[derive(Default)]
+struct FaultLog {
+    events: Vec<(Duration, Fault)>,
+}
+
+impl FaultLog {
+    const CAPACITY: usize = 100_000;
+
+    fn push(&mut self, t: Duration, fault: Fault) {
+        if self.events.len() < Self::CAPACITY {
+            self.events.push((t, fault));
+        }
+    }
+
+    /// The faults as the picture draws them (times in nanoseconds, as the history's): the
+    /// partitions on a `network` row, each server's crashes and leaderships on its own row; what
+    /// is still going on at `end` ends there.
+    fn annotations(&self, end: Duration) -> Vec<Annotation> {
+        let ns = |t: Duration| t.as_nanos() as u64;
+        let mut network = Vec::new();
+        let mut servers: BTreeMap<PeerId, Vec<Annotation>> = BTreeMap::new();
+        let mut partition: Option<(Duration, &str)> = None;
+        let mut down: BTreeMap<PeerId, Duration> = BTreeMap::new();
+        let mut leading: BTreeMap<PeerId, (Duration, u64)> = BTreeMap::new();
+        let span =
+            |row: String, from: Duration, to: Duration, kind, label: String, detail| Annotation {
+                row,
+                start: ns(from),
+                end: ns(to),
+                kind,
+                label,
+                detail,
+            };
+        let lead_ends = |servers: &mut BTreeMap<PeerId, Vec<Annotation>>, i, from, term, to| {
+            servers.entry(i).or_default().push(span(
+                format!("s{i}"),
+                from,
+                to,
+                AnnotationKind::Leader,
+                format!("leader T{term}"),
+                format!("led term {term}"),
+            ));
+        };
+        for (t, fault) in &self.events {
+            let t = *t;
+            match fault {
+                Fault::Partition(_) | Fault::Heal => {
+                    if let Some((from, text)) = partition.take() {
+                        network.push(span(
+                            "network".into(),
+                            from,
+                            t,
+                            AnnotationKind::Partition,
+                            text.to_string(),
+                            format!("{text} (no link between the groups; clerks keep theirs)"),
+                        ));
+                    }
+                    if let Fault::Partition(text) = fault {
+                        partition = Some((t, text));
+                    }
+                }
+                Fault::Crash(i) => {
+                    down.insert(*i, t);
+                    if let Some((from, term)) = leading.remove(i) {
+                        lead_ends(&mut servers, *i, from, term, t);
+                    }
+                }
+                Fault::Start(i) => {
+                    if let Some(from) = down.remove(i) {
+                        servers.entry(*i).or_default().push(span(
+                            format!("s{i}"),
+                            from,
+                            t,
+                            AnnotationKind::Crash,
+                            "down".into(),
+                            "crashed, then restarted from its persisted state".into(),
+                        ));
+                    }
+                }
+                Fault::Leader { i, term, leader } => {
+                    if let Some((from, was)) = leading.get(i).copied()
+                        && (!leader || was != *term)
+                    {
+                        leading.remove(i);
+                        lead_ends(&mut servers, *i, from, was, t);
+                    }
+                    if *leader && !leading.contains_key(i) {
+                        leading.insert(*i, (t, *term));
+                    }
+                }
+            }
+        }
+        if let Some((from, text)) = partition {
+            network.push(span(
+                "network".into(),
+                from,
+                end,
+                AnnotationKind::Partition,
+                text.to_string(),
+                format!("{text} (still in place at the end)"),
+            ));
+        }
+        for (i, from) in down {
+            servers.entry(i).or_default().push(span(
+                format!("s{i}"),
+                from,
+                end,
+                AnnotationKind::Crash,
+                "down".into(),
+                "crashed (still down at the end)".into(),
+            ));
+        }
+        for (i, (from, term)) in leading {
+            lead_ends(&mut servers, i, from, term, end);
+        }
+        network.extend(servers.into_values().flatten());
+        network
     }
 }
 

@@ -39,8 +39,9 @@ use labkit::persister::Persister;
 use labkit::sim::{RunError, Sim};
 
 /// A KV server as the Raft driver runs it: Raft's events go to its Raft, then to its `after_raft`;
-/// what goes up are its answers to clerks.
-pub struct KvHost<S>(pub S);
+/// what goes up are its answers to clerks. The second field, when set, is the run and the
+/// server's lane to record the server's applies in (Raft hands them to the server, not up).
+pub struct KvHost<S>(pub S, pub Option<(Sim, labkit::recorder::Lane)>);
 
 impl<S: KvServerContract> Host for KvHost<S> {
     type Raft = Raft;
@@ -61,6 +62,15 @@ impl<S: KvServerContract> Host for KvHost<S> {
     }
 
     fn after_raft(&mut self, out: &mut KvEffects) -> Result<(), KvError> {
+        if let Some((sim, lane)) = &self.1 {
+            for apply in &out.raft.applies {
+                let (index, snapshot) = match apply {
+                    raft::contract::ApplyMsg::Command { index, .. } => (*index, false),
+                    raft::contract::ApplyMsg::Snapshot { index, .. } => (*index, true),
+                };
+                sim.recorder().apply(*lane, index, snapshot);
+            }
+        }
         self.0.after_raft(out)
     }
 
@@ -123,8 +133,9 @@ impl KvNode {
             let waiting = waiting.clone();
             move |(id, reply)| waiting.answer(id, reply)
         };
+        let applies = Some((sim.clone(), sim.recorder().server_lane(me)));
         let (node, server) = Node::boot(sim, me, ends, persister, span, up, |persisted, out| {
-            KvServer::new(me, peers, persisted, maxraftstate, out).map(KvHost)
+            KvServer::new(me, peers, persisted, maxraftstate, out).map(|kv| KvHost(kv, applies))
         })?;
         let kv = KvNode {
             node,
@@ -172,6 +183,11 @@ impl KvNode {
         self.node.inspect(|host| f(&host.0))
     }
 
+    /// Call `watcher` with `(term, is_leader)` now and whenever either changes.
+    pub fn watch_leadership(&self, watcher: impl Fn(u64, bool) + 'static) {
+        self.node.watch_leadership(watcher);
+    }
+
     /// Crash: the server stops, and the calls waiting on it are never answered.
     pub fn kill(&self) {
         self.node.kill();
@@ -208,7 +224,7 @@ impl KvNode {
         self.waiting.calls.borrow_mut().insert(id, call);
         let handled = self.node.handle(|host, out| {
             host.0.on_client_request(id, request, out)?;
-            host.0.after_raft(out)
+            Host::after_raft(host, out)
         });
         if handled.is_none() {
             self.waiting.calls.borrow_mut().remove(&id);

@@ -33,7 +33,8 @@ pub use crate::links::Links;
 
 /// `LAB_2E=1`: run the earlier Raft suites (2A-2D) with lab 2E's PreVote and CheckQuorum on, as
 /// the same Raft must pass them either way. (`tests/lab2e.rs` always runs with them on.)
-pub const WITH_2E_VAR: &str = "LAB_2E";
+/// Failing runs' replay lines repeat it (`labkit::lab::RUN_SETTINGS`).
+pub const WITH_2E_VAR: &str = labkit::lab::WITH_2E_VAR;
 
 /// The options a Raft suite's servers boot with: 2E's switch on in `lab2e`, and in the other
 /// suites when `LAB_2E=1`.

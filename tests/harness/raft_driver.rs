@@ -138,7 +138,13 @@ struct NodeState<H: Host> {
     /// This server's lane in the run's recording, and what was last recorded of its state.
     lane: Lane,
     seen: Cell<Option<Seen>>,
+    /// Told `(term, is_leader)` after a handler when either changed (see [`Node::watch_leadership`]).
+    watcher: RefCell<Option<LeadershipWatcher>>,
+    watched: Cell<Option<(u64, bool)>>,
 }
+
+/// Told a server's `(term, is_leader)` when either changes.
+type LeadershipWatcher = Box<dyn Fn(u64, bool)>;
 
 /// What the recording last said of a server: term, role, commit index, last index, snapshot index.
 type Seen = (u64, u8, u64, u64, u64);
@@ -244,6 +250,8 @@ impl<H: Host> Node<H> {
             span,
             lane,
             seen: Cell::new(None),
+            watcher: RefCell::default(),
+            watched: Cell::new(None),
         }));
         let tasks = Timer::ALL
             .iter()
@@ -439,8 +447,32 @@ impl<H: Host> Node<H> {
         });
     }
 
+    /// Call `watcher` with `(term, is_leader)` now and after every handler that changes either
+    /// (the KV tester draws leaders on its history pictures with it). It only reads the state.
+    pub fn watch_leadership(&self, watcher: impl Fn(u64, bool) + 'static) {
+        *self.0.watcher.borrow_mut() = Some(Box::new(watcher));
+        self.0.watched.set(None);
+        self.note_leadership();
+    }
+
+    fn note_leadership(&self) {
+        if !self.0.alive.get() {
+            return;
+        }
+        let watcher = self.0.watcher.borrow();
+        let Some(watcher) = watcher.as_ref() else {
+            return;
+        };
+        let now = self.inspect_raft(|rf| rf.state());
+        if self.0.watched.get() != Some(now) {
+            self.0.watched.set(Some(now));
+            watcher(now.0, now.1);
+        }
+    }
+
     /// Record the server's term, role, commit index and log if they changed since last time.
     fn note_state(&self) {
+        self.note_leadership();
         if !self.0.alive.get() || !self.0.sim.recorder().is_on() {
             return;
         }

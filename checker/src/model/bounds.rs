@@ -59,6 +59,13 @@ pub struct Bounds {
     /// With `prevote`: at most this many election and CheckQuorum timeouts in all. Pre-votes do
     /// not raise terms, so `max_term` alone no longer bounds how often servers time out.
     pub max_timeouts: usize,
+    /// With an unordered network: after every step the network loses each message whose delivery
+    /// would change nothing at that moment (a stale reply, a duplicate ack), so that such
+    /// messages do not hold places under `max_in_flight` for good. Every path found is still a
+    /// real one (a network may lose any message); bugs that need a stale message delivered *into*
+    /// a Raft that mishandles it are still found, because for that Raft the delivery changes
+    /// something and the message stays.
+    pub lose_stale: bool,
 }
 
 /// `--max-timeouts` when none is given.
@@ -83,6 +90,7 @@ impl Default for Bounds {
             max_losses: None,
             prevote: false,
             max_timeouts: DEFAULT_MAX_TIMEOUTS,
+            lose_stale: false,
         }
     }
 }
@@ -108,6 +116,9 @@ impl fmt::Display for Bounds {
         }
         if self.prevote {
             write!(f, " prevote=on max_timeouts={}", self.max_timeouts)?;
+        }
+        if self.lose_stale {
+            write!(f, " lose_stale=on")?;
         }
         Ok(())
     }
@@ -139,6 +150,9 @@ impl Bounds {
         }
         if self.prevote {
             flags.push_str(&format!(" --prevote --max-timeouts {}", self.max_timeouts));
+        }
+        if self.lose_stale {
+            flags.push_str(" --lose-stale");
         }
         flags
     }

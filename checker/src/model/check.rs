@@ -110,8 +110,11 @@ pub fn check_with_progress<R: RaftNode>(
     for name in SAFETY {
         let counterexample = shortened.get(name).cloned();
         let pathless = found.pathless.contains(&name);
-        let why = match &counterexample {
-            Some((path, _)) => violation_of(name, path.last_state()),
+        let violation = counterexample
+            .as_ref()
+            .and_then(|(path, _)| violation_of(name, path.last_state()));
+        let why = match &violation {
+            Some(violation) => Some(violation.why.clone()),
             None if pathless => Some(
                 "violated in a state whose path could not be rebuilt (two states' \
                  fingerprints collided); run again with --strategy dfs"
@@ -126,6 +129,7 @@ pub fn check_with_progress<R: RaftNode>(
             shortness: counterexample.as_ref().map(|(_, s)| *s),
             counterexample: counterexample.map(|(path, _)| path),
             why,
+            violation,
         });
     }
     for name in REACHABILITY {
@@ -136,6 +140,7 @@ pub fn check_with_progress<R: RaftNode>(
             counterexample: None,
             shortness: None,
             why: None,
+            violation: None,
         });
     }
     Report {

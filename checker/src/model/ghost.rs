@@ -24,13 +24,42 @@ pub struct Ghost {
     pub applied: BTreeMap<u64, (Command, u64)>,
     /// The first violation of each property that is checked step by step (all but log
     /// matching and leader completeness, which look at the servers as they are), and why.
-    pub violations: BTreeMap<&'static str, String>,
+    pub violations: BTreeMap<&'static str, Violation>,
     /// The highest term any server campaigned in (was a candidate or a leader of): every term a
     /// server holds must be one of those (see `properties::term_from_campaign`).
     pub campaigned: u64,
     /// Lab 2E (`--prevote`): the election and CheckQuorum timeouts so far, bounded by
     /// `--max-timeouts`. Always 0 without pre-votes, so that it adds no states.
     pub timeouts: usize,
+}
+
+/// Why a property is violated: in words, and the servers and log indices involved (for the
+/// counterexample page, which marks them).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Violation {
+    /// Why, in words (names the servers and indices too).
+    pub why: String,
+    /// The servers involved, in the order the words name them.
+    pub servers: Vec<usize>,
+    /// The log indices involved (none for properties about terms and votes).
+    pub indices: Vec<u64>,
+}
+
+impl Violation {
+    /// A violation: `why`, involving `servers` and log `indices`.
+    pub fn new(why: impl Into<String>, servers: &[usize], indices: &[u64]) -> Self {
+        Violation {
+            why: why.into(),
+            servers: servers.to_vec(),
+            indices: indices.to_vec(),
+        }
+    }
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
 }
 
 /// What a server's step did that the model's ghost state records (the model moves these into

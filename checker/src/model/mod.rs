@@ -23,7 +23,8 @@
 //!   machine), its actions, and the model itself;
 //! - [`search`], [`check`], [`shorten`], [`symmetry`]: searching the model, short
 //!   counterexamples, and symmetry reduction;
-//! - [`report`], [`trace`], [`cli`]: what a check found, a path in words, the command line;
+//! - [`report`], [`trace`], [`page`], [`cli`]: what a check found, a path in words, a path as a
+//!   step-through page, the command line;
 //! - [`panics`], [`shared`]: catching the Raft's panics, and interned values.
 //!
 //! The items most users need are re-exported here; the modules import each other directly.
@@ -35,6 +36,7 @@ pub mod check;
 pub mod cli;
 pub mod ghost;
 pub mod node;
+pub mod page;
 pub mod panics;
 pub mod properties;
 pub mod raft_model;
@@ -50,7 +52,7 @@ pub mod trace;
 pub use action::{RaftAction, RaftPath};
 pub use actor::{ActorStep, ModelTimer, Msg, RaftActor, Server, ServiceSnapshot, Stored};
 pub use bounds::{Bounds, NetworkSemantics};
-pub use ghost::{Ghost, GhostEvent};
+pub use ghost::{Ghost, GhostEvent, Violation};
 pub use node::RaftNode;
 pub use raft_model::{RaftModel, model};
 pub use shared::{Counted, Shared};

@@ -12,7 +12,7 @@ use raft::contract::Role;
 use stateright::{Model, Property};
 
 use super::actor::Server;
-use super::ghost::{Ghost, GhostEvent};
+use super::ghost::{Ghost, GhostEvent, Violation};
 use super::node::RaftNode;
 use super::panics;
 use super::shared::Shared;
@@ -27,8 +27,9 @@ pub const STATE_MACHINE_SAFETY: &str = "state machine safety";
 pub const LEADER_APPEND_ONLY: &str = "leader append-only";
 pub const RESTARTS: &str = "restart from persisted state";
 pub const TERMS_NEVER_DECREASE: &str = "current term never decreases";
-pub const NO_TERM_FROM_PRE_VOTE: &str =
-    "a server never raises its term because of a pre-vote alone";
+/// etcd's rule "a server never raises its term because of a pre-vote alone", short enough for the
+/// report's property column.
+pub const NO_TERM_FROM_PRE_VOTE: &str = "pre-votes never raise terms";
 pub const LEADER_ELECTED: &str = "a leader is elected";
 pub const COMMAND_COMMITS: &str = "a command commits";
 
@@ -78,7 +79,7 @@ pub(super) fn all<R: RaftNode, M: Model<State = State<R>>>() -> Vec<Property<M>>
 
 /// If `old` led and `new` still leads the same term, every entry of `old`'s log that a snapshot
 /// has not taken since must still be in `new`'s log, unchanged.
-fn append_only_violation<R: RaftNode>(me: usize, old: &R, new: &R) -> Option<String> {
+fn append_only_violation<R: RaftNode>(me: usize, old: &R, new: &R) -> Option<Violation> {
     let (term, true) = old.state() else {
         return None;
     };
@@ -102,16 +103,29 @@ fn append_only_violation<R: RaftNode>(me: usize, old: &R, new: &R) -> Option<Str
             .map(|(i, e)| (i, e.term, e.command.clone()))
             .collect::<Vec<_>>()
     };
-    Some(format!(
-        "server {me}, leader of term {term}, changed entries of its own log: \
-         {:?} became {:?}",
-        listed(old_kept),
-        listed(new_kept)
+    // The indices from the first that differs to the end of the longer log.
+    let first = (from + 1..)
+        .zip(old_kept.iter().zip(new_kept))
+        .find(|(_, (a, b))| a != b)
+        .map_or(
+            from + 1 + old_kept.len().min(new_kept.len()) as u64,
+            |(i, _)| i,
+        );
+    let last = from + old_kept.len().max(new_kept.len()) as u64;
+    Some(Violation::new(
+        format!(
+            "server {me}, leader of term {term}, changed entries of its own log: \
+             {:?} became {:?}",
+            listed(old_kept),
+            listed(new_kept)
+        ),
+        &[me],
+        &(first..=last).collect::<Vec<_>>(),
     ))
 }
 
 /// Record a violation of `property` in `ghost`, unless one is recorded already.
-fn violated(ghost: &mut Cow<Ghost>, property: &'static str, why: impl FnOnce() -> String) {
+fn violated(ghost: &mut Cow<Ghost>, property: &'static str, why: impl FnOnce() -> Violation) {
     if !ghost.violations.contains_key(property) {
         ghost.to_mut().violations.insert(property, why());
     }
@@ -143,21 +157,29 @@ fn record_in<R: RaftNode>(
     let term = after.raft.as_ref().map(|r| r.state().0);
     for event in events {
         match event {
-            GhostEvent::Panicked { why } => violated(ghost, NO_PANIC, || why.clone()),
-            GhostEvent::NotRestarted { why } => violated(ghost, RESTARTS, || why.clone()),
-            GhostEvent::UnreadableSnapshot { why } => {
-                violated(ghost, STATE_MACHINE_SAFETY, || why.clone())
+            GhostEvent::Panicked { why } => {
+                violated(ghost, NO_PANIC, || Violation::new(why, &[me], &[]))
             }
             GhostEvent::TimedOut => ghost.to_mut().timeouts += 1,
+            GhostEvent::NotRestarted { why } => {
+                violated(ghost, RESTARTS, || Violation::new(why, &[me], &[]))
+            }
+            GhostEvent::UnreadableSnapshot { why } => violated(ghost, STATE_MACHINE_SAFETY, || {
+                Violation::new(why, &[me], &[])
+            }),
             GhostEvent::Applied { index, command } => {
                 let term = term.unwrap_or(0);
                 match ghost.applied.get(index) {
                     Some((first, _)) if first != command => {
                         let first = first.clone();
                         violated(ghost, STATE_MACHINE_SAFETY, || {
-                            format!(
-                                "server {me} applied {command:?} at index {index}, \
-                                 where {first:?} was applied before"
+                            Violation::new(
+                                format!(
+                                    "server {me} applied {command:?} at index {index}, \
+                                     where {first:?} was applied before"
+                                ),
+                                &[me],
+                                &[*index],
                             )
                         });
                     }
@@ -178,7 +200,11 @@ fn record_in<R: RaftNode>(
         match ghost.leaders.get(&term) {
             Some(&other) if other != me => {
                 violated(ghost, ELECTION_SAFETY, || {
-                    format!("servers {other} and {me} both led term {term}")
+                    Violation::new(
+                        format!("servers {other} and {me} both led term {term}"),
+                        &[other, me],
+                        &[],
+                    )
                 });
             }
             Some(_) => {}
@@ -209,7 +235,11 @@ fn record_in<R: RaftNode>(
             "stepped"
         };
         violated(ghost, TERMS_NEVER_DECREASE, || {
-            format!("server {me} {how} from term {old} into term {new}")
+            Violation::new(
+                format!("server {me} {how} from term {old} into term {new}"),
+                &[me],
+                &[],
+            )
         });
     }
     if let (Some(old), Some(new)) = (&before.raft, &after.raft)
@@ -231,38 +261,40 @@ fn live<R: RaftNode>(s: &State<R>) -> impl Iterator<Item = (usize, &R)> {
 }
 
 /// A violation of a property that the model checks step by step, as recorded in the ghost state.
-fn stepwise<R: RaftNode>(s: &State<R>, property: &str) -> Option<String> {
+fn stepwise<R: RaftNode>(s: &State<R>, property: &str) -> Option<Violation> {
     s.history.ghost.violations.get(property).cloned()
 }
 
 /// `check` (a property that reads the servers as they are), with a panic of the Raft while it
 /// reads them counted as a violation. (The model reads every server right after each step, so a
 /// Raft that panics when read is caught there first, as a violation of [`NO_PANIC`].)
-fn reading(check: impl FnOnce() -> Option<String>) -> Option<String> {
+fn reading(check: impl FnOnce() -> Option<Violation>) -> Option<Violation> {
     panics::catch(check).unwrap_or_else(|panic| {
-        Some(format!(
-            "the Raft panicked while the checker read the servers' states: {panic}"
+        Some(Violation::new(
+            format!("the Raft panicked while the checker read the servers' states: {panic}"),
+            &[],
+            &[],
         ))
     })
 }
 
 /// The Raft never panics: a server that panicked in a step (its message and place, and what the
 /// server was doing) ends the path.
-pub fn no_panic<R: RaftNode>(s: &State<R>) -> Option<String> {
+pub fn no_panic<R: RaftNode>(s: &State<R>) -> Option<Violation> {
     stepwise(s, NO_PANIC)
 }
 
 /// At most one leader per term, over the whole history (checked whenever a server leads).
-pub fn election_safety<R: RaftNode>(s: &State<R>) -> Option<String> {
+pub fn election_safety<R: RaftNode>(s: &State<R>) -> Option<Violation> {
     stepwise(s, ELECTION_SAFETY)
 }
 
 /// If two logs have an entry with the same index and term, they are identical up to it.
-pub fn log_matching<R: RaftNode>(s: &State<R>) -> Option<String> {
+pub fn log_matching<R: RaftNode>(s: &State<R>) -> Option<Violation> {
     reading(|| log_matching_of(s))
 }
 
-fn log_matching_of<R: RaftNode>(s: &State<R>) -> Option<String> {
+fn log_matching_of<R: RaftNode>(s: &State<R>) -> Option<Violation> {
     /// A server, its snapshot index, and (term, command) of each entry after it.
     type Log<'a> = (usize, u64, Vec<(u64, &'a [u8])>);
     let logs: Vec<Log> = live(s)
@@ -291,8 +323,13 @@ fn log_matching_of<R: RaftNode>(s: &State<R>) -> Option<String> {
             {
                 for k in first..=top {
                     if at(*snap_a, log_a, k) != at(*snap_b, log_b, k) {
-                        return Some(format!(
-                            "servers {i} and {j} agree on the term at index {top} but differ at index {k}"
+                        return Some(Violation::new(
+                            format!(
+                                "servers {i} and {j} agree on the term at index {top} but differ \
+                                 at index {k}"
+                            ),
+                            &[*i, *j],
+                            &[k, top],
                         ));
                     }
                 }
@@ -304,11 +341,11 @@ fn log_matching_of<R: RaftNode>(s: &State<R>) -> Option<String> {
 
 /// A leader holds every entry committed in an earlier term. An entry some server applied in its
 /// term `t` was committed by term `t`, so every leader of a later term must hold it.
-pub fn leader_completeness<R: RaftNode>(s: &State<R>) -> Option<String> {
+pub fn leader_completeness<R: RaftNode>(s: &State<R>) -> Option<Violation> {
     reading(|| leader_completeness_of(s))
 }
 
-fn leader_completeness_of<R: RaftNode>(s: &State<R>) -> Option<String> {
+fn leader_completeness_of<R: RaftNode>(s: &State<R>) -> Option<Violation> {
     for (l, rf) in live(s) {
         let (term, leads) = rf.state();
         if !leads {
@@ -323,9 +360,13 @@ fn leader_completeness_of<R: RaftNode>(s: &State<R>) -> Option<String> {
             }
             let have = view.entries.get((index - view.snapshot_index - 1) as usize);
             if have.map(|e| &e.command) != Some(command) {
-                return Some(format!(
-                    "server {l} leads term {term} but lacks {command:?} at index {index}, \
-                     which a server applied in term {applied_in}"
+                return Some(Violation::new(
+                    format!(
+                        "server {l} leads term {term} but lacks {command:?} at index {index}, \
+                         which a server applied in term {applied_in}"
+                    ),
+                    &[l],
+                    &[index],
                 ));
             }
         }
@@ -337,7 +378,7 @@ fn leader_completeness_of<R: RaftNode>(s: &State<R>) -> Option<String> {
 /// neither the pre-candidate asking nor a server answering. Terms come from elections: every term
 /// a server holds is one some server campaigned in, as a candidate (or a leader). Checked after
 /// every step; a Raft without pre-votes satisfies it too.
-pub fn no_term_from_pre_vote<R: RaftNode>(s: &State<R>) -> Option<String> {
+pub fn no_term_from_pre_vote<R: RaftNode>(s: &State<R>) -> Option<Violation> {
     stepwise(s, NO_TERM_FROM_PRE_VOTE)
 }
 
@@ -345,43 +386,51 @@ pub fn no_term_from_pre_vote<R: RaftNode>(s: &State<R>) -> Option<String> {
 /// in `campaigned` (the highest such term so far), and say why its term breaks
 /// [`NO_TERM_FROM_PRE_VOTE`] if it is above every term campaigned in. (Campaigned terms have no
 /// gaps: a candidate's term is one more than a term some server held.)
-fn term_from_campaign<R: RaftNode>(me: usize, raft: &R, campaigned: &mut u64) -> Option<String> {
+fn term_from_campaign<R: RaftNode>(
+    me: usize,
+    raft: &R,
+    campaigned: &mut u64,
+) -> Option<Violation> {
     let view = raft.observe();
     if matches!(view.role, Role::Candidate | Role::Leader) {
         *campaigned = (*campaigned).max(view.term);
     }
     (view.term > *campaigned).then(|| {
-        format!(
-            "server {me} ({:?}) is in term {}, but no server campaigned in a term above {}",
-            view.role, view.term, *campaigned
+        Violation::new(
+            format!(
+                "server {me} ({:?}) is in term {}, but no server campaigned in a term above {}",
+                view.role, view.term, *campaigned
+            ),
+            &[me],
+            &[],
         )
     })
 }
 
 /// No two servers apply different commands at one index (checked at every apply).
-pub fn state_machine_safety<R: RaftNode>(s: &State<R>) -> Option<String> {
+pub fn state_machine_safety<R: RaftNode>(s: &State<R>) -> Option<Violation> {
     stepwise(s, STATE_MACHINE_SAFETY)
 }
 
 /// A leader never overwrites or deletes entries in its own log (checked around every step).
-pub fn leader_append_only<R: RaftNode>(s: &State<R>) -> Option<String> {
+pub fn leader_append_only<R: RaftNode>(s: &State<R>) -> Option<Violation> {
     stepwise(s, LEADER_APPEND_ONLY)
 }
 
 /// Every server restarts from the bytes it persisted.
-pub fn restarts<R: RaftNode>(s: &State<R>) -> Option<String> {
+pub fn restarts<R: RaftNode>(s: &State<R>) -> Option<Violation> {
     stepwise(s, RESTARTS)
 }
 
 /// A server's current term never goes down, not even across a crash (Figure 2: it is persistent
 /// and "increases monotonically"). Checked around every step; the ghost state relies on it to
 /// forget who led terms that no server can lead again.
-pub fn terms_never_decrease<R: RaftNode>(s: &State<R>) -> Option<String> {
+pub fn terms_never_decrease<R: RaftNode>(s: &State<R>) -> Option<Violation> {
     stepwise(s, TERMS_NEVER_DECREASE)
 }
 
 /// The first violated safety property and why, if any.
-pub fn first_violation<R: RaftNode>(s: &State<R>) -> Option<(&'static str, String)> {
+pub fn first_violation<R: RaftNode>(s: &State<R>) -> Option<(&'static str, Violation)> {
     no_panic(s)
         .map(|w| (NO_PANIC, w))
         .or_else(|| election_safety(s).map(|w| (ELECTION_SAFETY, w)))
@@ -395,7 +444,7 @@ pub fn first_violation<R: RaftNode>(s: &State<R>) -> Option<(&'static str, Strin
 }
 
 /// Why `property` (one of [`SAFETY`]) is violated in `s`, if it is.
-pub fn violation_of<R: RaftNode>(property: &str, s: &State<R>) -> Option<String> {
+pub fn violation_of<R: RaftNode>(property: &str, s: &State<R>) -> Option<Violation> {
     match property {
         NO_PANIC => no_panic(s),
         ELECTION_SAFETY => election_safety(s),

@@ -189,6 +189,53 @@ impl<R: RaftNode> RaftModel<R> {
         })
     }
 
+    /// With [`Bounds::lose_stale`]: the unordered network loses every message whose delivery
+    /// would change nothing now (a stale vote reply, a duplicate ack). Such a message can never be
+    /// delivered in this model (a delivery that changes nothing is not a step), so it would hold
+    /// its place under `max_in_flight` for good and hide the paths that need that room. Losing a
+    /// message is something any network may do at any time, so every path found this way is a
+    /// real one; and it is done the same way after every step (no new choices), so it adds no
+    /// branching. (Consuming such messages as steps of their own instead, or losing them only at
+    /// the cap, multiplied the default bound's states beyond minutes: see BENCHMARKS.md.)
+    fn lose_stale_messages(&self, next: &mut RaftState<R>) {
+        let bounds = self.bounds();
+        if !bounds.lose_stale || bounds.network != NetworkSemantics::Unordered {
+            return;
+        }
+        let dead: Vec<Envelope<Msg>> = next
+            .network
+            .deliverable()
+            .into_iter()
+            .filter(|e| {
+                let i = usize::from(e.dst);
+                next.machines.get(i).is_some_and(|machine| {
+                    !machine.crashed
+                        && self
+                            .machine_step(
+                                i,
+                                machine,
+                                &ActorModelAction::Deliver {
+                                    src: e.src,
+                                    dst: e.dst,
+                                    msg: e.msg.clone(),
+                                },
+                            )
+                            .no_op
+                })
+            })
+            .map(|e| e.to_cloned_msg())
+            .collect();
+        if dead.is_empty() {
+            return;
+        }
+        next.network.update(|network| {
+            for envelope in &dead {
+                while network.take(envelope, false) {}
+            }
+            true
+        });
+    }
+
     /// Put what `change` did to server `i` into `next`: its machine, and the messages it sent
     /// (after taking `delivered` out of flight); and record the step in the ghost state.
     fn apply(
@@ -345,6 +392,7 @@ impl<R: RaftNode> Model for RaftModel<R> {
         if dropped && self.bounds().network == NetworkSemantics::Sequential {
             next.history.sent.update(|sent| sent.pop_front().is_some());
         }
+        self.lose_stale_messages(&mut next);
         let losses = lost + usize::from(dropped);
         if losses > 0 && self.bounds().max_losses.is_some() {
             next.history.lost += losses;

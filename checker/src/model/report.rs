@@ -7,6 +7,7 @@ use stateright::Expectation;
 
 use super::action::RaftPath;
 use super::bounds::{Bounds, Exploration, NetworkSemantics, Strategy};
+use super::ghost::Violation;
 use super::node::RaftNode;
 use super::properties::{COMMAND_COMMITS, LEADER_ELECTED};
 use super::raft_model::model;
@@ -34,6 +35,9 @@ pub struct Verdict<R: RaftNode> {
     pub shortness: Option<Shortness>,
     /// For a violated safety property: why, in its last state (names the servers involved).
     pub why: Option<String>,
+    /// For a violated safety property with a counterexample: why, with the servers and log
+    /// indices involved (the counterexample page marks them).
+    pub violation: Option<Violation>,
 }
 
 /// Why a search stopped before it explored every state within the bounds.
@@ -196,6 +200,24 @@ pub fn explorer_url<R: RaftNode>(bounds: &Bounds, address: &str, path: &RaftPath
 /// property, each counterexample (with the `checker explore` command and the Explorer link that
 /// open it), and the conclusion (see [`Conclusion`]) as its last line.
 pub fn render_report<R: RaftNode>(report: &Report<R>, explorer_address: &str) -> String {
+    render_report_with_pages(report, explorer_address, &Pages::default())
+}
+
+/// What `checker check` says about its step-through pages (see [`super::page`]): a line per
+/// violated property (`page: PATH`), printed under its counterexample, and a note printed
+/// before the conclusion (when `--html` asked for a page and there is none to show).
+#[derive(Clone, Debug, Default)]
+pub struct Pages {
+    pub lines: Vec<(&'static str, String)>,
+    pub note: Option<String>,
+}
+
+/// [`render_report`], with what was done about the step-through pages.
+pub fn render_report_with_pages<R: RaftNode>(
+    report: &Report<R>,
+    explorer_address: &str,
+    pages: &Pages,
+) -> String {
     let mut out = String::new();
     let e = &report.exploration;
     let _ = writeln!(out, "bounds: {}", report.bounds);
@@ -271,7 +293,7 @@ pub fn render_report<R: RaftNode>(report: &Report<R>, explorer_address: &str) ->
                 None => "VIOLATED".to_owned(),
             },
         };
-        let _ = writeln!(out, "  {:<30} {verdict}", v.name);
+        let _ = writeln!(out, "  {:<NAME_COLUMN$} {verdict}", v.name);
     }
     for v in report.verdicts.iter().filter(|v| !v.ok) {
         if let Some(path) = &v.counterexample {
@@ -302,7 +324,13 @@ pub fn render_report<R: RaftNode>(report: &Report<R>, explorer_address: &str) ->
                 "explore it: {}",
                 explorer_url(&report.bounds, explorer_address, path)
             );
+            for (_, line) in pages.lines.iter().filter(|(name, _)| *name == v.name) {
+                let _ = writeln!(out, "{line}");
+            }
         }
+    }
+    if let Some(note) = &pages.note {
+        let _ = writeln!(out, "\n{note}");
     }
     let _ = writeln!(out, "\n{}", conclusion_line(report));
     out
@@ -360,5 +388,25 @@ fn conclusion_line<R: RaftNode>(report: &Report<R>) -> String {
             missing.join(", ")
         ),
         Conclusion::Failed(why) => format!("result: the search failed: {why} (exit code 1)"),
+    }
+}
+
+/// The width of the report's property column: every property's name fits, so the verdicts line up.
+const NAME_COLUMN: usize = 30;
+
+#[cfg(test)]
+mod column_tests {
+    use super::super::properties::{REACHABILITY, SAFETY};
+
+    #[test]
+    fn every_property_name_fits_the_report_column() {
+        for name in SAFETY.iter().chain(REACHABILITY.iter()) {
+            assert!(
+                name.len() <= super::NAME_COLUMN,
+                "\"{name}\" ({} characters) overflows the {}-character property column",
+                name.len(),
+                super::NAME_COLUMN
+            );
+        }
     }
 }

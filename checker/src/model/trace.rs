@@ -1,5 +1,5 @@
 //! A path of the model as a readable message trace: each step in words, then every server's
-//! role, term, log and commit index.
+//! role, term, vote, log (each entry's term) and commit index.
 
 use std::fmt::Write as _;
 
@@ -80,8 +80,21 @@ pub fn describe_msg(msg: &Msg) -> String {
     }
 }
 
-/// Every server's term and role after a step: `s0 F2 log=1 commit=0  s1 L2 ...`, and
-/// `s2 down (crashed in term 2)` for a crashed server.
+/// A log as the terms of its entries, `[1,1,2]`, after the snapshot if there is one:
+/// `snap@3+[2,2]` holds entries 1 to 3 in its snapshot and entries 4 and 5 of term 2.
+pub fn describe_log(view: &raft::contract::Observation<'_>) -> String {
+    let terms: Vec<String> = view.entries.iter().map(|e| e.term.to_string()).collect();
+    let terms = format!("[{}]", terms.join(","));
+    if view.snapshot_index == 0 {
+        terms
+    } else {
+        format!("snap@{}+{terms}", view.snapshot_index)
+    }
+}
+
+/// Every server's role, term, vote, log (the terms of its entries) and commit index after a
+/// step: `s0 F2 vote=s1 log=[1,2] commit=1  s1 L2 ...`, and `s2 down (crashed in term 2)` for a
+/// crashed server.
 pub fn describe_servers<R: RaftNode>(state: &RaftState<R>) -> String {
     state
         .machines
@@ -103,10 +116,14 @@ pub fn describe_servers<R: RaftNode>(state: &RaftState<R>) -> String {
                         raft::contract::Role::Leader => "L",
                         raft::contract::Role::PreCandidate => "P",
                     };
-                    let last = view.snapshot_index + view.entries.len() as u64;
+                    let vote = view
+                        .voted_for
+                        .map_or_else(|| "-".to_owned(), |v| format!("s{v}"));
                     format!(
-                        "s{i} {role}{} log={last} commit={}{crashed}",
-                        view.term, view.commit_index
+                        "s{i} {role}{} vote={vote} log={} commit={}{crashed}",
+                        view.term,
+                        describe_log(&view),
+                        view.commit_index
                     )
                 })
                 .unwrap_or_else(|panic| format!("s{i} (the Raft panicked when read: {panic})")),
@@ -126,7 +143,8 @@ pub fn render_path<R: RaftNode>(bounds: &Bounds, path: &RaftPath<R>) -> String {
     out
 }
 
-/// A path as numbered steps, each followed by every server's term, role, log and commit index.
+/// A path as numbered steps, each followed by every server's role, term, vote, log (each
+/// entry's term) and commit index.
 pub fn render_steps<R: RaftNode>(bounds: &Bounds, path: &RaftPath<R>) -> String {
     let steps = path.clone().into_vec();
     let mut out = String::new();

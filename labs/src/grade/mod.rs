@@ -154,6 +154,8 @@ pub struct Grader {
     target_dir: PathBuf,
     logs: PathBuf,
     runs: PathBuf,
+    /// The pictures of bad histories kept for each submission (`<name>/<file>`).
+    pictures: PathBuf,
     policy: Policy,
     cargo_configs: CargoConfigs,
     /// The student files of the last build and the modification times they were given: the same
@@ -197,6 +199,7 @@ impl Grader {
             target_dir: scratch.join("target"),
             logs: scratch.join("logs"),
             runs: scratch.join("runs"),
+            pictures: scratch.join("pictures"),
             policy,
             cargo_configs,
             last_built: Mutex::new(BTreeMap::new()),
@@ -304,25 +307,60 @@ impl Grader {
                         test: test.clone(),
                         seed,
                         exe: exe.clone(),
+                        preset: None,
                     });
                 }
             }
             tests_by_lab.push((*lab, tests));
         }
+        // The graded checker presets: the checker built against the submission's Raft, each
+        // preset one run under the same isolation as a test.
+        let graded_presets: Vec<(&'static str, &'static labkit::presets::Preset)> = self
+            .options
+            .labs
+            .iter()
+            .flat_map(|lab| self.rubric.presets(lab).into_iter().map(move |p| (*lab, p)))
+            .collect();
+        let mut preset_failure = None;
+        if !graded_presets.is_empty() {
+            progress.set_message(format!("{name}: building the model checker"));
+            match self.build_checker()? {
+                Ok(checker) => {
+                    for (lab, preset) in &graded_presets {
+                        tasks.push(RunTask {
+                            lab,
+                            test: preset.name.to_string(),
+                            seed: 0,
+                            exe: checker.clone(),
+                            preset: Some(preset),
+                        });
+                    }
+                }
+                Err(messages) => preset_failure = Some(messages),
+            }
+        }
         progress.set_message(format!("{name}: running {} test runs", tasks.len()));
         let verdicts = runner::run_all(&tasks, &settings, self.options.jobs, progress)
             .map_err(io(&self.logs))?
             .into_iter()
-            .map(|v| self.relative_paths(v))
+            .map(|v| {
+                self.relative_paths(keep_pictures(v, &self.history_dir(), &self.pictures, name))
+            })
             .collect::<Vec<_>>();
         // What this submission's code may have done to the grader's own copy.
         grade.tampering = self.pristine.ensure()?;
         let mut by_test: BTreeMap<(&str, String), Vec<(u64, Verdict)>> = BTreeMap::new();
+        let mut by_preset: BTreeMap<(&str, &str), Verdict> = BTreeMap::new();
         for (task, verdict) in tasks.iter().zip(verdicts) {
-            by_test
-                .entry((task.lab, task.test.clone()))
-                .or_default()
-                .push((task.seed, verdict));
+            match task.preset {
+                Some(p) => {
+                    by_preset.insert((task.lab, p.name), verdict);
+                }
+                None => by_test
+                    .entry((task.lab, task.test.clone()))
+                    .or_default()
+                    .push((task.seed, verdict)),
+            }
         }
         for (lab, tests) in tests_by_lab {
             for test in tests {
@@ -332,9 +370,38 @@ impl Grader {
                     runs.next().map(|(_, v)| v).expect("one verdict per seed")
                 }));
             }
+            for preset in self.rubric.presets(lab) {
+                let verdict = by_preset.remove(&(lab, preset.name)).unwrap_or_else(|| {
+                    Verdict::Failed(format!(
+                        "the model checker does not compile against this submission, so no \
+                         preset ran. The compiler said:\n{}",
+                        preset_failure.as_deref().unwrap_or("(nothing)")
+                    ))
+                });
+                grade.tests.push(self.preset_grade(lab, preset, verdict));
+            }
         }
         grade.execution_time = started.elapsed();
         Ok(grade)
+    }
+
+    /// A graded preset's grade: one run (the checker is deterministic), scored like a test.
+    fn preset_grade(
+        &self,
+        lab: &'static str,
+        preset: &'static labkit::presets::Preset,
+        verdict: Verdict,
+    ) -> TestGrade {
+        let max_score = self.rubric.preset_points(lab, preset.name).unwrap_or(0.0);
+        let passed = usize::from(verdict.passed());
+        TestGrade {
+            lab,
+            test: preset.name.to_string(),
+            score: self.rubric.score(max_score, passed, 1),
+            max_score,
+            runs: vec![(0, verdict)],
+            preset: Some(preset),
+        }
     }
 
     /// Every test of the graded labs, failed with `why` (nothing was run).
@@ -344,6 +411,11 @@ impl Grader {
                 grade
                     .tests
                     .push(self.test_grade(lab, test, |_| Verdict::Failed(why.into())));
+            }
+            for preset in self.rubric.presets(lab) {
+                grade
+                    .tests
+                    .push(self.preset_grade(lab, preset, Verdict::Failed(why.into())));
             }
         }
     }
@@ -373,10 +445,17 @@ impl Grader {
             .collect()
     }
 
+    /// Where the KV tests write pictures of bad histories: beside their executable.
+    fn history_dir(&self) -> PathBuf {
+        self.target_dir.join("release/lab-histories")
+    }
+
     /// The KV tests write pictures of bad histories beside their executable
-    /// (`target/release/lab-histories/`): let the test user write there, and only there.
+    /// (`target/release/lab-histories/`): let the test user write there, and only there, and empty
+    /// it of the last submission's pictures (each submission's are kept by [`keep_pictures`]).
     fn prepare_history_dir(&self) {
-        let dir = self.target_dir.join("release/lab-histories");
+        let dir = self.history_dir();
+        let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::create_dir_all(&dir);
         #[cfg(unix)]
         if let Some(user) = self.options.run_as {
@@ -384,12 +463,14 @@ impl Grader {
         }
     }
 
-    /// Paths in a failure message as the student sees them in their own repository (the
-    /// pictures of bad histories, say), not as they are in the grader's scratch folder.
+    /// Paths in a failure message as the student sees them in their own repository, not as they
+    /// are in the grader's scratch folder; the pictures the grader kept, relative to the scratch
+    /// folder (`pictures/<submission>/<file>`).
     fn relative_paths(&self, verdict: Verdict) -> Verdict {
         match verdict {
             Verdict::Failed(message) => Verdict::Failed(
                 message
+                    .replace(&format!("{}/", self.pictures.display()), "pictures/")
                     .replace(&format!("{}/", self.target_dir.display()), "target/")
                     .replace(&format!("{}/", self.work.display()), ""),
             ),
@@ -415,7 +496,74 @@ impl Grader {
             max_score,
             test,
             runs,
+            preset: None,
         }
+    }
+
+    /// Build the model checker (`checker`) in the work tree, against the submission's Raft: its
+    /// executable, or the compiler's messages.
+    fn build_checker(&self) -> Result<Result<PathBuf, String>, GradeError> {
+        let stdout_path = self.logs.join("build-checker.json");
+        let stderr_path = self.logs.join("build-checker.stderr");
+        let stdout = File::create(&stdout_path).map_err(io(&stdout_path))?;
+        let stderr = File::create(&stderr_path).map_err(io(&stderr_path))?;
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .current_dir(&self.work)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "checker",
+                "--bin",
+                "checker",
+                "--message-format=json",
+            ])
+            .env("CARGO_TARGET_DIR", &self.target_dir)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_BUILD_RUSTFLAGS")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        let mut child = command.spawn().map_err(io(&self.work))?;
+        let status = child
+            .wait_timeout(self.options.build_time_limit)
+            .map_err(io(&self.work))?;
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(Err(format!(
+                "the build did not finish within {}s of real time (killed)",
+                self.options.build_time_limit.as_secs()
+            )));
+        };
+        let json = std::fs::read_to_string(&stdout_path).map_err(io(&stdout_path))?;
+        let (executables, errors) = build_messages(&json, &["checker"]);
+        match executables.into_iter().next() {
+            Some((_, exe)) if status.success() => Ok(Ok(exe)),
+            _ => Ok(Err(self.compiler_messages(&errors, &stderr_path))),
+        }
+    }
+
+    /// The compiler's error messages (or, if it gave none, its stderr), relative to the work
+    /// tree and cut to [`MAX_BUILD_MESSAGE_LINES`].
+    fn compiler_messages(&self, errors: &[String], stderr_path: &Path) -> String {
+        let mut text = errors.join("\n");
+        if text.trim().is_empty() {
+            text = std::fs::read_to_string(stderr_path).unwrap_or_default();
+        }
+        // Paths inside the scratch folder mean nothing to the student: show them relative.
+        let text = text.replace(&format!("{}/", self.work.display()), "");
+        let lines: Vec<&str> = text.lines().collect();
+        let mut shown = lines[..lines.len().min(MAX_BUILD_MESSAGE_LINES)].join("\n");
+        if lines.len() > MAX_BUILD_MESSAGE_LINES {
+            shown.push_str(&format!(
+                "\n... ({} more lines)",
+                lines.len() - MAX_BUILD_MESSAGE_LINES
+            ));
+        }
+        shown
     }
 
     /// Build the suites in the work tree: their executables, or the compiler's error messages.
@@ -453,46 +601,9 @@ impl Grader {
             )));
         };
         let json = std::fs::read_to_string(&stdout_path).map_err(io(&stdout_path))?;
-        let mut executables = BTreeMap::new();
-        let mut errors = Vec::new();
-        for line in json.lines() {
-            let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            match message["reason"].as_str() {
-                Some("compiler-artifact") => {
-                    let name = message["target"]["name"].as_str().unwrap_or_default();
-                    if let (Some(lab), Some(exe)) = (
-                        self.options.labs.iter().find(|l| **l == name),
-                        message["executable"].as_str(),
-                    ) {
-                        executables.insert(*lab, PathBuf::from(exe));
-                    }
-                }
-                Some("compiler-message") if message["message"]["level"] == "error" => {
-                    if let Some(rendered) = message["message"]["rendered"].as_str() {
-                        errors.push(rendered.to_string());
-                    }
-                }
-                _ => {}
-            }
-        }
+        let (mut executables, errors) = build_messages(&json, &self.options.labs);
         if !status.success() {
-            let mut text = errors.join("\n");
-            if text.trim().is_empty() {
-                text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-            }
-            // Paths inside the scratch folder mean nothing to the student: show them relative.
-            let text = text.replace(&format!("{}/", self.work.display()), "");
-            let lines: Vec<&str> = text.lines().collect();
-            let mut shown = lines[..lines.len().min(MAX_BUILD_MESSAGE_LINES)].join("\n");
-            if lines.len() > MAX_BUILD_MESSAGE_LINES {
-                shown.push_str(&format!(
-                    "\n... ({} more lines)",
-                    lines.len() - MAX_BUILD_MESSAGE_LINES
-                ));
-            }
-            return Ok(Err(shown));
+            return Ok(Err(self.compiler_messages(&errors, &stderr_path)));
         }
         self.options
             .labs
@@ -506,6 +617,94 @@ impl Grader {
             .collect::<Result<Vec<_>, _>>()
             .map(Ok)
     }
+}
+
+/// The largest picture (or history) file the grader keeps for a report.
+const MAX_KEPT_PICTURE_BYTES: u64 = 64 << 20;
+
+/// A failure message's pictures of bad histories (files in `history_dir`, which the next
+/// submission's runs overwrite) copied to `pictures/<submission>/`, and the message made to name
+/// the copies. Only plain files named in the message, directly in `history_dir`, of a sane size,
+/// are copied (the code under test wrote them: no links followed); a name that cannot be kept
+/// stays as it was.
+pub fn keep_pictures(
+    verdict: Verdict,
+    history_dir: &Path,
+    pictures: &Path,
+    submission: &str,
+) -> Verdict {
+    let Verdict::Failed(mut message) = verdict else {
+        return verdict;
+    };
+    let prefix = format!("{}/", history_dir.display());
+    let folder: String = submission
+        .chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                true => c,
+                false => '_',
+            },
+        )
+        .collect();
+    let kept_dir = pictures.join(&folder);
+    let mut names = std::collections::BTreeSet::new();
+    for (at, _) in message.match_indices(&prefix) {
+        let rest = &message[at + prefix.len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect();
+        let name = name.trim_end_matches('.').to_string();
+        if !name.is_empty() && !name.starts_with('.') {
+            names.insert(name);
+        }
+    }
+    for name in names {
+        let from = history_dir.join(&name);
+        let plain = std::fs::symlink_metadata(&from)
+            .is_ok_and(|m| m.file_type().is_file() && m.len() <= MAX_KEPT_PICTURE_BYTES);
+        let to = kept_dir.join(&name);
+        let copied = plain
+            && std::fs::create_dir_all(&kept_dir).is_ok()
+            && std::fs::copy(&from, &to).is_ok();
+        if copied {
+            message = message.replace(&format!("{prefix}{name}"), &to.display().to_string());
+        }
+    }
+    Verdict::Failed(message)
+}
+
+/// From cargo's JSON messages: the executables of the targets named in `names`, and the
+/// compiler's rendered error messages.
+fn build_messages(
+    json: &str,
+    names: &[&'static str],
+) -> (BTreeMap<&'static str, PathBuf>, Vec<String>) {
+    let mut executables = BTreeMap::new();
+    let mut errors = Vec::new();
+    for line in json.lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        match message["reason"].as_str() {
+            Some("compiler-artifact") => {
+                let name = message["target"]["name"].as_str().unwrap_or_default();
+                if let (Some(target), Some(exe)) = (
+                    names.iter().find(|l| **l == name),
+                    message["executable"].as_str(),
+                ) {
+                    executables.insert(*target, PathBuf::from(exe));
+                }
+            }
+            Some("compiler-message") if message["message"]["level"] == "error" => {
+                if let Some(rendered) = message["message"]["rendered"].as_str() {
+                    errors.push(rendered.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    (executables, errors)
 }
 
 /// Write `grade`'s `results.json` and `report.md` into `out`.
@@ -552,6 +751,73 @@ pub fn write_csv(grades: &[Grade], labs: &[&'static str], path: &Path) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pictures_are_kept_per_submission_and_named_in_the_message() {
+        let root = std::env::temp_dir().join(format!("raftlab-keep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let (hist, pics) = (
+            root.join("target/release/lab-histories"),
+            root.join("pictures"),
+        );
+        std::fs::create_dir_all(&hist).unwrap();
+        let message = |name: &str| {
+            Verdict::Failed(format!(
+                "NOT linearizable. Picture: {0}/{name}.html (history: {0}/{name}.json)",
+                hist.display()
+            ))
+        };
+        let text = |v: Verdict| match v {
+            Verdict::Failed(m) => m,
+            other => panic!("{other:?}"),
+        };
+        // Two submissions, the same test: each keeps its own picture.
+        std::fs::write(hist.join("lab3a-x-seed1.html"), "alice's").unwrap();
+        std::fs::write(hist.join("lab3a-x-seed1.json"), "{}").unwrap();
+        let alice = text(keep_pictures(
+            message("lab3a-x-seed1"),
+            &hist,
+            &pics,
+            "alice",
+        ));
+        std::fs::write(hist.join("lab3a-x-seed1.html"), "bob's").unwrap();
+        let bob = text(keep_pictures(
+            message("lab3a-x-seed1"),
+            &hist,
+            &pics,
+            "bob/../x",
+        ));
+        let kept = |who: &str| pics.join(who).join("lab3a-x-seed1.html");
+        assert!(
+            alice.contains(&kept("alice").display().to_string()),
+            "{alice}"
+        );
+        assert!(alice.contains(&pics.join("alice/lab3a-x-seed1.json").display().to_string()));
+        assert!(
+            bob.contains(&kept("bob____x").display().to_string()),
+            "{bob}"
+        );
+        assert_eq!(std::fs::read_to_string(kept("alice")).unwrap(), "alice's");
+        assert_eq!(std::fs::read_to_string(kept("bob____x")).unwrap(), "bob's");
+        // A link planted by the code under test is not followed; its name stays as it was.
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("/etc/hostname", hist.join("lab3a-y-seed1.html")).unwrap();
+            let carol = text(keep_pictures(
+                message("lab3a-y-seed1"),
+                &hist,
+                &pics,
+                "carol",
+            ));
+            assert!(!pics.join("carol/lab3a-y-seed1.html").exists());
+            assert!(carol.contains(&format!("{}/lab3a-y-seed1.html", hist.display())));
+        }
+        assert_eq!(
+            keep_pictures(Verdict::Passed, &hist, &pics, "x"),
+            Verdict::Passed
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn a_batch_is_the_sorted_visible_sub_folders_and_links_to_folders() {

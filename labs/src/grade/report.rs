@@ -10,19 +10,47 @@ use super::intake::{FileSource, Intake};
 use super::rubric::{ScoringMode, round2};
 use super::runner::Verdict;
 use crate::lab::replay_command;
+use labkit::presets::Preset;
 
-/// One test's grade.
+/// One test's grade, or one graded checker preset's.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TestGrade {
     pub lab: &'static str,
+    /// The test's name, or the preset's.
     pub test: String,
     pub max_score: f64,
     pub score: f64,
-    /// Each seed's verdict, by seed.
+    /// Each seed's verdict, by seed (a preset: one run, seed 0; the checker is deterministic).
     pub runs: Vec<(u64, Verdict)>,
+    /// Set for a graded checker preset.
+    pub preset: Option<&'static Preset>,
 }
 
 impl TestGrade {
+    /// Its name in reports: the test's, or `checker --preset NAME`.
+    pub fn name(&self) -> String {
+        match self.preset {
+            Some(p) => format!("checker --preset {}", p.name),
+            None => self.test.clone(),
+        }
+    }
+
+    /// Its name in the mutant table: `lab2a/test`, or `preset:NAME`.
+    pub fn label(&self) -> String {
+        match self.preset {
+            Some(p) => format!("preset:{}", p.name),
+            None => format!("{}/{}", self.lab, self.test),
+        }
+    }
+
+    /// The command that replays a run.
+    pub fn replay(&self, seed: u64) -> String {
+        match self.preset {
+            Some(p) => p.command(),
+            None => replay_command(self.lab, &self.test, seed),
+        }
+    }
+
     pub fn passed_runs(&self) -> usize {
         self.runs.iter().filter(|(_, v)| v.passed()).count()
     }
@@ -37,6 +65,20 @@ impl TestGrade {
 
     /// The text Gradescope shows under the test.
     fn output(&self) -> String {
+        if let Some(p) = self.preset {
+            let mut out = format!(
+                "The model checker's preset {} (lab {}: {}; time limit {}s): {}.",
+                p.name,
+                p.lab.to_ascii_uppercase(),
+                p.about,
+                p.time_limit_secs,
+                if self.passed() { "passed" } else { "failed" }
+            );
+            for (_, verdict) in self.failing() {
+                let _ = write!(out, "\n\n{}\nreplay: {}", verdict.describe(), p.command());
+            }
+            return out;
+        }
         let mut out = format!(
             "{} of {} seeds passed.",
             self.passed_runs(),
@@ -47,7 +89,7 @@ impl TestGrade {
                 out,
                 "\n\nseed {seed}: {}\nreplay: {}",
                 verdict.describe(),
-                replay_command(self.lab, &self.test, *seed)
+                self.replay(*seed)
             );
         }
         out
@@ -243,7 +285,7 @@ impl Grade {
                 let _ = writeln!(
                     out,
                     "| {} | {} / {} | {} / {} |",
-                    t.test,
+                    t.name(),
                     t.passed_runs(),
                     t.runs.len(),
                     points(t.score),
@@ -257,22 +299,27 @@ impl Grade {
                 "\n## Failing runs\n\nEach command replays the run exactly, in the student's own repository.\n",
             );
             for t in failing {
-                let _ = writeln!(out, "\n### {} {}\n", t.lab, t.test);
+                let _ = writeln!(out, "\n### {} {}\n", t.lab, t.name());
                 for (seed, verdict) in t.failing() {
+                    let seed_text = if t.preset.is_some() {
+                        "the search".to_string()
+                    } else {
+                        format!("seed {seed}")
+                    };
                     let text = verdict.describe();
                     if text.contains('\n') {
                         let _ = writeln!(
                             out,
-                            "- seed {seed}:\n\n  ```text\n{}\n  ```\n",
+                            "- {seed_text}:\n\n  ```text\n{}\n  ```\n",
                             text.lines()
                                 .map(|l| format!("  {l}"))
                                 .collect::<Vec<_>>()
                                 .join("\n")
                         );
                     } else {
-                        let _ = writeln!(out, "- seed {seed}: {text}");
+                        let _ = writeln!(out, "- {seed_text}: {text}");
                     }
-                    let _ = writeln!(out, "  replay: `{}`", replay_command(t.lab, &t.test, *seed));
+                    let _ = writeln!(out, "  replay: `{}`", t.replay(*seed));
                 }
             }
         }
@@ -286,7 +333,7 @@ impl Grade {
             .iter()
             .map(|t| {
                 json!({
-                    "name": format!("{} {}", lab_title(t.lab), t.test),
+                    "name": format!("{} {}", lab_title(t.lab), t.name()),
                     "score": t.score,
                     "max_score": t.max_score,
                     "status": if t.passed() { "passed" } else { "failed" },

@@ -11,6 +11,14 @@
 //!
 //! Every test of every graded suite must have an entry, and every entry must name a real test, so
 //! a renamed or new test can never silently be worth nothing.
+//!
+//! A suite's section may also grade the model checker's presets (`checker check --preset NAME`,
+//! [`labkit::presets`]) in a `checker` table; a preset the checker does not have is refused:
+//!
+//! ```toml
+//! [lab2a.checker]
+//! election = 5
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,15 +50,26 @@ struct RubricFile {
     #[serde(default)]
     scoring: Scoring,
     #[serde(flatten)]
-    labs: BTreeMap<String, BTreeMap<String, f64>>,
+    labs: BTreeMap<String, LabSection>,
 }
 
-/// Points per test, by suite (`lab2a` ...) and test name.
+/// One suite's section: points per test, and per graded checker preset.
+#[derive(Debug, Deserialize)]
+struct LabSection {
+    #[serde(default)]
+    checker: BTreeMap<String, f64>,
+    #[serde(flatten)]
+    tests: BTreeMap<String, f64>,
+}
+
+/// Points per test, by suite (`lab2a` ...) and test name, and per graded checker preset.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rubric {
     pub path: PathBuf,
     pub mode: ScoringMode,
     pub points: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Points per checker preset, by suite (the `[labXY.checker]` tables).
+    pub presets: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,26 +96,68 @@ impl Rubric {
             message,
         };
         let file: RubricFile = toml::from_str(text).map_err(|e| error(e.to_string()))?;
-        for (lab, tests) in &file.labs {
+        for (lab, section) in &file.labs {
             if !all_suites().contains(&lab.as_str()) {
                 return Err(error(format!(
                     "unknown section [{lab}]: expected [scoring] or one of {}",
                     all_suites().join(", ")
                 )));
             }
-            for (test, points) in tests {
+            let checker = section
+                .checker
+                .iter()
+                .map(|(p, x)| (format!("checker.{p}"), x));
+            let tests = section.tests.iter().map(|(t, x)| (t.clone(), x));
+            for (item, points) in tests.chain(checker) {
                 if !points.is_finite() || *points < 0.0 {
                     return Err(error(format!(
-                        "{lab}.{test}: points must be a non-negative number, got {points}"
+                        "{lab}.{item}: points must be a non-negative number, got {points}"
                     )));
                 }
             }
+            if let Some(unknown) = section
+                .checker
+                .keys()
+                .find(|p| labkit::presets::find(p).is_none())
+            {
+                return Err(error(format!(
+                    "[{lab}.checker] grades the preset {unknown}, which the model checker does \
+                     not have (its presets: {})",
+                    labkit::presets::names()
+                )));
+            }
+        }
+        let mut points = BTreeMap::new();
+        let mut presets = BTreeMap::new();
+        for (lab, section) in file.labs {
+            if !section.checker.is_empty() {
+                presets.insert(lab.clone(), section.checker);
+            }
+            points.insert(lab, section.tests);
         }
         Ok(Rubric {
             path: path.to_path_buf(),
             mode: file.scoring.mode,
-            points: file.labs,
+            points,
+            presets,
         })
+    }
+
+    /// The checker presets `lab`'s section grades, sorted by name.
+    pub fn presets(&self, lab: &str) -> Vec<&'static labkit::presets::Preset> {
+        self.presets
+            .get(lab)
+            .map(|p| {
+                p.keys()
+                    .filter_map(|name| labkit::presets::find(name))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The points of a graded preset of `lab`.
+    pub fn preset_points(&self, lab: &str, preset: &str) -> Option<f64> {
+        self.presets.get(lab)?.get(preset).copied()
     }
 
     /// The points of one test, if the rubric lists it.
@@ -186,6 +247,14 @@ mod tests {
         let r = parse("[lab2a]\ninitial_election = 5\n").unwrap();
         assert_eq!(r.mode, ScoringMode::Proportional);
         assert_eq!(r.score(5.0, 2, 3), 3.33);
+        let r =
+            parse("[lab2a]\ninitial_election = 5\n[lab2a.checker]\nelection = 3\nfigure8 = 2.5\n")
+                .unwrap();
+        assert_eq!(r.tests("lab2a"), ["initial_election"]);
+        let names: Vec<&str> = r.presets("lab2a").iter().map(|p| p.name).collect();
+        assert_eq!(names, ["election", "figure8"]);
+        assert_eq!(r.preset_points("lab2a", "figure8"), Some(2.5));
+        assert!(r.presets("lab2b").is_empty());
     }
 
     #[test]
@@ -198,6 +267,16 @@ mod tests {
         assert!(e.to_string().starts_with("rubric r.toml: "), "{e}");
         let e = parse("[scoring]\nmode = \"generous\"\n").unwrap_err();
         assert!(e.message.contains("generous"), "{e}");
+        let e = parse("[lab2a]\nx = 1\n[lab2a.checker]\nno-such-preset = 5\n").unwrap_err();
+        assert!(
+            e.message.starts_with(
+                "[lab2a.checker] grades the preset no-such-preset, which the model checker does \
+                 not have (its presets: election,"
+            ),
+            "{e}"
+        );
+        let e = parse("[lab2a]\nx = 1\n[lab2a.checker]\nelection = -5\n").unwrap_err();
+        assert!(e.message.contains("lab2a.checker.election"), "{e}");
 
         let r = parse("[lab2a]\ninitial_election = 5\nold_test = 1\n").unwrap();
         let e = r

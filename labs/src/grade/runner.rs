@@ -19,6 +19,8 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 use wait_timeout::ChildExt;
 
+use labkit::presets::{Preset, RECORD_LAB};
+
 use super::isolation::{self, RunAs};
 use crate::lab::{MEMORY_LIMIT_VAR, REPORT_KEY_VAR, REPORT_VAR, RunRecord, SEED_VAR, read_records};
 
@@ -29,13 +31,50 @@ const MAX_REPORT_BYTES: u64 = 1 << 20;
 /// Read at most this much of the end of a run's output.
 const MAX_OUTPUT_READ: u64 = 64 << 10;
 
-/// One run to make: a test of a suite's executable with one seed.
+/// One run to make: a test of a suite's executable with one seed, or (with `preset`) the model
+/// checker's `check --preset NAME` (`exe` the checker, `test` the preset's name, seed 0).
 #[derive(Clone, Debug)]
 pub struct RunTask {
     pub lab: &'static str,
     pub test: String,
     pub seed: u64,
     pub exe: PathBuf,
+    pub preset: Option<&'static Preset>,
+}
+
+/// The grader's real-time limit of a preset's run beyond the preset's own time limit (which the
+/// checker enforces itself, then reports "timed out"): start-up, and shortening a counterexample.
+pub const PRESET_MARGIN: Duration = Duration::from_secs(60);
+
+impl RunTask {
+    /// The (lab, test, seed) its record on the report channel must name.
+    fn record_identity(&self) -> (&str, &str, u64) {
+        match self.preset {
+            Some(p) => (RECORD_LAB, p.name, 0),
+            None => (self.lab, &self.test, self.seed),
+        }
+    }
+
+    /// Its real-time limit: the grader's for a test, the preset's own plus a margin for a preset.
+    pub fn time_limit(&self, settings: &RunSettings<'_>) -> Duration {
+        match self.preset {
+            Some(p) => Duration::from_secs(p.time_limit_secs) + PRESET_MARGIN,
+            None => settings.time_limit,
+        }
+    }
+
+    /// What the process is asked: one test, or one preset.
+    fn args(&self) -> Vec<String> {
+        match self.preset {
+            Some(p) => vec!["check".into(), "--preset".into(), p.name.into()],
+            None => vec![
+                self.test.clone(),
+                "--exact".into(),
+                "--test-threads".into(),
+                "1".into(),
+            ],
+        }
+    }
 }
 
 /// How one run ended.
@@ -139,7 +178,7 @@ pub fn run_one(task: &RunTask, settings: &RunSettings<'_>) -> std::io::Result<Ve
     }
     let mut command = Command::new(&task.exe);
     command
-        .args([&task.test, "--exact", "--test-threads", "1"])
+        .args(task.args())
         .current_dir(settings.cwd)
         // Nothing of the grader's environment reaches the code under test.
         .env_clear()
@@ -171,7 +210,8 @@ pub fn run_one(task: &RunTask, settings: &RunSettings<'_>) -> std::io::Result<Ve
     }
     let mut child = isolation::spawn_run(&mut command)?;
     let pid = child.id();
-    let status = match child.wait_timeout(settings.time_limit) {
+    let time_limit = task.time_limit(settings);
+    let status = match child.wait_timeout(time_limit) {
         Ok(Some(status)) => Some(status),
         Ok(None) => {
             isolation::kill_group(pid);
@@ -190,7 +230,7 @@ pub fn run_one(task: &RunTask, settings: &RunSettings<'_>) -> std::io::Result<Ve
     // Nothing the run started survives it, so nothing writes to its files any more.
     isolation::end_run(pid);
     let Some(status) = status else {
-        return Ok(Verdict::TimedOut(settings.time_limit));
+        return Ok(Verdict::TimedOut(time_limit));
     };
     let output = read_output(&log);
     let report = read_report(&report_path);
@@ -327,15 +367,21 @@ pub fn judge(task: &RunTask, outcome: &RunOutcome<'_>) -> Verdict {
              result?), so the run counts as failed"
         ));
     }
+    let (lab, test, seed) = task.record_identity();
     let (mine, other): (Vec<RunRecord>, Vec<RunRecord>) = records
         .into_iter()
-        .partition(|r| r.lab == task.lab && r.test == task.test && r.seed == task.seed);
+        .partition(|r| r.lab == lab && r.test == test && r.seed == seed);
     if let Some(r) = other.first() {
         return Verdict::Failed(format!(
-            "the harness reported {} {} seed={} for a run of {} {} seed={}",
-            r.lab, r.test, r.seed, task.lab, task.test, task.seed
+            "the harness reported {} {} seed={} for a run of {lab} {test} seed={seed}",
+            r.lab, r.test, r.seed
         ));
     }
+    let harness = if task.preset.is_some() {
+        "model checker"
+    } else {
+        "harness"
+    };
     let output = outcome.output;
     match mine.as_slice() {
         [] => {
@@ -348,13 +394,18 @@ pub fn judge(task: &RunTask, outcome: &RunOutcome<'_>) -> Verdict {
                      and was aborted; {})",
                     outcome.status
                 ))
-            } else if output.contains("running 0 tests") {
+            } else if task.preset.is_none() && output.contains("running 0 tests") {
                 Verdict::Failed(format!("no test named {} in this build", task.test))
             } else {
                 Verdict::Failed(format!(
-                    "the test process ended ({}) without the harness's record of its result (a \
+                    "the {} process ended ({}) without the {harness}'s record of its result (a \
                      crash, an abort, a stack overflow, or code that ended the process?); its \
                      output ended with:\n{}",
+                    if task.preset.is_some() {
+                        "model checker's"
+                    } else {
+                        "test"
+                    },
                     outcome.status,
                     tail(output)
                 ))
@@ -362,7 +413,12 @@ pub fn judge(task: &RunTask, outcome: &RunOutcome<'_>) -> Verdict {
         }
         [record] if record.ok && outcome.success => Verdict::Passed,
         [record] if record.ok => Verdict::Failed(format!(
-            "the test passed but its process then failed ({}):\n{}",
+            "the {} passed but its process then failed ({}):\n{}",
+            if task.preset.is_some() {
+                "preset"
+            } else {
+                "test"
+            },
             outcome.status,
             tail(output)
         )),
@@ -370,10 +426,10 @@ pub fn judge(task: &RunTask, outcome: &RunOutcome<'_>) -> Verdict {
             record
                 .failure
                 .clone()
-                .unwrap_or_else(|| "failed (the harness gave no reason)".to_string()),
+                .unwrap_or_else(|| format!("failed (the {harness} gave no reason)")),
         ),
         many => Verdict::Failed(format!(
-            "the harness reported {} results for one run",
+            "the {harness} reported {} results for one run",
             many.len()
         )),
     }
@@ -443,6 +499,7 @@ mod tests {
             test: "initial_election".into(),
             seed: 1,
             exe: PathBuf::from("/nonexistent"),
+            preset: None,
         }
     }
 
@@ -597,6 +654,61 @@ mod tests {
             0,
             "the run's folder is removed"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A stand-in for a model checker whose Raft claims a pass: it prints the preset's passing
+    /// line, appends a record with a guessed key and exits 0. The run fails; so does one that
+    /// writes no record at all; only a record with the run's key passes.
+    #[cfg(unix)]
+    #[test]
+    fn a_preset_run_passes_only_with_the_checkers_keyed_record() {
+        let dir =
+            std::env::temp_dir().join(format!("raftlab-runner-preset-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let preset = labkit::presets::find("election");
+        let (logs, runs) = (dir.join("logs"), dir.join("runs"));
+        let settings = settings(&dir, &logs, &runs, Duration::from_secs(30));
+        let record = |key: &str| {
+            format!(
+                "echo '{{\"key\":\"{key}\",\"lab\":\"checker\",\"test\":\"election\",\"seed\":0,\"ok\":true,\"failure\":null,\"summary\":\"preset election: passed\"}}' >> \"$LAB_REPORT\""
+            )
+        };
+        let run = |name: &str, body: &str| {
+            let task = RunTask {
+                exe: script(&dir, name, body),
+                preset,
+                test: "election".into(),
+                seed: 0,
+                ..task()
+            };
+            run_one(&task, &settings).unwrap()
+        };
+        let forged = run(
+            "forge.sh",
+            &format!(
+                "echo 'preset election: passed'\n{}\nexit 0",
+                record("guess")
+            ),
+        );
+        assert!(
+            matches!(&forged, Verdict::Failed(m) if m.contains("did not write")),
+            "{forged:?}"
+        );
+        let silent = run("silent.sh", "echo 'preset election: passed'\nexit 0");
+        assert!(
+            matches!(&silent, Verdict::Failed(m) if m.contains("without the model checker's record")),
+            "{silent:?}"
+        );
+        // The checker's own behaviour: read the key file, delete it, write a record with the key.
+        let honest = run(
+            "honest.sh",
+            "key=$(cat \"$LAB_REPORT_KEY\"); rm -f \"$LAB_REPORT_KEY\"\n\
+             printf '{\"key\":\"%s\",\"lab\":\"checker\",\"test\":\"election\",\"seed\":0,\"ok\":true,\"failure\":null,\"summary\":\"preset election: passed\"}\\n' \"$key\" >> \"$LAB_REPORT\"\n\
+             exit 0",
+        );
+        assert_eq!(honest, Verdict::Passed);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use labs::grade::isolation::default_scratch;
 use labs::grade::report::points;
 use labs::grade::{GradeOptions, Grader, Rubric, batch_submissions, write_csv, write_results};
-use labs::mutants::{catalog, grade_mutant, render_table};
+use labs::mutants::{catalog_in, grade_mutant, render_table};
 use labs::suites::{progress_bar, select_labs, workspace_root};
 
 use crate::SuiteArgs;
@@ -47,6 +47,13 @@ pub struct MutantsArgs {
     /// Only these mutants (by name; repeatable).
     #[arg(long = "only", value_name = "NAME")]
     pub only: Vec<String>,
+    /// The folder of mutant patches [default: labs/mutants].
+    #[arg(long, value_name = "DIR")]
+    pub catalog: Option<PathBuf>,
+    /// Where the pristine copy, the work tree and its target directory live [default:
+    /// ~/.cache/raftlab/mutants, or /var/cache/raftlab/mutants as root].
+    #[arg(long, value_name = "DIR")]
+    pub scratch: Option<PathBuf>,
     #[command(flatten)]
     pub suites: SuiteArgs,
 }
@@ -139,14 +146,21 @@ fn submission_name(dir: &Path) -> String {
 pub fn mutants(args: &MutantsArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let (only, suites) = (&args.only, &args.suites);
     let root = workspace_root()?;
-    let mut mutants = catalog(&root)?;
+    let dir = args
+        .catalog
+        .clone()
+        .unwrap_or_else(|| root.join("labs/mutants"));
+    let mut mutants = catalog_in(&dir)?;
     if !only.is_empty() {
         if let Some(unknown) = only.iter().find(|n| !mutants.iter().any(|m| &m.name == *n)) {
-            return Err(format!("no mutant named {unknown:?} in labs/mutants").into());
+            return Err(format!("no mutant named {unknown:?} in {}", dir.display()).into());
         }
         mutants.retain(|m| only.contains(&m.name));
     }
-    let work = default_scratch("mutants");
+    let work = args
+        .scratch
+        .clone()
+        .unwrap_or_else(|| default_scratch("mutants"));
     let grader = grader(
         &root,
         &work,

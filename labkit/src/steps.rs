@@ -1,0 +1,561 @@
+//! The step-through page: one self-contained HTML file (inline CSS and JS, the data as JSON in the
+//! page, no network fetches) that walks through a run one step at a time, showing each server's
+//! state as a table (one column per server) with what changed since the previous step marked,
+//! the messages in flight, and the problem the run ends in.
+//!
+//! Two sources draw it, so that students learn one picture:
+//! - the model checker's counterexamples (`checker check` writes one per violated property, see
+//!   `checker::model::page`), where every field is known: role, term, vote, the log with each
+//!   entry's term and command, the commit index, and what the server persisted, decoded by
+//!   restarting a Raft from those bytes;
+//! - a recorded lab run ([`from_recording`]): its last events, with what the recorder keeps of each
+//!   server (role, term, commit index, last log index, snapshot index); the fields it does not
+//!   keep (vote, entries, persisted state) show as "not recorded".
+//!
+//! The data is a [`StepsPage`]; [`render`] turns it into the page. Steps are chosen with the
+//! Previous/Next buttons, the arrow keys, or a click in the step list; `#step=N` in the URL opens
+//! step `N`. The page opens on the last step (where the problem is).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::recorder::{Recording, What, role_name};
+
+/// A step-through page's data.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StepsPage {
+    /// The page's heading.
+    pub title: String,
+    /// Lines under the heading (the bounds, how the path was found, commands that replay it).
+    pub notes: Vec<String>,
+    /// The servers' names, one column each.
+    pub servers: Vec<String>,
+    /// The problem the path ends in, if any.
+    pub problem: Option<Problem>,
+    /// The steps, the first being the initial state (or the first state shown).
+    pub steps: Vec<Step>,
+}
+
+/// What went wrong: a violated property (or a failed check), and what it involves.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Problem {
+    /// The property's (or check's) name.
+    pub name: String,
+    /// Why, in words.
+    pub why: String,
+    /// The servers involved (indices into [`StepsPage::servers`]).
+    pub servers: Vec<usize>,
+    /// The log indices involved.
+    pub indices: Vec<u64>,
+    /// The step at which it shows (an index into [`StepsPage::steps`]).
+    pub step: usize,
+}
+
+/// One step: what happened, then every server's state and the messages in flight after it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Step {
+    /// What kind of event: `initial`, `timer`, `deliver`, `reply`, `loss`, `crash`, `restart`,
+    /// `client`, `snapshot`, `action`, `check`, `fail`.
+    pub kind: String,
+    /// The event in words.
+    pub event: String,
+    /// When it happened (virtual time), for a recorded run.
+    pub time: Option<String>,
+    /// The server the event happened at, if one.
+    pub server: Option<usize>,
+    /// A delivered message's fields, `(name, value)`.
+    pub fields: Vec<(String, String)>,
+    /// Every server's state after the step, in [`StepsPage::servers`]' order.
+    pub servers: Vec<ServerView>,
+    /// The messages in flight after the step, in words (at most [`MAX_IN_FLIGHT_SHOWN`] for a
+    /// recorded run) ...
+    pub in_flight: Vec<String>,
+    /// ... and how many more are in flight but not listed.
+    pub in_flight_more: usize,
+}
+
+/// One server's state. `None` in a field means "not known here" (shown as such): a crashed server
+/// has no role; a recorded lab run keeps no votes, entries or persisted state.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ServerView {
+    /// Running (false: crashed, or not started).
+    pub up: bool,
+    /// A remark shown first: `crashed in term 2`, `the Raft panicked when read: ...`.
+    pub note: Option<String>,
+    pub role: Option<String>,
+    pub term: Option<u64>,
+    /// `s1`, or `none`.
+    pub voted_for: Option<String>,
+    pub commit: Option<u64>,
+    /// The log (entries after the snapshot), if known.
+    pub log: Option<Log>,
+    /// The last log index, when the entries themselves are not known.
+    pub last_index: Option<u64>,
+    /// The timers armed.
+    pub timers: Option<Vec<String>>,
+    /// What the server persisted, decoded, if known.
+    pub persisted: Option<PersistedView>,
+}
+
+/// A log: its snapshot (index and term, 0 when none) and the entries after it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Log {
+    pub snapshot_index: u64,
+    pub snapshot_term: u64,
+    pub entries: Vec<Entry>,
+}
+
+/// One log entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub index: u64,
+    pub term: u64,
+    /// The command, compactly.
+    pub command: String,
+}
+
+/// What a server persisted: `text` says why nothing else is shown (nothing persisted yet, the
+/// bytes could not be restarted from), else the decoded term, vote and log.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PersistedView {
+    /// How many bytes of state and of snapshot.
+    pub bytes: usize,
+    pub snapshot_bytes: usize,
+    pub text: Option<String>,
+    pub term: Option<u64>,
+    pub voted_for: Option<String>,
+    pub log: Option<Log>,
+}
+
+/// A command's bytes, compactly: `[1,2]` up to 8 bytes, else its size.
+pub fn describe_command(command: &[u8]) -> String {
+    if command.len() <= 8 {
+        let bytes: Vec<String> = command.iter().map(u8::to_string).collect();
+        format!("[{}]", bytes.join(","))
+    } else {
+        format!("({} bytes)", command.len())
+    }
+}
+
+/// The page for `data`.
+pub fn render(data: &StepsPage) -> String {
+    // Inside a <script> element only `</` could end it early; `<\/` means the same in JSON.
+    let json = serde_json::to_string(data)
+        .unwrap_or_else(|_| "{}".to_string())
+        .replace("</", "<\\/");
+    let (head, tail) = TEMPLATE.split_once("/*DATA*/").unwrap_or((TEMPLATE, ""));
+    let mut page = String::with_capacity(json.len() + TEMPLATE.len() + 256);
+    page.push_str(&head.replace("TITLE", &escape_html(&data.title)));
+    page.push_str(&json);
+    page.push_str(tail);
+    page
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Write the page for `data` to `path` (creating its folder).
+pub fn write(data: &StepsPage, path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, render(data))
+}
+
+/// `name` made safe as a file name: letters, digits, `-` and `_` kept, anything else `-`.
+pub fn file_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// The `target/<folder>` of the running binary (`target/<profile>/<binary>` or
+/// `target/<profile>/deps/<test binary>`), else `<temporary directory>/raftlab-<folder>`.
+pub fn target_dir(folder: &str) -> PathBuf {
+    let exe = std::env::current_exe().ok();
+    let mut dir = exe.as_deref().and_then(Path::parent);
+    for _ in 0..3 {
+        let Some(d) = dir else { break };
+        if d.file_name().is_some_and(|n| n == "target") || d.join("CACHEDIR.TAG").exists() {
+            return d.join(folder);
+        }
+        dir = d.parent();
+    }
+    std::env::temp_dir().join(format!("raftlab-{folder}"))
+}
+
+const TEMPLATE: &str = include_str!("steps.html");
+
+/// How many of a recorded run's last events its step-through page shows.
+pub const RECORDED_STEPS: usize = 150;
+
+/// At most this many messages in flight are listed per step of a recorded run.
+pub const MAX_IN_FLIGHT_SHOWN: usize = 25;
+
+/// The step-through page written beside a run's timeline page `picture`: `NAME-steps.html`.
+pub fn steps_path(picture: &Path) -> PathBuf {
+    let stem = picture
+        .file_stem()
+        .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
+    picture.with_file_name(format!("{stem}-steps.html"))
+}
+
+fn sec(us: u64) -> String {
+    format!("{:.3}s", us as f64 / 1e6)
+}
+
+/// The last `last` events of a recorded lab run as a step-through page: each delivery, loss,
+/// timer, crash, restart, test action, client operation and check is a step; after each, every
+/// server's role, term, commit index and last log index as the recorder last saw them (at or
+/// before the step's virtual time), and the messages in flight. `failure` (the failing check)
+/// is the problem, at the last step. Votes, entries and persisted state are not recorded in lab
+/// runs, and show as such.
+pub fn from_recording(
+    rec: &Recording,
+    title: &str,
+    failure: Option<&str>,
+    last: usize,
+) -> StepsPage {
+    // The servers: lanes named `s<N>`.
+    let mut servers: BTreeMap<u32, usize> = BTreeMap::new();
+    let mut names = Vec::new();
+    let mut ids: Vec<(usize, u32)> = rec
+        .lanes
+        .iter()
+        .enumerate()
+        .filter_map(|(lane, name)| {
+            let id = name.strip_prefix('s')?.parse::<usize>().ok()?;
+            Some((id, lane as u32))
+        })
+        .collect();
+    ids.sort_unstable();
+    for (id, lane) in ids {
+        servers.insert(lane, names.len());
+        names.push(format!("s{id}"));
+    }
+    let lane_name = |lane: u32| {
+        rec.lanes
+            .get(lane as usize)
+            .cloned()
+            .unwrap_or_else(|| format!("lane {lane}"))
+    };
+    let name_of = |m: u32| rec.names.get(m as usize).map_or("", String::as_str);
+    // Every event that becomes a step, with its time and the order it was recorded in; and the
+    // state updates, applied as time passes.
+    struct Pending {
+        t: u64,
+        order: usize,
+        kind: &'static str,
+        event: String,
+        server: Option<usize>,
+        fields: Vec<(String, String)>,
+    }
+    let mut pending = Vec::new();
+    let mut updates: Vec<(u64, usize, usize, Update)> = Vec::new();
+    // Messages: (sent, ended, text).
+    let mut flights: Vec<(u64, u64, String)> = Vec::new();
+    for (order, event) in rec.events.iter().enumerate() {
+        let t = event.t;
+        let mut step = |t: u64, kind: &'static str, event: String, server: Option<usize>| {
+            pending.push(Pending {
+                t,
+                order,
+                kind,
+                event,
+                server,
+                fields: Vec::new(),
+            });
+        };
+        match &event.what {
+            What::Msg {
+                from,
+                to,
+                m,
+                b,
+                delivered,
+                ended,
+                why,
+                args,
+            } => {
+                let what = format!(
+                    "{} -> {}  {}",
+                    lane_name(*from),
+                    lane_name(*to),
+                    name_of(*m)
+                );
+                let fields = rec.describe(*m, *b, args);
+                flights.push((t, ended.unwrap_or(u64::MAX), format!("{what} {fields}")));
+                if let Some(at) = delivered {
+                    pending.push(Pending {
+                        t: *at,
+                        order,
+                        kind: "deliver",
+                        event: format!("{what} delivered"),
+                        server: servers.get(to).copied(),
+                        fields: vec![("request".into(), fields.clone())],
+                    });
+                }
+                if let Some(at) = ended.filter(|_| !why.is_empty()) {
+                    pending.push(Pending {
+                        t: at,
+                        order,
+                        kind: "loss",
+                        event: format!("{what}: {why}"),
+                        server: servers.get(from).copied(),
+                        fields: vec![("request".into(), fields)],
+                    });
+                }
+            }
+            What::Link { .. } | What::Apply { .. } => {}
+            What::Timer { lane, name } => step(
+                t,
+                "timer",
+                format!("{}: {} timer fires", lane_name(*lane), name_of(*name)),
+                servers.get(lane).copied(),
+            ),
+            What::State {
+                lane,
+                term,
+                role,
+                commit,
+                last,
+                snap,
+            } => {
+                if let Some(&i) = servers.get(lane) {
+                    updates.push((
+                        t,
+                        order,
+                        i,
+                        Update::State {
+                            role: role_name(*role),
+                            term: *term,
+                            commit: *commit,
+                            last: *last,
+                            snap: *snap,
+                        },
+                    ));
+                }
+            }
+            What::Crash { lane } => {
+                if let Some(&i) = servers.get(lane) {
+                    updates.push((t, order, i, Update::Up(false)));
+                }
+                step(
+                    t,
+                    "crash",
+                    format!("{} crashes", lane_name(*lane)),
+                    servers.get(lane).copied(),
+                );
+            }
+            What::Start { lane } => {
+                if let Some(&i) = servers.get(lane) {
+                    updates.push((t, order, i, Update::Up(true)));
+                }
+                step(
+                    t,
+                    "restart",
+                    format!("{} starts", lane_name(*lane)),
+                    servers.get(lane).copied(),
+                );
+            }
+            What::Action { lane, text } => step(
+                t,
+                "action",
+                format!("test: {text}"),
+                lane.and_then(|l| servers.get(&l).copied()),
+            ),
+            What::Client { lane, ret, text } => step(
+                t,
+                "client",
+                format!(
+                    "{} {} {text}",
+                    lane_name(*lane),
+                    if *ret { "returns" } else { "calls" }
+                ),
+                None,
+            ),
+            What::Check { text } => step(t, "check", format!("check passed: {text}"), None),
+            What::Fail { text } => step(t, "fail", format!("FAILED: {text}"), None),
+        }
+    }
+    pending.sort_by_key(|p| (p.t, p.order));
+    updates.sort_by_key(|u| (u.0, u.1));
+    let skip = pending.len().saturating_sub(last);
+    let mut views: Vec<ServerView> = names
+        .iter()
+        .map(|_| ServerView {
+            up: false,
+            note: Some("not started".into()),
+            ..ServerView::default()
+        })
+        .collect();
+    let mut next_update = 0;
+    let mut steps = Vec::new();
+    for (k, p) in pending.into_iter().enumerate() {
+        // The servers as of the end of this virtual instant.
+        while let Some((t, _, i, update)) = updates.get(next_update)
+            && *t <= p.t
+        {
+            let view = &mut views[*i];
+            match update {
+                Update::Up(up) => {
+                    view.up = *up;
+                    view.note = (!*up).then(|| "crashed".to_owned());
+                    if !*up {
+                        view.role = None;
+                    }
+                }
+                Update::State {
+                    role,
+                    term,
+                    commit,
+                    last,
+                    snap,
+                } => {
+                    view.up = true;
+                    view.note = (*snap > 0).then(|| format!("snapshot up to index {snap}"));
+                    view.role = Some((*role).to_owned());
+                    view.term = Some(*term);
+                    view.commit = Some(*commit);
+                    view.last_index = Some(*last);
+                }
+            }
+            next_update += 1;
+        }
+        if k < skip {
+            continue;
+        }
+        let mut in_flight: Vec<String> = flights
+            .iter()
+            .filter(|(sent, ended, _)| *sent <= p.t && *ended > p.t)
+            .map(|(sent, _, text)| format!("{text} (sent at {})", sec(*sent)))
+            .collect();
+        let in_flight_more = in_flight.len().saturating_sub(MAX_IN_FLIGHT_SHOWN);
+        in_flight.truncate(MAX_IN_FLIGHT_SHOWN);
+        steps.push(Step {
+            kind: p.kind.to_owned(),
+            event: p.event,
+            time: Some(sec(p.t)),
+            server: p.server,
+            fields: p.fields,
+            servers: views.clone(),
+            in_flight,
+            in_flight_more,
+        });
+    }
+    let mut notes = vec![format!(
+        "the last {} of {} events of the run; votes, log entries and persisted state are not \
+         recorded in lab runs",
+        steps.len(),
+        steps.len() + skip
+    )];
+    if rec.dropped > 0 {
+        notes.push(format!(
+            "{} older events were dropped by the recorder",
+            rec.dropped
+        ));
+    }
+    let problem = failure.map(|why| Problem {
+        name: "failed check".into(),
+        why: why.to_owned(),
+        servers: Vec::new(),
+        indices: Vec::new(),
+        step: steps.len().saturating_sub(1),
+    });
+    StepsPage {
+        title: title.to_owned(),
+        notes,
+        servers: names,
+        problem,
+        steps,
+    }
+}
+
+enum Update {
+    Up(bool),
+    State {
+        role: &'static str,
+        term: u64,
+        commit: u64,
+        last: u64,
+        snap: u64,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recorder::Recorder;
+    use std::time::Duration;
+
+    fn sample() -> Recording {
+        let rec = Recorder::default();
+        let (s0, s1) = (rec.server_lane(0), rec.server_lane(1));
+        rec.start(s0);
+        rec.start(s1);
+        rec.timer(s0, "Election");
+        rec.state(s0, 1, 1, 0, 0, 0);
+        let a = rec.send(s0, s1, "Raft.RequestVote", 30).unwrap();
+        rec.deliver(a);
+        rec.state(s1, 1, 0, 0, 0, 0);
+        rec.end_call(a, "", Vec::new());
+        rec.state(s0, 1, 2, 0, 0, 0);
+        rec.action(Some(s1), "crash s1 </script>");
+        rec.crash(s1);
+        rec.fail("expected one leader");
+        rec.take(Duration::from_secs(3))
+    }
+
+    #[test]
+    fn a_recording_becomes_steps_with_the_servers_state() {
+        let page = from_recording(&sample(), "t", Some("expected one leader"), 100);
+        assert_eq!(page.servers, ["s0", "s1"]);
+        let kinds: Vec<&str> = page.steps.iter().map(|s| s.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "restart", "restart", "timer", "deliver", "action", "crash", "fail"
+            ]
+        );
+        let last = page.steps.last().unwrap();
+        assert_eq!(last.servers[0].role.as_deref(), Some("leader"));
+        assert!(!last.servers[1].up);
+        assert_eq!(last.servers[0].voted_for, None, "not recorded");
+        assert_eq!(page.problem.as_ref().unwrap().step, 6);
+        let short = from_recording(&sample(), "t", None, 2);
+        assert_eq!(short.steps.len(), 2);
+        assert!(short.notes[0].starts_with("the last 2 of 7 events"));
+    }
+
+    #[test]
+    fn the_page_is_self_contained_and_its_data_cannot_end_the_script() {
+        let page = render(&from_recording(&sample(), "x <y>", Some("boom"), 100));
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert!(!page.contains("crash s1 </script>"), "data escaped");
+        assert!(page.contains("x &lt;y&gt;"));
+        for banned in [
+            "http:", "https:", "src=", "<link", "@import", "fetch(", "XMLHttp",
+        ] {
+            assert!(!page.contains(banned), "{banned} in the page");
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! A failing lab run's last events as the step-through page the model checker draws its
+//! counterexamples in (`labkit::steps`): written beside the run's timeline page, announced under
+//! it (`steps: PATH`), and rendered in headless Chromium with a column per server, the failing
+//! check named, no script error, nothing on the console and no network request.
+//!
+//! Instructor-only (it runs the reference Raft). The browser tests need Debian's `chromium` (or
+//! `LAB_CHROMIUM`); without one they pass saying so, unless `LAB_REQUIRE_CHROMIUM=1`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use harness::raft::{Applier, Cluster, Net, RAFT_ELECTION_TIMEOUT};
+use labkit::lab::{SeedResult, TestSpec, run_seed};
+
+mod browser;
+use browser::{chromium, chromium_or_skip, texts_of};
+
+/// Why the deliberately failing run fails.
+const FAILURE: &str = "expected a leader to survive its disconnection (this test fails on purpose)";
+
+/// A run that elects a leader, commits a command, cuts the leader off and then fails.
+fn failing_run(test: &'static str) -> SeedResult {
+    labkit::logging::init();
+    let spec = TestSpec::new("viz_steps", test);
+    run_seed(&spec, 1, |sim| async move {
+        let cluster = Cluster::new(&sim, 3, Net::Reliable, Applier::Plain);
+        let leader = cluster.check_one_leader().await;
+        cluster.one(101u64, 3, false).await;
+        cluster.disconnect(leader);
+        cluster.sleep(2 * RAFT_ELECTION_TIMEOUT).await;
+        panic!("{FAILURE}");
+    })
+}
+
+/// The step-through page of a failing run.
+fn steps_page(test: &'static str) -> PathBuf {
+    let result = failing_run(test);
+    assert!(result.error.is_some());
+    let picture = result.picture.expect("a failing run gets a picture");
+    let steps = labkit::steps::steps_path(&picture);
+    assert!(steps.is_file(), "{}", steps.display());
+    steps
+}
+
+#[test]
+fn a_failing_run_writes_its_last_events_as_steps() {
+    let path = steps_page("a_failing_run_writes_its_last_events_as_steps");
+    assert!(path.ends_with(
+        "lab-runs/viz_steps-a_failing_run_writes_its_last_events_as_steps-seed1-steps.html"
+    ));
+    let page = std::fs::read_to_string(&path).expect("written");
+    assert!(page.contains(FAILURE));
+    assert!(
+        page.contains("test: disconnect s"),
+        "the test's action is a step"
+    );
+    assert!(
+        page.contains("Raft.AppendEntries delivered"),
+        "deliveries are steps"
+    );
+    assert!(
+        page.contains("\"role\":\"leader\""),
+        "the servers' roles are shown"
+    );
+    assert!(page.len() < 2 << 20, "{} bytes", page.len());
+}
+
+/// Run inside [`the_failing_run_prints_the_steps_line`]'s child process only.
+#[test]
+fn child_failing_run() {
+    if std::env::var_os("VIZ_STEPS_CHILD").is_none() {
+        return;
+    }
+    failing_run("child_failing_run");
+}
+
+#[test]
+fn the_failing_run_prints_the_steps_line() {
+    let exe = std::env::current_exe().expect("the test binary");
+    let out = Command::new(exe)
+        .args(["--exact", "child_failing_run", "--test-threads", "1"])
+        .env("VIZ_STEPS_CHILD", "1")
+        .output()
+        .expect("the test binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let picture = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("picture: "))
+        .unwrap_or_else(|| panic!("no picture line in:\n{stdout}"));
+    let steps = lines[picture + 1]
+        .trim_start()
+        .strip_prefix("steps: ")
+        .unwrap_or_else(|| panic!("no steps line under the picture line:\n{stdout}"));
+    assert!(steps.ends_with("-steps.html"), "{steps}");
+    assert!(std::path::Path::new(steps).is_file(), "{steps}");
+}
+
+#[test]
+fn the_steps_of_a_failing_run_render_in_chromium() {
+    let Some(browser) = chromium_or_skip("the_steps_of_a_failing_run_render_in_chromium") else {
+        return;
+    };
+    let page = steps_page("the_steps_of_a_failing_run_render_in_chromium");
+    let shown = chromium(&browser, &page, "", None);
+    let dom = &shown.dom;
+    assert!(
+        !dom.contains("id=\"js-error\""),
+        "the page's script failed: {dom}"
+    );
+    assert!(shown.console.is_empty(), "console: {:?}", shown.console);
+    assert!(
+        shown.requests.is_empty(),
+        "network requests: {:?}",
+        shown.requests
+    );
+    assert_eq!(texts_of(dom, "<th data-server="), ["s0", "s1", "s2"]);
+    let problem = texts_of(dom, "id=\"problem\"");
+    assert_eq!(problem.len(), 1);
+    assert!(problem[0].contains(FAILURE), "{problem:?}");
+    // The lab run records roles and terms, not votes: said so, not left blank.
+    assert_eq!(
+        texts_of(dom, "data-field=\"voted_for\""),
+        ["not recorded", "not recorded", "not recorded"]
+    );
+    assert!(
+        dom.contains("<span class=\"role-leader\">leader</span>"),
+        "{dom}"
+    );
+    // The last step has more messages in flight than it lists: the count is all of them.
+    let count = texts_of(dom, "id=\"in-flight-count\"");
+    let total: usize = count[0]
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    let more: usize = dom
+        .split("... and ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("a '... and N more' line");
+    assert_eq!(
+        total,
+        labkit::steps::MAX_IN_FLIGHT_SHOWN + more,
+        "{count:?}"
+    );
+    let png = labkit::steps::target_dir("lab-runs").join("viz_steps-steps.png");
+    let _ = std::fs::remove_file(&png);
+    let shot = chromium(&browser, &page, "", Some(&png));
+    assert!(shot.console.is_empty(), "console: {:?}", shot.console);
+    let bytes = std::fs::read(&png).expect("the screenshot");
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    assert!(bytes.len() > 30_000, "{} bytes: a blank page?", bytes.len());
+}
