@@ -242,7 +242,12 @@ pub fn replay_command_with(
 /// The replay command of a run in this process: [`replay_command`] with the run settings this
 /// process's environment has set (a run of 2A with `LAB_2E=1` replays with `LAB_2E=1`).
 pub fn replay_command_here(lab: &str, test: &str, seed: u64) -> String {
-    replay_command_with(lab, test, seed, &run_settings(|name| std::env::var(name).ok()))
+    replay_command_with(
+        lab,
+        test,
+        seed,
+        &run_settings(|name| std::env::var(name).ok()),
+    )
 }
 
 /// One summary line.

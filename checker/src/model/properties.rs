@@ -386,11 +386,7 @@ pub fn no_term_from_pre_vote<R: RaftNode>(s: &State<R>) -> Option<Violation> {
 /// in `campaigned` (the highest such term so far), and say why its term breaks
 /// [`NO_TERM_FROM_PRE_VOTE`] if it is above every term campaigned in. (Campaigned terms have no
 /// gaps: a candidate's term is one more than a term some server held.)
-fn term_from_campaign<R: RaftNode>(
-    me: usize,
-    raft: &R,
-    campaigned: &mut u64,
-) -> Option<Violation> {
+fn term_from_campaign<R: RaftNode>(me: usize, raft: &R, campaigned: &mut u64) -> Option<Violation> {
     let view = raft.observe();
     if matches!(view.role, Role::Candidate | Role::Leader) {
         *campaigned = (*campaigned).max(view.term);
