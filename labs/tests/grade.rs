@@ -218,9 +218,9 @@ fn grading_end_to_end() {
     assert_eq!(
         std::fs::read_to_string(&csv).unwrap(),
         format!(
-            "submission,score,max_score,2A,2B,2C,2D,3A,3B,build,missing_files,ignored_changes\n\
+            "submission,score,max_score,2A,2B,2C,2D,2E,3A,3B,build,missing_files,ignored_changes\n\
              alice,{max},{max},{},ok,,0\n\
-             bob,0,{max},0,0,0,0,0,0,failed,,0\n",
+             bob,0,{max},0,0,0,0,0,0,0,failed,,0\n",
             per_lab.join(",")
         )
     );
