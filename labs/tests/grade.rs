@@ -326,25 +326,7 @@ fn a_mutant_that_does_not_build_is_not_caught(scratch: &Path) {
             n - 1
         ),
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_labs"))
-        .current_dir(workspace_root())
-        .args(["mutants", "--lab", "2a", "--catalog"])
-        .arg(&catalog)
-        .arg("--scratch")
-        .arg(scratch)
-        .output()
-        .unwrap();
-    let table = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{table}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        table.contains("DOES NOT BUILD") && table.contains("0 of 1 mutants caught"),
-        "{table}"
-    );
+    assert_the_only_mutant_is_not_caught(&catalog, scratch, "DOES NOT BUILD");
 }
 
 /// A build that fails for the machine's reasons (here a stand-in cargo reporting a full disk,
@@ -362,15 +344,7 @@ fn a_build_the_machine_failed_grades_nothing(scratch: &Path) {
          exit 101\n",
     );
     std::fs::set_permissions(&fake_cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_labs"))
-        .current_dir(workspace_root())
-        .env("CARGO", &fake_cargo)
-        .args(["mutants", "--lab", "2a", "--catalog"])
-        .arg(scratch.join("noop-catalog"))
-        .arg("--scratch")
-        .arg(scratch)
-        .output()
-        .unwrap();
+    let output = labs_mutants_2a(&scratch.join("noop-catalog"), scratch, Some(&fake_cargo));
     let (stdout, stderr) = (
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
@@ -438,16 +412,12 @@ fn a_mutant_that_keeps_full_marks_fails_labs_mutants(scratch: &Path) {
              \x20{second}\n"
         ),
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_labs"))
-        .current_dir(workspace_root())
-        .arg("mutants")
-        .arg("--catalog")
-        .arg(&catalog)
-        .arg("--scratch")
-        .arg(scratch)
-        .args(["--lab", "2a"])
-        .output()
-        .unwrap();
+    assert_the_only_mutant_is_not_caught(&catalog, scratch, "NOT CAUGHT");
+}
+
+/// `labs mutants --lab 2a` on a catalog of one mutant exits 1 and says why it is not caught.
+fn assert_the_only_mutant_is_not_caught(catalog: &Path, scratch: &Path, why: &str) {
+    let output = labs_mutants_2a(catalog, scratch, None);
     let table = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.code(),
@@ -456,9 +426,24 @@ fn a_mutant_that_keeps_full_marks_fails_labs_mutants(scratch: &Path) {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        table.contains("NOT CAUGHT") && table.contains("0 of 1 mutants caught"),
+        table.contains(why) && table.contains("0 of 1 mutants caught"),
         "{table}"
     );
+}
+
+/// `labs mutants --lab 2a --catalog CATALOG`, with `cargo` standing in for cargo if given.
+fn labs_mutants_2a(catalog: &Path, scratch: &Path, cargo: Option<&Path>) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_labs"));
+    command
+        .current_dir(workspace_root())
+        .args(["mutants", "--lab", "2a", "--catalog"])
+        .arg(catalog)
+        .arg("--scratch")
+        .arg(scratch);
+    if let Some(cargo) = cargo {
+        command.env("CARGO", cargo);
+    }
+    command.output().unwrap()
 }
 
 /// Lines of the reference's solution regions that the handout does not have (at least 30
