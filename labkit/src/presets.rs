@@ -71,6 +71,15 @@ pub const PRESETS: &[Preset] = &[
         time_limit_secs: 120,
     },
     Preset {
+        name: "stale-replies",
+        lab: "2a",
+        about: "the election bound where a message whose delivery would change nothing is lost: \
+                stale replies no longer fill the places in flight, so a vote from an earlier \
+                candidacy counted now shows",
+        flags: &["--commands", "0", "--lose-stale"],
+        time_limit_secs: 60,
+    },
+    Preset {
         name: "replication",
         lab: "2b",
         about: "the default bound: 3 servers, terms up to 2, one command, unordered network",

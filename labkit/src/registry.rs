@@ -37,7 +37,7 @@ pub const LABS: &[Lab] = &[
         title: "Raft leader election",
         handout: "labs/2A.md",
         student_files: RAFT_FILES,
-        checker_presets: &["election", "duplicate-replies"],
+        checker_presets: &["election", "duplicate-replies", "stale-replies"],
     },
     Lab {
         id: "2b",

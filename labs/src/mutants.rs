@@ -36,16 +36,22 @@ pub struct MutantResult {
     /// `labXY/test` of every test with a failing run, and `preset:NAME` of every graded checker
     /// preset that failed.
     pub caught_by: Vec<String>,
-    /// Set when the patched tree did not build (which also counts as caught).
+    /// Set when the patched tree did not build. Such a mutant is not caught: it is a broken
+    /// catalog entry (a mistake a student could hand in compiles), and its lost points say
+    /// nothing about the tests.
     pub build_failure: Option<String>,
+    /// The static check's findings, when it refused the patched code. Such a mutant is not
+    /// caught either: every catalog mutant must pass the static check (a test says so), so a
+    /// refusal is a broken catalog entry too.
+    pub refused: Vec<String>,
     /// Points the mutant lost under the rubric.
     pub lost: f64,
 }
 
 impl MutantResult {
-    /// A mutant is caught when it loses points.
+    /// A mutant is caught when it passes the static check, builds and loses points.
     pub fn caught(&self) -> bool {
-        self.lost > 0.0
+        self.build_failure.is_none() && self.refused.is_empty() && self.lost > 0.0
     }
 }
 
@@ -194,6 +200,7 @@ pub fn grade_mutant(
             .map(|t| t.label())
             .collect(),
         build_failure: grade.build_failure.clone(),
+        refused: grade.refused.clone(),
         lost: round2(grade.max_score() - grade.score()),
     })
 }
@@ -212,8 +219,11 @@ pub fn render_table(results: &[MutantResult]) -> String {
         "mutant", "lab", "lost"
     );
     for r in results {
-        let caught = if r.build_failure.is_some() {
-            "(does not build)".to_string()
+        let caught = if let Some(finding) = r.refused.first() {
+            let first = finding.lines().next().unwrap_or_default();
+            format!("REFUSED BY THE STATIC CHECK (fix the patch): {first}")
+        } else if r.build_failure.is_some() {
+            "DOES NOT BUILD (fix the patch)".to_string()
         } else if r.caught_by.is_empty() {
             "NOT CAUGHT".to_string()
         } else {
@@ -228,7 +238,7 @@ pub fn render_table(results: &[MutantResult]) -> String {
     }
     let caught = results.iter().filter(|r| r.caught()).count();
     out.push_str(&format!(
-        "{caught} of {} mutants caught (lost points)\n",
+        "{caught} of {} mutants caught (passed the static check, built and lost points)\n",
         results.len()
     ));
     out
@@ -274,6 +284,7 @@ mod tests {
             mutant: m.clone(),
             caught_by: vec!["lab2c/figure8".into()],
             build_failure: None,
+            refused: vec![],
             lost: 12.5,
         };
         let missed = MutantResult {
@@ -283,11 +294,45 @@ mod tests {
             },
             caught_by: vec![],
             build_failure: None,
+            refused: vec![],
             lost: 0.0,
         };
+        let broken = MutantResult {
+            mutant: Mutant {
+                name: "typo".into(),
+                ..caught.mutant.clone()
+            },
+            caught_by: vec!["lab2a/initial_election".into()],
+            build_failure: Some("error[E0308]: mismatched types".into()),
+            refused: vec![],
+            lost: 40.0,
+        };
+        assert!(
+            !broken.caught(),
+            "a mutant that does not build is not caught"
+        );
+        let refused = MutantResult {
+            mutant: Mutant {
+                name: "sleepy".into(),
+                ..caught.mutant.clone()
+            },
+            caught_by: vec!["lab2a/initial_election".into()],
+            build_failure: None,
+            refused: vec!["raft/src/raft.rs:3: std::thread::sleep is not allowed\n  detail".into()],
+            lost: 40.0,
+        };
+        assert!(
+            !refused.caught(),
+            "a mutant the static check refuses is not caught"
+        );
         assert_eq!(
-            render_table(&[caught, missed]),
-            "mutant        lab    lost  caught by\nvote-twice    2A     12.5  lab2c/figure8\nno-step-down  2A        0  NOT CAUGHT\n1 of 2 mutants caught (lost points)\n"
+            render_table(&[caught, missed, broken, refused]),
+            "mutant        lab    lost  caught by\n\
+             vote-twice    2A     12.5  lab2c/figure8\n\
+             no-step-down  2A        0  NOT CAUGHT\n\
+             typo          2A       40  DOES NOT BUILD (fix the patch)\n\
+             sleepy        2A       40  REFUSED BY THE STATIC CHECK (fix the patch): raft/src/raft.rs:3: std::thread::sleep is not allowed\n\
+             1 of 4 mutants caught (passed the static check, built and lost points)\n"
         );
     }
 }

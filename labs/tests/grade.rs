@@ -297,6 +297,98 @@ fn grading_end_to_end() {
 
     hostile_submissions(&scratch);
     a_mutant_that_keeps_full_marks_fails_labs_mutants(&scratch);
+    a_mutant_that_does_not_build_is_not_caught(&scratch);
+    a_build_the_machine_failed_grades_nothing(&scratch);
+}
+
+/// A catalog mutant with a type error is a broken catalog entry, not a caught mistake: `labs
+/// mutants` says so and exits non-zero.
+fn a_mutant_that_does_not_build_is_not_caught(scratch: &Path) {
+    let catalog = scratch.join("typo-catalog");
+    // A type error (well-formed, so the static check lets it through) before the file's last
+    // line, inside the last solution region.
+    let source = std::fs::read_to_string(workspace_root().join("raft/src/raft.rs")).unwrap();
+    let lines: Vec<&str> = source.lines().collect();
+    let n = lines.len();
+    let (before_last, last) = (lines[n - 2], lines[n - 1]);
+    write(
+        &catalog.join("typo.patch"),
+        &format!(
+            "Mutant typo (lab 2A): does not compile.\n\n\
+             diff --git a/raft/src/raft.rs b/raft/src/raft.rs\n\
+             --- a/raft/src/raft.rs\n\
+             +++ b/raft/src/raft.rs\n\
+             @@ -{},2 +{},3 @@\n\
+             \x20{before_last}\n\
+             +const TYPO: u32 = \"not a number\";\n\
+             \x20{last}\n",
+            n - 1,
+            n - 1
+        ),
+    );
+    assert_the_only_mutant_is_not_caught(&catalog, scratch, "DOES NOT BUILD");
+}
+
+/// A build that fails for the machine's reasons (here a stand-in cargo reporting a full disk,
+/// with no compiler error in the code) must not become a grade: `labs mutants` stops with an
+/// error instead of counting the mutant as caught, and `labs grade --batch` writes no results for
+/// the submissions it could not build, goes on, and exits 2 naming them.
+fn a_build_the_machine_failed_grades_nothing(scratch: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let fake_cargo = scratch.join("full-disk-cargo");
+    write(
+        &fake_cargo,
+        "#!/bin/sh\n\
+         echo '{\"reason\":\"compiler-message\",\"message\":{\"level\":\"error\",\"spans\":[],\"rendered\":\"error: failed to write libraft.rlib: No space left on device (os error 28)\"}}'\n\
+         echo 'error: could not compile `raft` (lib) due to 1 previous error' >&2\n\
+         exit 101\n",
+    );
+    std::fs::set_permissions(&fake_cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = labs_mutants_2a(&scratch.join("noop-catalog"), scratch, Some(&fake_cargo));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert_eq!(output.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("No space left on device") && stderr.contains("Nothing was graded"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("caught"), "{stdout}");
+
+    let batch = scratch.join("full-disk-batch");
+    for student in ["carol", "dave"] {
+        write(
+            &batch.join(student).join("raft.rs"),
+            &std::fs::read_to_string(workspace_root().join("raft/src/raft.rs")).unwrap(),
+        );
+    }
+    let out = scratch.join("full-disk-results");
+    let output = Command::new(env!("CARGO_BIN_EXE_labs"))
+        .current_dir(workspace_root())
+        .env("CARGO", &fake_cargo)
+        .args(["grade", "--lab", "2a", "--batch"])
+        .arg(&batch)
+        .arg("--out")
+        .arg(&out)
+        .arg("--scratch")
+        .arg(scratch)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("carol: NOT GRADED")
+            && stderr.contains("dave: NOT GRADED")
+            && stderr.contains("2 submission(s) not graded"),
+        "{stderr}"
+    );
+    for student in ["carol", "dave"] {
+        assert!(
+            !out.join(student).join("results.json").exists(),
+            "{student} got a grade for a build the machine failed"
+        );
+    }
 }
 
 /// `labs mutants` exits non-zero when a mutant keeps full marks: a no-op mutant (a comment
@@ -320,16 +412,12 @@ fn a_mutant_that_keeps_full_marks_fails_labs_mutants(scratch: &Path) {
              \x20{second}\n"
         ),
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_labs"))
-        .current_dir(workspace_root())
-        .arg("mutants")
-        .arg("--catalog")
-        .arg(&catalog)
-        .arg("--scratch")
-        .arg(scratch)
-        .args(["--lab", "2a"])
-        .output()
-        .unwrap();
+    assert_the_only_mutant_is_not_caught(&catalog, scratch, "NOT CAUGHT");
+}
+
+/// `labs mutants --lab 2a` on a catalog of one mutant exits 1 and says why it is not caught.
+fn assert_the_only_mutant_is_not_caught(catalog: &Path, scratch: &Path, why: &str) {
+    let output = labs_mutants_2a(catalog, scratch, None);
     let table = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.code(),
@@ -338,9 +426,24 @@ fn a_mutant_that_keeps_full_marks_fails_labs_mutants(scratch: &Path) {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        table.contains("NOT CAUGHT") && table.contains("0 of 1 mutants caught"),
+        table.contains(why) && table.contains("0 of 1 mutants caught"),
         "{table}"
     );
+}
+
+/// `labs mutants --lab 2a --catalog CATALOG`, with `cargo` standing in for cargo if given.
+fn labs_mutants_2a(catalog: &Path, scratch: &Path, cargo: Option<&Path>) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_labs"));
+    command
+        .current_dir(workspace_root())
+        .args(["mutants", "--lab", "2a", "--catalog"])
+        .arg(catalog)
+        .arg("--scratch")
+        .arg(scratch);
+    if let Some(cargo) = cargo {
+        command.env("CARGO", cargo);
+    }
+    command.output().unwrap()
 }
 
 /// Lines of the reference's solution regions that the handout does not have (at least 30

@@ -548,6 +548,42 @@ fn a_preset_fails_a_mutant_it_catches_with_the_counterexample() {
         "{}",
         verdict.report
     );
+    // The printed output names the page written here; the record (shown on another machine, in
+    // a grade report) does not carry that path.
+    let printed = String::from_utf8(out).unwrap();
+    assert!(printed.contains("\npage: "), "{printed}");
+    assert!(!verdict.report.contains("page: "), "{}", verdict.report);
+    let outcome = check_outcome::<raft::Raft>(&args, "the reference", &mut Vec::new(), false);
+    assert_eq!(outcome.code, 0);
+    assert!(outcome.preset.expect("a verdict").passed);
+}
+
+/// The `stale-replies` preset (`--commands 0 --lose-stale`) catches the catalog's
+/// stale-vote-reply-counted, which only one lab test (at seed 1) catches; the reference passes it.
+#[test]
+fn the_stale_replies_preset_catches_a_stale_vote_counted() {
+    use checker::model::cli::{CheckArgs, check_outcome};
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Check {
+        #[command(flatten)]
+        args: CheckArgs,
+    }
+    let args = Check::try_parse_from(["check", "--preset", "stale-replies"])
+        .unwrap()
+        .args;
+    let outcome = check_outcome::<raft_mutants::stale_vote_reply_counted::Raft>(
+        &args,
+        "stale-vote-reply-counted",
+        &mut Vec::new(),
+        false,
+    );
+    let verdict = outcome.preset.expect("a preset's verdict");
+    assert!(
+        !verdict.passed && verdict.report.contains("election safety"),
+        "{}",
+        verdict.report
+    );
     let outcome = check_outcome::<raft::Raft>(&args, "the reference", &mut Vec::new(), false);
     assert_eq!(outcome.code, 0);
     assert!(outcome.preset.expect("a verdict").passed);

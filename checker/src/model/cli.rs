@@ -522,7 +522,15 @@ fn record_text(heading: &str, text: &str, preset_line: &str) -> String {
             .or_else(|| rest.find("\nresult: ").map(|i| i + 1))
             .unwrap_or(rest.len());
         out.push('\n');
-        out.push_str(&rest[..end]);
+        // The step-through page belongs to the machine that ran the check (a grader's sandbox
+        // may refuse to write it): the record keeps the path, not where the page went.
+        for line in rest[..end]
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("page: "))
+        {
+            out.push_str(line);
+            out.push('\n');
+        }
     }
     out.push_str(preset_line);
     out

@@ -93,6 +93,12 @@ pub enum GradeError {
     },
     #[error("cargo configuration: {0}")]
     CargoConfig(String),
+    #[error(
+        "the build failed, and not because of the submission's code: no compiler error points \
+         into the source ({0}). Nothing was graded: fix the machine (disk space, memory, \
+         toolchain) and grade again"
+    )]
+    BuildEnvironment(String),
     #[error("{0}")]
     Other(String),
 }
@@ -542,14 +548,21 @@ impl Grader {
         let (executables, errors) = build_messages(&json, &["checker"]);
         match executables.into_iter().next() {
             Some((_, exe)) if status.success() => Ok(Ok(exe)),
-            _ => Ok(Err(self.compiler_messages(&errors, &stderr_path))),
+            _ => {
+                blame_the_code(&errors, &stderr_path)?;
+                Ok(Err(self.compiler_messages(&errors, &stderr_path)))
+            }
         }
     }
 
     /// The compiler's error messages (or, if it gave none, its stderr), relative to the work
     /// tree and cut to [`MAX_BUILD_MESSAGE_LINES`].
-    fn compiler_messages(&self, errors: &[String], stderr_path: &Path) -> String {
-        let mut text = errors.join("\n");
+    fn compiler_messages(&self, errors: &[CompilerError], stderr_path: &Path) -> String {
+        let mut text = errors
+            .iter()
+            .map(|e| e.rendered.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
         if text.trim().is_empty() {
             text = std::fs::read_to_string(stderr_path).unwrap_or_default();
         }
@@ -603,6 +616,7 @@ impl Grader {
         let json = std::fs::read_to_string(&stdout_path).map_err(io(&stdout_path))?;
         let (mut executables, errors) = build_messages(&json, &self.options.labs);
         if !status.success() {
+            blame_the_code(&errors, &stderr_path)?;
             return Ok(Err(self.compiler_messages(&errors, &stderr_path)));
         }
         self.options
@@ -674,12 +688,63 @@ pub fn keep_pictures(
     Verdict::Failed(message)
 }
 
+/// One error the compiler reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompilerError {
+    pub rendered: String,
+    /// The error points at source code (it has a span). Errors of the machine (a full disk, a
+    /// failed linker, a killed compiler) point at none.
+    pub located: bool,
+}
+
+/// What machines say when they, not the code, fail a build.
+const ENVIRONMENT_FAILURES: &[&str] = &[
+    "No space left on device",
+    "os error 28",
+    "Cannot allocate memory",
+    "os error 12",
+    "Disk quota exceeded",
+    "Too many open files",
+    "SIGKILL",
+    "signal: 9",
+    "Killed",
+];
+
+/// A failed build is the submission's fault only when the compiler pointed at code (the reference
+/// builds, and only student-owned files differ from it) and the machine reported none of its own
+/// failures (a student cannot put text in those: they have no span, and cargo's stderr carries no
+/// compiler message under `--message-format=json`). Otherwise the failure is the machine's, and
+/// grading it would give a grade the submission did not earn.
+pub fn blame_the_code(errors: &[CompilerError], stderr_path: &Path) -> Result<(), GradeError> {
+    let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
+    let environment = errors
+        .iter()
+        .filter(|e| !e.located)
+        .map(|e| e.rendered.as_str())
+        .chain(stderr.lines())
+        .find(|line| ENVIRONMENT_FAILURES.iter().any(|m| line.contains(m)));
+    let located = errors.iter().any(|e| e.located);
+    match (environment, located) {
+        (None, true) => Ok(()),
+        (Some(line), _) => Err(GradeError::BuildEnvironment(line.trim().to_string())),
+        (None, false) => {
+            let last = errors
+                .iter()
+                .map(|e| e.rendered.trim().to_string())
+                .chain(stderr.lines().map(|l| l.trim().to_string()))
+                .rfind(|l| !l.is_empty())
+                .unwrap_or_else(|| "cargo said nothing".to_string());
+            Err(GradeError::BuildEnvironment(last))
+        }
+    }
+}
+
 /// From cargo's JSON messages: the executables of the targets named in `names`, and the
-/// compiler's rendered error messages.
+/// compiler's error messages.
 fn build_messages(
     json: &str,
     names: &[&'static str],
-) -> (BTreeMap<&'static str, PathBuf>, Vec<String>) {
+) -> (BTreeMap<&'static str, PathBuf>, Vec<CompilerError>) {
     let mut executables = BTreeMap::new();
     let mut errors = Vec::new();
     for line in json.lines() {
@@ -698,7 +763,13 @@ fn build_messages(
             }
             Some("compiler-message") if message["message"]["level"] == "error" => {
                 if let Some(rendered) = message["message"]["rendered"].as_str() {
-                    errors.push(rendered.to_string());
+                    let located = message["message"]["spans"]
+                        .as_array()
+                        .is_some_and(|spans| !spans.is_empty());
+                    errors.push(CompilerError {
+                        rendered: rendered.to_string(),
+                        located,
+                    });
                 }
             }
             _ => {}
@@ -751,6 +822,66 @@ pub fn write_csv(grades: &[Grade], labs: &[&'static str], path: &Path) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Cargo's JSON for one compiler error, with or without a span.
+    fn error_json(rendered: &str, located: bool) -> String {
+        let spans = if located {
+            r#"[{"file_name":"raft/src/raft.rs","line_start":3}]"#
+        } else {
+            "[]"
+        };
+        format!(
+            r#"{{"reason":"compiler-message","message":{{"level":"error","spans":{spans},"rendered":{}}}}}"#,
+            serde_json::Value::String(rendered.to_string())
+        )
+    }
+
+    #[test]
+    fn only_a_compiler_error_in_the_code_blames_the_submission() {
+        let dir = std::env::temp_dir().join(format!("raftlab-blame-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let stderr = dir.join("build.stderr");
+        let blame = |json: &[String], stderr_text: &str| {
+            std::fs::write(&stderr, stderr_text).unwrap();
+            let (_, errors) = build_messages(&json.join("\n"), &[]);
+            blame_the_code(&errors, &stderr)
+        };
+        let type_error = error_json("error[E0308]: mismatched types", true);
+        let aborting = error_json("error: aborting due to 1 previous error", false);
+        let full_disk = error_json(
+            "error: failed to write libraft.rlib: No space left on device (os error 28)",
+            false,
+        );
+        let cargo_said = "error: could not compile `raft` (lib) due to 1 previous error\n";
+        // A type error (with rustc's unlocated "aborting" line) is the code's.
+        assert!(blame(&[type_error.clone(), aborting.clone()], cargo_said).is_ok());
+        // A full disk, a killed compiler or a silent failure is the machine's, even next to a
+        // located error.
+        for (json, stderr_text) in [
+            (vec![full_disk.clone()], cargo_said),
+            (vec![type_error.clone(), full_disk], cargo_said),
+            (
+                vec![],
+                "error: rustc interrupted by SIGKILL, possibly out of memory\n",
+            ),
+            (
+                vec![type_error.clone()],
+                "error: could not exec the linker: Killed\n",
+            ),
+            (vec![aborting], cargo_said),
+            (vec![], ""),
+        ] {
+            let result = blame(&json, stderr_text);
+            assert!(
+                matches!(result, Err(GradeError::BuildEnvironment(_))),
+                "{json:?} {stderr_text:?}: {result:?}"
+            );
+        }
+        // A student cannot claim a full disk from inside the code: located text is not read.
+        let forged = error_json("error: No space left on device", true);
+        assert!(blame(&[forged], cargo_said).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn pictures_are_kept_per_submission_and_named_in_the_message() {

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use labs::grade::isolation::default_scratch;
 use labs::grade::report::points;
-use labs::grade::{GradeOptions, Grader, Rubric, batch_submissions, write_csv, write_results};
+use labs::grade::{
+    GradeError, GradeOptions, Grader, Rubric, batch_submissions, write_csv, write_results,
+};
 use labs::mutants::{catalog_in, grade_mutant, render_table};
 use labs::suites::{progress_bar, select_labs, workspace_root};
 
@@ -112,8 +114,21 @@ pub fn grade(args: &GradeArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     let progress = progress_bar(submissions.len() as u64);
     let mut grades = Vec::new();
+    // A build the machine failed (full disk, killed compiler) grades nothing: that submission
+    // gets no results at all (never a zero it did not earn), the batch goes on, and the
+    // command fails at the end naming it.
+    let mut not_graded = Vec::new();
     for (name, dir, out) in &submissions {
-        let grade = grader.grade(dir, name, &progress)?;
+        let grade = match grader.grade(dir, name, &progress) {
+            Ok(grade) => grade,
+            Err(e @ GradeError::BuildEnvironment(_)) => {
+                progress.suspend(|| eprintln!("{name}: NOT GRADED: {e}"));
+                not_graded.push(name.clone());
+                progress.inc(1);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         write_results(&grade, out)?;
         progress.suspend(|| {
             println!(
@@ -129,8 +144,18 @@ pub fn grade(args: &GradeArgs) -> Result<(), Box<dyn std::error::Error>> {
     progress.finish_and_clear();
     if args.batch.is_some() {
         let csv = out.join("grades.csv");
+        std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
         write_csv(&grades, &grader.options().labs, &csv)?;
         println!("{} submissions graded: {}", grades.len(), csv.display());
+    }
+    if !not_graded.is_empty() {
+        return Err(format!(
+            "{} submission(s) not graded because their build failed for reasons outside their \
+             code: {} (grade them again once the machine is fixed)",
+            not_graded.len(),
+            not_graded.join(", ")
+        )
+        .into());
     }
     Ok(())
 }
