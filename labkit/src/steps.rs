@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::recorder::{Recording, What, role_name};
+use std::rc::Rc;
+
+use crate::recorder::{LogTerms, Recording, What, role_name};
 
 /// A step-through page's data.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -99,12 +101,48 @@ pub struct ServerView {
     pub persisted: Option<PersistedView>,
 }
 
-/// A log: its snapshot (index and term, 0 when none) and the entries after it.
+/// A log: its snapshot (index and term, 0 when none) and the entries after it, one by one or,
+/// for a long recorded log, as runs of equal terms.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Log {
     pub snapshot_index: u64,
     pub snapshot_term: u64,
     pub entries: Vec<Entry>,
+    /// Runs of entries of one term, `[first index, last index, term]` (instead of `entries`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<[u64; 3]>,
+}
+
+/// A recorded log with at most this many entries shows them one by one, a longer one as runs.
+pub const ENTRIES_SHOWN: u64 = 16;
+
+impl Log {
+    /// A recorded log's shape (the commands are not recorded); `None` if its terms were not kept.
+    pub fn of_terms(log: &LogTerms) -> Option<Log> {
+        if !log.kept {
+            return None;
+        }
+        let mut out = Log {
+            snapshot_index: log.snapshot_index,
+            snapshot_term: log.snapshot_term,
+            ..Log::default()
+        };
+        let mut index = log.snapshot_index + 1;
+        for &(term, count) in &log.runs {
+            if log.len <= ENTRIES_SHOWN {
+                out.entries
+                    .extend((index..index + count).map(|index| Entry {
+                        index,
+                        term,
+                        command: String::new(),
+                    }));
+            } else {
+                out.runs.push([index, index + count - 1, term]);
+            }
+            index += count;
+        }
+        Some(out)
+    }
 }
 
 /// One log entry.
@@ -339,6 +377,8 @@ pub fn from_recording(
                 commit,
                 last,
                 snap,
+                vote,
+                log,
             } => {
                 if let Some(&i) = servers.get(lane) {
                     updates.push((
@@ -351,6 +391,8 @@ pub fn from_recording(
                             commit: *commit,
                             last: *last,
                             snap: *snap,
+                            vote: *vote,
+                            log: log.clone(),
                         },
                     ));
                 }
@@ -397,8 +439,24 @@ pub fn from_recording(
             What::Fail { text } => step(t, "fail", format!("FAILED: {text}"), None),
         }
     }
+    for (k, p) in rec.persists.iter().enumerate() {
+        if let Some(&i) = servers.get(&p.lane) {
+            updates.push((p.t, p.seq as usize, i, Update::Persist(k)));
+        }
+    }
     pending.sort_by_key(|p| (p.t, p.order));
     updates.sort_by_key(|u| (u.0, u.1));
+    // What each server persisted: the index of its latest persist so far in `rec.persists`, and
+    // whether the view shows it yet (persists are decoded only for the steps shown).
+    let lanes_of: Vec<u32> = {
+        let mut by_server = vec![0; names.len()];
+        for (&lane, &i) in &servers {
+            by_server[i] = lane;
+        }
+        by_server
+    };
+    let mut persisted_at: Vec<Option<usize>> = vec![None; names.len()];
+    let mut persisted_shown: Vec<bool> = vec![false; names.len()];
     let skip = pending.len().saturating_sub(last);
     let mut views: Vec<ServerView> = names
         .iter()
@@ -408,6 +466,17 @@ pub fn from_recording(
             ..ServerView::default()
         })
         .collect();
+    for (i, view) in views.iter_mut().enumerate() {
+        let lane = lanes_of[i];
+        view.persisted = rec.restarters.contains_key(&lane).then(|| PersistedView {
+            text: Some(if rec.persists_cut.contains(&lane) {
+                "not known here: older persists were not kept".to_owned()
+            } else {
+                "nothing persisted yet".to_owned()
+            }),
+            ..PersistedView::default()
+        });
+    }
     let mut next_update = 0;
     let mut steps = Vec::new();
     for (k, p) in pending.into_iter().enumerate() {
@@ -430,19 +499,35 @@ pub fn from_recording(
                     commit,
                     last,
                     snap,
+                    vote,
+                    log,
                 } => {
                     view.up = true;
                     view.note = (*snap > 0).then(|| format!("snapshot up to index {snap}"));
                     view.role = Some((*role).to_owned());
                     view.term = Some(*term);
+                    view.voted_for = Some(vote_name(*vote));
                     view.commit = Some(*commit);
                     view.last_index = Some(*last);
+                    if let Some(log) = log {
+                        view.log = Log::of_terms(log);
+                    }
+                }
+                Update::Persist(k) => {
+                    persisted_at[*i] = Some(*k);
+                    persisted_shown[*i] = false;
                 }
             }
             next_update += 1;
         }
         if k < skip {
             continue;
+        }
+        for (i, view) in views.iter_mut().enumerate() {
+            if let Some(at) = persisted_at[i].filter(|_| !persisted_shown[i]) {
+                persisted_shown[i] = true;
+                view.persisted = Some(restarted(rec, &rec.persists[at], &names[i]));
+            }
         }
         let mut in_flight: Vec<String> = flights
             .iter()
@@ -463,8 +548,9 @@ pub fn from_recording(
         });
     }
     let mut notes = vec![format!(
-        "the last {} of {} events of the run; votes, log entries and persisted state are not \
-         recorded in lab runs",
+        "the last {} of {} events of the run; each server's state as recorded after its last \
+         handler (log entries by term: commands are not recorded); persisted state decoded by \
+         restarting a Raft from the bytes",
         steps.len(),
         steps.len() + skip
     )];
@@ -498,7 +584,53 @@ enum Update {
         commit: u64,
         last: u64,
         snap: u64,
+        vote: Option<usize>,
+        log: Option<Rc<LogTerms>>,
     },
+    /// The server persisted `rec.persists[k]`.
+    Persist(usize),
+}
+
+fn vote_name(vote: Option<usize>) -> String {
+    vote.map_or_else(|| "none".to_owned(), |v| format!("s{v}"))
+}
+
+/// What `persist` holds, decoded by restarting server `name` from it with the driver's
+/// restarter; a refusal or a panic is shown, never propagated.
+fn restarted(rec: &Recording, persist: &crate::recorder::Persist, name: &str) -> PersistedView {
+    let mut view = PersistedView {
+        bytes: persist.state.len(),
+        snapshot_bytes: persist.snapshot.len(),
+        ..PersistedView::default()
+    };
+    let Some((restart, peers)) = rec.restarters.get(&persist.lane) else {
+        view.text = Some("not decoded: no restarter".into());
+        return view;
+    };
+    let me = name
+        .strip_prefix('s')
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        restart(me, peers, &persist.state, &persist.snapshot)
+    }));
+    match caught {
+        Ok(Ok(r)) => {
+            view.term = Some(r.term);
+            view.voted_for = Some(vote_name(r.voted_for));
+            view.log = Log::of_terms(&r.log);
+        }
+        Ok(Err(e)) => view.text = Some(format!("cannot restart from these bytes: {e}")),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_owned());
+            view.text = Some(format!("restarting from these bytes panics: {why}"));
+        }
+    }
+    view
 }
 
 #[cfg(test)]
