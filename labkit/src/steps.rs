@@ -9,8 +9,10 @@
 //!   entry's term and command, the commit index, and what the server persisted, decoded by
 //!   restarting a Raft from those bytes;
 //! - a recorded lab run ([`from_recording`]): its last events, with what the recorder keeps of each
-//!   server (role, term, commit index, last log index, snapshot index); the fields it does not
-//!   keep (vote, entries, persisted state) show as "not recorded".
+//!   server (role, term, vote, commit index, the log's entry terms, snapshot index; commands are
+//!   not recorded, and a long log shows as runs of one term, `1..40:t1 ×40`) and what it
+//!   persisted, decoded through the driver's restart (the bytes of the latest persists are kept,
+//!   and decoded only for the steps shown; where they are not known the page says so).
 //!
 //! The data is a [`StepsPage`]; [`render`] turns it into the page. Steps are chosen with the
 //! Previous/Next buttons, the arrow keys, or a click in the step list; `#step=N` in the URL opens
@@ -79,7 +81,7 @@ pub struct Step {
 }
 
 /// One server's state. `None` in a field means "not known here" (shown as such): a crashed server
-/// has no role; a recorded lab run keeps no votes, entries or persisted state.
+/// has no role; a recorded lab run may not have kept a long log's terms.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ServerView {
     /// Running (false: crashed, or not started).
@@ -264,9 +266,9 @@ fn sec(us: u64) -> String {
 /// The last `last` events of a recorded lab run as a step-through page: each delivery, loss,
 /// timer, crash, restart, test action, client operation and check is a step; after each, every
 /// server's role, term, commit index and last log index as the recorder last saw them (at or
-/// before the step's virtual time), and the messages in flight. `failure` (the failing check)
-/// is the problem, at the last step. Votes, entries and persisted state are not recorded in lab
-/// runs, and show as such.
+/// before the step's virtual time) with its vote and log terms, what it last persisted (decoded
+/// by the recording's restarter; a refusal or panic is shown), and the messages in flight.
+/// `failure` (the failing check) is the problem, at the last step.
 pub fn from_recording(
     rec: &Recording,
     title: &str,
@@ -636,21 +638,41 @@ fn restarted(rec: &Recording, persist: &crate::recorder::Persist, name: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recorder::Recorder;
+    use crate::recorder::{Recorder, Restarted};
     use std::time::Duration;
+
+    /// A toy restarter: the state is `[term, vote + 1 (0: none), entry terms...]`; a state of
+    /// one byte is refused, and `[255]` panics.
+    fn restart(_: usize, _: &[usize], state: &[u8], _: &[u8]) -> Result<Restarted, String> {
+        match state {
+            [255] => panic!("restart exploded"),
+            [term, vote, terms @ ..] => Ok(Restarted {
+                term: u64::from(*term),
+                voted_for: vote.checked_sub(1).map(usize::from),
+                log: LogTerms::new(0, 0, terms.iter().map(|&t| u64::from(t))),
+            }),
+            _ => Err("CorruptState: too short".into()),
+        }
+    }
 
     fn sample() -> Recording {
         let rec = Recorder::default();
         let (s0, s1) = (rec.server_lane(0), rec.server_lane(1));
+        rec.set_restarter(s0, restart, vec![0, 1]);
+        rec.set_restarter(s1, restart, vec![0, 1]);
         rec.start(s0);
         rec.start(s1);
         rec.timer(s0, "Election");
         rec.state(s0, 1, 1, 0, 0, 0);
+        rec.persisted(s0, Rc::from(vec![1, 1]), Rc::from(vec![]));
         let a = rec.send(s0, s1, "Raft.RequestVote", 30).unwrap();
         rec.deliver(a);
-        rec.state(s1, 1, 0, 0, 0, 0);
+        let log = |terms: &[u64]| Some(Rc::new(LogTerms::new(0, 0, terms.iter().copied())));
+        rec.raft_state(s1, 1, 0, 0, 0, 0, Some(0), log(&[]));
+        rec.persisted(s1, Rc::from(vec![1]), Rc::from(vec![]));
         rec.end_call(a, "", Vec::new());
-        rec.state(s0, 1, 2, 0, 0, 0);
+        rec.raft_state(s0, 1, 2, 1, 2, 0, Some(0), log(&[1, 1]));
+        rec.persisted(s0, Rc::from(vec![1, 1, 1, 1]), Rc::from(vec![]));
         rec.action(Some(s1), "crash s1 </script>");
         rec.crash(s1);
         rec.fail("expected one leader");
@@ -671,11 +693,117 @@ mod tests {
         let last = page.steps.last().unwrap();
         assert_eq!(last.servers[0].role.as_deref(), Some("leader"));
         assert!(!last.servers[1].up);
-        assert_eq!(last.servers[0].voted_for, None, "not recorded");
         assert_eq!(page.problem.as_ref().unwrap().step, 6);
         let short = from_recording(&sample(), "t", None, 2);
         assert_eq!(short.steps.len(), 2);
         assert!(short.notes[0].starts_with("the last 2 of 7 events"));
+    }
+
+    #[test]
+    fn votes_log_terms_and_decoded_persists_are_shown_per_server() {
+        let page = from_recording(&sample(), "t", Some("expected one leader"), 100);
+        let last = page.steps.last().unwrap();
+        let (s0, s1) = (&last.servers[0], &last.servers[1]);
+        assert_eq!(s0.voted_for.as_deref(), Some("s0"));
+        assert_eq!(s1.voted_for.as_deref(), Some("s0"));
+        let terms: Vec<(u64, u64)> = s0
+            .log
+            .as_ref()
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| (e.index, e.term))
+            .collect();
+        assert_eq!(terms, [(1, 1), (2, 1)]);
+        assert_eq!(s1.log.as_ref().unwrap().entries, [], "s1's log is empty");
+        // s0 persisted term 1, a vote for itself and two entries of term 1.
+        let p0 = s0.persisted.as_ref().unwrap();
+        assert_eq!(
+            (p0.term, p0.voted_for.as_deref(), p0.bytes),
+            (Some(1), Some("s0"), 4)
+        );
+        assert_eq!(p0.log.as_ref().unwrap().entries.len(), 2);
+        // s1's persisted bytes are refused: the error shows, nothing panics.
+        let p1 = s1.persisted.as_ref().unwrap();
+        assert!(
+            p1.text.as_deref().unwrap().contains("CorruptState"),
+            "{p1:?}"
+        );
+    }
+
+    #[test]
+    fn a_restart_that_panics_is_shown_not_propagated() {
+        let rec = Recorder::default();
+        let s0 = rec.server_lane(0);
+        rec.set_restarter(s0, restart, vec![0]);
+        rec.start(s0);
+        rec.persisted(s0, Rc::from(vec![255]), Rc::from(vec![]));
+        rec.fail("x");
+        let page = from_recording(&rec.take(Duration::from_secs(1)), "t", None, 10);
+        let p = page.steps.last().unwrap().servers[0]
+            .persisted
+            .clone()
+            .unwrap();
+        assert!(p.text.unwrap().contains("panics: restart exploded"));
+    }
+
+    #[test]
+    fn a_long_log_shows_as_runs_and_only_changed_logs_are_recorded() {
+        let log = LogTerms::new(
+            10,
+            2,
+            [3, 3, 3, 4, 4, 7]
+                .into_iter()
+                .chain(std::iter::repeat_n(8, 20)),
+        );
+        assert_eq!(log.runs, [(3, 3), (4, 2), (7, 1), (8, 20)]);
+        assert!(
+            log.is(
+                10,
+                2,
+                [3, 3, 3, 4, 4, 7]
+                    .into_iter()
+                    .chain(std::iter::repeat_n(8, 20))
+            )
+        );
+        assert!(
+            !log.is(
+                10,
+                2,
+                [3, 3, 3, 4, 4, 7]
+                    .into_iter()
+                    .chain(std::iter::repeat_n(8, 19))
+            )
+        );
+        assert!(
+            !log.is(
+                10,
+                2,
+                [3, 3, 4, 4, 4, 7]
+                    .into_iter()
+                    .chain(std::iter::repeat_n(8, 20))
+            )
+        );
+        assert!(
+            !log.is(
+                9,
+                2,
+                [3, 3, 3, 4, 4, 7]
+                    .into_iter()
+                    .chain(std::iter::repeat_n(8, 20))
+            )
+        );
+        let shown = Log::of_terms(&log).unwrap();
+        assert!(shown.entries.is_empty());
+        assert_eq!(
+            shown.runs,
+            [[11, 13, 3], [14, 15, 4], [16, 16, 7], [17, 36, 8]]
+        );
+        let short = Log::of_terms(&LogTerms::new(0, 0, [1, 1, 2])).unwrap();
+        assert_eq!(
+            short.entries.iter().map(|e| e.term).collect::<Vec<_>>(),
+            [1, 1, 2]
+        );
     }
 
     #[test]
