@@ -118,10 +118,41 @@ fn the_steps_of_a_failing_run_render_in_chromium() {
     let problem = texts_of(dom, "id=\"problem\"");
     assert_eq!(problem.len(), 1);
     assert!(problem[0].contains(FAILURE), "{problem:?}");
-    // The lab run records roles and terms, not votes: said so, not left blank.
+    // Each server's vote, log terms and persisted state (decoded by restarting the reference Raft
+    // from its bytes) are recorded: the cut-off leader of term 1 voted for itself; the others
+    // are in the next term and voted for its leader, and each persisted what it holds.
+    let roles = texts_of(dom, "data-field=\"role\"");
+    let terms = texts_of(dom, "data-field=\"term\"");
+    let votes = texts_of(dom, "data-field=\"voted_for\"");
+    let persisted_votes = texts_of(dom, "class=\"persisted-vote\"");
+    assert_eq!(roles.len(), 3, "{roles:?}");
+    let leader_of = |term: &str| {
+        (0..3)
+            .find(|&i| roles[i] == "leader" && terms[i] == term)
+            .map(|i| format!("s{i}"))
+    };
+    for i in 0..3 {
+        let voted = leader_of(&terms[i]).expect("a leader in each server's term");
+        assert_eq!(votes[i], voted, "s{i}: {roles:?} {terms:?} {votes:?}");
+        assert_eq!(persisted_votes[i], format!("voted for {voted}"), "s{i}");
+    }
     assert_eq!(
-        texts_of(dom, "data-field=\"voted_for\""),
-        ["not recorded", "not recorded", "not recorded"]
+        (roles[1].as_str(), terms[1].as_str()),
+        ("leader", "1"),
+        "s1 is the leader cut off"
+    );
+    let persisted = texts_of(dom, "data-field=\"persisted\"");
+    assert!(
+        persisted[1].starts_with("term 1voted for s1log 1:t1"),
+        "{persisted:?}"
+    );
+    assert!(
+        persisted[0].starts_with("term 2voted for s2log 1:t1"),
+        "{persisted:?}"
+    );
+    assert_eq!(
+        texts_of(dom, "data-field=\"log\""),
+        ["1:t1", "1:t1", "1:t1"]
     );
     assert!(
         dom.contains("<span class=\"role-leader\">leader</span>"),
@@ -152,4 +183,57 @@ fn the_steps_of_a_failing_run_render_in_chromium() {
     let bytes = std::fs::read(&png).expect("the screenshot");
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     assert!(bytes.len() > 30_000, "{} bytes: a blank page?", bytes.len());
+}
+
+/// A long recorded log shows as runs of one term, split where the commit index falls, with the
+/// runs that changed since the previous step marked.
+#[test]
+fn a_long_recorded_log_renders_as_runs_in_chromium() {
+    use labkit::steps::{Log, ServerView, Step, StepsPage};
+    let Some(browser) = chromium_or_skip("a_long_recorded_log_renders_as_runs_in_chromium") else {
+        return;
+    };
+    let terms =
+        |n: u64| labkit::recorder::LogTerms::new(5, 1, (0..n).map(|i| if i < 30 { 2 } else { 4 }));
+    let view = |n: u64, commit: u64| ServerView {
+        up: true,
+        role: Some("leader".into()),
+        term: Some(4),
+        voted_for: Some("s0".into()),
+        commit: Some(commit),
+        log: Log::of_terms(&terms(n)),
+        ..ServerView::default()
+    };
+    let step = |n: u64, commit: u64| Step {
+        kind: "timer".into(),
+        event: "s0: Heartbeat timer fires".into(),
+        servers: vec![view(n, commit)],
+        ..Step::default()
+    };
+    let data = StepsPage {
+        title: "runs".into(),
+        servers: vec!["s0".into()],
+        steps: vec![step(40, 20), step(45, 40)],
+        ..StepsPage::default()
+    };
+    let path = labkit::steps::target_dir("lab-runs").join("viz_steps-runs.html");
+    labkit::steps::write(&data, &path).expect("written");
+    let shown = chromium(&browser, &path, "", None);
+    assert!(!shown.dom.contains("id=\"js-error\""), "{}", shown.dom);
+    assert!(shown.console.is_empty(), "console: {:?}", shown.console);
+    // Snapshot up to 5; indices 6..35 of term 2 (committed), 36..40 of term 4 committed and
+    // 41..50 not yet.
+    assert_eq!(
+        texts_of(&shown.dom, "data-field=\"log\""),
+        ["snap@5 (t1)6..35:t2 ×3036..40:t4 ×541..50:t4 ×10"]
+    );
+    let committed = shown.dom.matches("class=\"entry run committed").count();
+    assert_eq!(committed, 2, "{}", shown.dom);
+    let changed: Vec<&str> = shown
+        .dom
+        .split("class=\"entry run")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap_or(""))
+        .collect();
+    assert_eq!(changed, [" committed", " committed changed", " changed"]);
 }

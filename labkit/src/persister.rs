@@ -39,6 +39,12 @@ impl Persister {
         }
     }
 
+    /// The last saved Raft state and snapshot, shared (not copied): for the run recorder.
+    pub fn shared(&self) -> (Rc<[u8]>, Rc<[u8]>) {
+        let saved = self.0.borrow();
+        (saved.raft_state.clone(), saved.snapshot.clone())
+    }
+
     /// The last saved Raft state (empty if none).
     pub fn read_raft_state(&self) -> Vec<u8> {
         self.0.borrow().raft_state.to_vec()

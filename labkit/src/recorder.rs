@@ -27,8 +27,9 @@
 //! [`MAX_KEPT_ARGS`] bytes, or past [`MAX_KEPT_BYTES`] in all, keep only their size.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::{self, Write as _};
+use std::rc::Rc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -46,6 +47,107 @@ pub const MAX_KEPT_BYTES: usize = 32 << 20;
 
 /// Describes a request of `method` from its encoded bytes (registered by a driver).
 pub type Decoder = fn(method: &str, args: &[u8]) -> String;
+
+/// A log's entry terms are kept (run-length) only while all kept runs together stay under this
+/// many; past it a record says its terms were not kept.
+pub const MAX_KEPT_RUNS: usize = 1 << 20;
+
+/// The most persists kept per server (the latest), for the step-through page ...
+pub const PERSISTS_KEPT: usize = 256;
+/// ... and the most bytes (state and snapshot) they may hold per server.
+pub const MAX_PERSIST_BYTES: usize = 16 << 20;
+
+/// Restarts a server from persisted bytes and observes it (registered by a driver): `me`, the
+/// cluster's `peers`, the state and snapshot bytes. `Err`: the Raft refused the bytes, in words.
+pub type Restarter =
+    fn(me: usize, peers: &[usize], state: &[u8], snapshot: &[u8]) -> Result<Restarted, String>;
+
+/// What a Raft restarted from persisted bytes observes of itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Restarted {
+    pub term: u64,
+    pub voted_for: Option<usize>,
+    pub log: LogTerms,
+}
+
+/// A log's shape, compactly: its snapshot's index and term, and its entries' terms as runs of
+/// equal terms `(term, count)`, oldest first. `kept: false`: the runs were not kept (the
+/// recorder's budget [`MAX_KEPT_RUNS`] was spent); only the snapshot and the length are then known.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogTerms {
+    pub snapshot_index: u64,
+    pub snapshot_term: u64,
+    pub runs: Vec<(u64, u64)>,
+    pub len: u64,
+    pub kept: bool,
+}
+
+impl LogTerms {
+    /// The log with a snapshot up to `snapshot_index` (of `snapshot_term`) and entries of `terms`.
+    pub fn new(
+        snapshot_index: u64,
+        snapshot_term: u64,
+        terms: impl IntoIterator<Item = u64>,
+    ) -> Self {
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        let mut len = 0;
+        for term in terms {
+            len += 1;
+            match runs.last_mut() {
+                Some((t, n)) if *t == term => *n += 1,
+                _ => runs.push((term, 1)),
+            }
+        }
+        LogTerms {
+            snapshot_index,
+            snapshot_term,
+            runs,
+            len,
+            kept: true,
+        }
+    }
+
+    /// Whether this is the log of `snapshot_index`, `snapshot_term` and `terms` (no allocation).
+    pub fn is(
+        &self,
+        snapshot_index: u64,
+        snapshot_term: u64,
+        terms: impl IntoIterator<Item = u64>,
+    ) -> bool {
+        if !self.kept
+            || self.snapshot_index != snapshot_index
+            || self.snapshot_term != snapshot_term
+        {
+            return false;
+        }
+        let mut runs = self.runs.iter();
+        let mut current: Option<(u64, u64)> = None;
+        let mut len = 0;
+        for term in terms {
+            len += 1;
+            match &mut current {
+                Some((t, left)) if *t == term && *left > 0 => *left -= 1,
+                Some((_, 0)) | None => match runs.next() {
+                    Some(&(t, n)) if t == term => current = Some((t, n - 1)),
+                    _ => return false,
+                },
+                Some(_) => return false,
+            }
+        }
+        len == self.len && current.is_none_or(|(_, left)| left == 0) && runs.next().is_none()
+    }
+}
+
+/// A server's persisted state at virtual time `t` (µs); `seq`: how many events had been recorded
+/// before it (in a [`Recording`], the index in its events of the first event after it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Persist {
+    pub lane: Lane,
+    pub t: u64,
+    pub seq: u64,
+    pub state: Rc<[u8]>,
+    pub snapshot: Rc<[u8]>,
+}
 
 /// The longest field summary of an RPC kept, in bytes.
 pub const SUMMARY_LEN: usize = 160;
@@ -92,7 +194,10 @@ pub enum What {
         name: u32,
     },
     /// A server's Raft state after a handler, recorded when it changed: role 0 follower,
-    /// 1 candidate, 2 leader, 3 pre-candidate (lab 2E); `last`: its last log index; `snap`: its snapshot's index.
+    /// 1 candidate, 2 leader, 3 pre-candidate (lab 2E); `last`: its last log index; `snap`: its
+    /// snapshot's index; `vote`: whom it voted for; `log`: its entries' terms, only when they
+    /// changed since the server's previous record (`None`: unchanged). Vote and log are for the
+    /// step-through page only.
     State {
         lane: Lane,
         term: u64,
@@ -100,6 +205,10 @@ pub enum What {
         commit: u64,
         last: u64,
         snap: u64,
+        #[serde(skip)]
+        vote: Option<usize>,
+        #[serde(skip)]
+        log: Option<Rc<LogTerms>>,
     },
     /// A server applied a command at `index` (or installed a snapshot up to it).
     Apply {
@@ -151,6 +260,15 @@ pub struct Recording {
     /// How to describe each method's requests, by method name index.
     #[serde(skip)]
     pub decoders: BTreeMap<u32, Decoder>,
+    /// The latest persists of each server (at most [`PERSISTS_KEPT`] each), in time order.
+    #[serde(skip)]
+    pub persists: Vec<Persist>,
+    /// The server lanes whose older persists were not kept.
+    #[serde(skip)]
+    pub persists_cut: BTreeSet<Lane>,
+    /// How to restart each server lane from its persisted bytes, and its cluster.
+    #[serde(skip)]
+    pub restarters: BTreeMap<Lane, (Restarter, Vec<usize>)>,
 }
 
 impl Recording {
@@ -185,6 +303,12 @@ pub struct Recorder {
     in_flight: RefCell<BTreeMap<u64, InFlight>>,
     kept_bytes: Cell<usize>,
     decoders: RefCell<BTreeMap<u32, Decoder>>,
+    /// Events ever pushed (kept or dropped).
+    pushed: Cell<u64>,
+    kept_runs: Cell<usize>,
+    persists: RefCell<BTreeMap<Lane, (VecDeque<Persist>, usize)>>,
+    persists_cut: RefCell<BTreeSet<Lane>>,
+    restarters: RefCell<BTreeMap<Lane, (Restarter, Vec<usize>)>>,
     on: bool,
 }
 
@@ -254,6 +378,11 @@ impl Recorder {
             in_flight: RefCell::default(),
             kept_bytes: Cell::new(0),
             decoders: RefCell::default(),
+            pushed: Cell::new(0),
+            kept_runs: Cell::new(0),
+            persists: RefCell::default(),
+            persists_cut: RefCell::default(),
+            restarters: RefCell::default(),
             on: true,
         }
     }
@@ -268,15 +397,20 @@ impl Recorder {
         }
         let mut events = self.events.borrow_mut();
         if events.len() >= self.capacity {
-            if let Some(Event {
-                what: What::Msg { args, .. },
-                ..
-            }) = events.pop_front()
-            {
-                self.kept_bytes.set(self.kept_bytes.get() - args.len());
+            match events.pop_front() {
+                Some(Event {
+                    what: What::Msg { args, .. },
+                    ..
+                }) => self.kept_bytes.set(self.kept_bytes.get() - args.len()),
+                Some(Event {
+                    what: What::State { log: Some(log), .. },
+                    ..
+                }) if log.kept => self.kept_runs.set(self.kept_runs.get() - log.runs.len()),
+                _ => {}
             }
             self.dropped.set(self.dropped.get() + 1);
         }
+        self.pushed.set(self.pushed.get() + 1);
         events.push_back(Event { t, what });
     }
 
@@ -384,10 +518,42 @@ impl Recorder {
     }
 
     pub fn state(&self, lane: Lane, term: u64, role: u8, commit: u64, last: u64, snap: u64) {
+        self.raft_state(lane, term, role, commit, last, snap, None, None);
+    }
+
+    /// A server's state after a handler, with its vote and, if its log's terms changed since its
+    /// previous record, the log (kept while within [`MAX_KEPT_RUNS`], else marked not kept).
+    #[allow(clippy::too_many_arguments)]
+    pub fn raft_state(
+        &self,
+        lane: Lane,
+        term: u64,
+        role: u8,
+        commit: u64,
+        last: u64,
+        snap: u64,
+        vote: Option<usize>,
+        log: Option<Rc<LogTerms>>,
+    ) {
         if !self.on {
             return;
         }
         tracing::trace!(target: LOG_TARGET, "{}: term {term} {} commit {commit} last {last}", self.lane_name(lane), role_name(role));
+        let log = log.map(|log| {
+            let kept = self.kept_runs.get();
+            if log.kept && kept + log.runs.len() <= MAX_KEPT_RUNS {
+                self.kept_runs.set(kept + log.runs.len());
+                log
+            } else {
+                Rc::new(LogTerms {
+                    snapshot_index: log.snapshot_index,
+                    snapshot_term: log.snapshot_term,
+                    runs: Vec::new(),
+                    len: log.len,
+                    kept: false,
+                })
+            }
+        });
         self.push(What::State {
             lane,
             term,
@@ -395,7 +561,39 @@ impl Recorder {
             commit,
             last,
             snap,
+            vote,
+            log,
         });
+    }
+
+    /// Restart server `lane` (of the cluster `peers`) from its persisted bytes with `restart`
+    /// when a page shows what it persisted (drivers call this).
+    pub fn set_restarter(&self, lane: Lane, restart: Restarter, peers: Vec<usize>) {
+        self.restarters.borrow_mut().insert(lane, (restart, peers));
+    }
+
+    /// Server `lane` persisted `state` and `snapshot` (shared with its persister, not copied).
+    /// The latest [`PERSISTS_KEPT`] per server are kept, within [`MAX_PERSIST_BYTES`].
+    pub fn persisted(&self, lane: Lane, state: Rc<[u8]>, snapshot: Rc<[u8]>) {
+        if !self.on {
+            return;
+        }
+        let mut all = self.persists.borrow_mut();
+        let (kept, bytes) = all.entry(lane).or_default();
+        *bytes += state.len() + snapshot.len();
+        kept.push_back(Persist {
+            lane,
+            t: now_us(),
+            seq: self.pushed.get(),
+            state,
+            snapshot,
+        });
+        while kept.len() > PERSISTS_KEPT || (*bytes > MAX_PERSIST_BYTES && kept.len() > 1) {
+            if let Some(old) = kept.pop_front() {
+                *bytes -= old.state.len() + old.snapshot.len();
+                self.persists_cut.borrow_mut().insert(lane);
+            }
+        }
     }
 
     pub fn apply(&self, lane: Lane, index: u64, snapshot: bool) {
@@ -470,7 +668,21 @@ impl Recorder {
             self.push_at(call.sent, what);
         }
         self.kept_bytes.set(0);
+        self.kept_runs.set(0);
+        let mut persists: Vec<Persist> = std::mem::take(&mut *self.persists.borrow_mut())
+            .into_values()
+            .flat_map(|(kept, _)| kept)
+            .collect();
+        // `seq` becomes the index in `events` of the first event recorded after the persist.
+        let base = self.pushed.replace(0) - self.events.borrow().len() as u64;
+        for p in &mut persists {
+            p.seq = p.seq.saturating_sub(base);
+        }
+        persists.sort_by_key(|p| (p.t, p.seq, p.lane));
         Recording {
+            persists,
+            persists_cut: self.persists_cut.take(),
+            restarters: self.restarters.take(),
             lanes: self.lanes.borrow().list.clone(),
             names: self.names.borrow().list.clone(),
             events: self.events.take().into(),

@@ -136,6 +136,7 @@ pub fn render(rec: &Recording) -> String {
                 commit,
                 last,
                 snap,
+                ..
             } => point(
                 t,
                 0,

@@ -9,8 +9,10 @@
 //!   entry's term and command, the commit index, and what the server persisted, decoded by
 //!   restarting a Raft from those bytes;
 //! - a recorded lab run ([`from_recording`]): its last events, with what the recorder keeps of each
-//!   server (role, term, commit index, last log index, snapshot index); the fields it does not
-//!   keep (vote, entries, persisted state) show as "not recorded".
+//!   server (role, term, vote, commit index, the log's entry terms, snapshot index; commands are
+//!   not recorded, and a long log shows as runs of one term, `1..40:t1 ×40`) and what it
+//!   persisted, decoded through the driver's restart (the bytes of the latest persists are kept,
+//!   and decoded only for the steps shown; where they are not known the page says so).
 //!
 //! The data is a [`StepsPage`]; [`render`] turns it into the page. Steps are chosen with the
 //! Previous/Next buttons, the arrow keys, or a click in the step list; `#step=N` in the URL opens
@@ -21,7 +23,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::recorder::{Recording, What, role_name};
+use std::rc::Rc;
+
+use crate::recorder::{LogTerms, Recording, What, role_name};
 
 /// A step-through page's data.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -77,7 +81,7 @@ pub struct Step {
 }
 
 /// One server's state. `None` in a field means "not known here" (shown as such): a crashed server
-/// has no role; a recorded lab run keeps no votes, entries or persisted state.
+/// has no role; a recorded lab run may not have kept a long log's terms.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ServerView {
     /// Running (false: crashed, or not started).
@@ -99,12 +103,48 @@ pub struct ServerView {
     pub persisted: Option<PersistedView>,
 }
 
-/// A log: its snapshot (index and term, 0 when none) and the entries after it.
+/// A log: its snapshot (index and term, 0 when none) and the entries after it, one by one or,
+/// for a long recorded log, as runs of equal terms.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Log {
     pub snapshot_index: u64,
     pub snapshot_term: u64,
     pub entries: Vec<Entry>,
+    /// Runs of entries of one term, `[first index, last index, term]` (instead of `entries`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<[u64; 3]>,
+}
+
+/// A recorded log with at most this many entries shows them one by one, a longer one as runs.
+pub const ENTRIES_SHOWN: u64 = 16;
+
+impl Log {
+    /// A recorded log's shape (the commands are not recorded); `None` if its terms were not kept.
+    pub fn of_terms(log: &LogTerms) -> Option<Log> {
+        if !log.kept {
+            return None;
+        }
+        let mut out = Log {
+            snapshot_index: log.snapshot_index,
+            snapshot_term: log.snapshot_term,
+            ..Log::default()
+        };
+        let mut index = log.snapshot_index + 1;
+        for &(term, count) in &log.runs {
+            if log.len <= ENTRIES_SHOWN {
+                out.entries
+                    .extend((index..index + count).map(|index| Entry {
+                        index,
+                        term,
+                        command: String::new(),
+                    }));
+            } else {
+                out.runs.push([index, index + count - 1, term]);
+            }
+            index += count;
+        }
+        Some(out)
+    }
 }
 
 /// One log entry.
@@ -226,9 +266,9 @@ fn sec(us: u64) -> String {
 /// The last `last` events of a recorded lab run as a step-through page: each delivery, loss,
 /// timer, crash, restart, test action, client operation and check is a step; after each, every
 /// server's role, term, commit index and last log index as the recorder last saw them (at or
-/// before the step's virtual time), and the messages in flight. `failure` (the failing check)
-/// is the problem, at the last step. Votes, entries and persisted state are not recorded in lab
-/// runs, and show as such.
+/// before the step's virtual time) with its vote and log terms, what it last persisted (decoded
+/// by the recording's restarter; a refusal or panic is shown), and the messages in flight.
+/// `failure` (the failing check) is the problem, at the last step.
 pub fn from_recording(
     rec: &Recording,
     title: &str,
@@ -339,6 +379,8 @@ pub fn from_recording(
                 commit,
                 last,
                 snap,
+                vote,
+                log,
             } => {
                 if let Some(&i) = servers.get(lane) {
                     updates.push((
@@ -351,6 +393,8 @@ pub fn from_recording(
                             commit: *commit,
                             last: *last,
                             snap: *snap,
+                            vote: *vote,
+                            log: log.clone(),
                         },
                     ));
                 }
@@ -397,8 +441,24 @@ pub fn from_recording(
             What::Fail { text } => step(t, "fail", format!("FAILED: {text}"), None),
         }
     }
+    for (k, p) in rec.persists.iter().enumerate() {
+        if let Some(&i) = servers.get(&p.lane) {
+            updates.push((p.t, p.seq as usize, i, Update::Persist(k)));
+        }
+    }
     pending.sort_by_key(|p| (p.t, p.order));
     updates.sort_by_key(|u| (u.0, u.1));
+    // What each server persisted: the index of its latest persist so far in `rec.persists`, and
+    // whether the view shows it yet (persists are decoded only for the steps shown).
+    let lanes_of: Vec<u32> = {
+        let mut by_server = vec![0; names.len()];
+        for (&lane, &i) in &servers {
+            by_server[i] = lane;
+        }
+        by_server
+    };
+    let mut persisted_at: Vec<Option<usize>> = vec![None; names.len()];
+    let mut persisted_shown: Vec<bool> = vec![false; names.len()];
     let skip = pending.len().saturating_sub(last);
     let mut views: Vec<ServerView> = names
         .iter()
@@ -408,6 +468,17 @@ pub fn from_recording(
             ..ServerView::default()
         })
         .collect();
+    for (i, view) in views.iter_mut().enumerate() {
+        let lane = lanes_of[i];
+        view.persisted = rec.restarters.contains_key(&lane).then(|| PersistedView {
+            text: Some(if rec.persists_cut.contains(&lane) {
+                "not known here: older persists were not kept".to_owned()
+            } else {
+                "nothing persisted yet".to_owned()
+            }),
+            ..PersistedView::default()
+        });
+    }
     let mut next_update = 0;
     let mut steps = Vec::new();
     for (k, p) in pending.into_iter().enumerate() {
@@ -430,19 +501,35 @@ pub fn from_recording(
                     commit,
                     last,
                     snap,
+                    vote,
+                    log,
                 } => {
                     view.up = true;
                     view.note = (*snap > 0).then(|| format!("snapshot up to index {snap}"));
                     view.role = Some((*role).to_owned());
                     view.term = Some(*term);
+                    view.voted_for = Some(vote_name(*vote));
                     view.commit = Some(*commit);
                     view.last_index = Some(*last);
+                    if let Some(log) = log {
+                        view.log = Log::of_terms(log);
+                    }
+                }
+                Update::Persist(k) => {
+                    persisted_at[*i] = Some(*k);
+                    persisted_shown[*i] = false;
                 }
             }
             next_update += 1;
         }
         if k < skip {
             continue;
+        }
+        for (i, view) in views.iter_mut().enumerate() {
+            if let Some(at) = persisted_at[i].filter(|_| !persisted_shown[i]) {
+                persisted_shown[i] = true;
+                view.persisted = Some(restarted(rec, &rec.persists[at], &names[i]));
+            }
         }
         let mut in_flight: Vec<String> = flights
             .iter()
@@ -463,8 +550,9 @@ pub fn from_recording(
         });
     }
     let mut notes = vec![format!(
-        "the last {} of {} events of the run; votes, log entries and persisted state are not \
-         recorded in lab runs",
+        "the last {} of {} events of the run; each server's state as recorded after its last \
+         handler (log entries by term: commands are not recorded); persisted state decoded by \
+         restarting a Raft from the bytes",
         steps.len(),
         steps.len() + skip
     )];
@@ -498,27 +586,93 @@ enum Update {
         commit: u64,
         last: u64,
         snap: u64,
+        vote: Option<usize>,
+        log: Option<Rc<LogTerms>>,
     },
+    /// The server persisted `rec.persists[k]`.
+    Persist(usize),
+}
+
+fn vote_name(vote: Option<usize>) -> String {
+    vote.map_or_else(|| "none".to_owned(), |v| format!("s{v}"))
+}
+
+/// What `persist` holds, decoded by restarting server `name` from it with the driver's
+/// restarter; a refusal or a panic is shown, never propagated.
+fn restarted(rec: &Recording, persist: &crate::recorder::Persist, name: &str) -> PersistedView {
+    let mut view = PersistedView {
+        bytes: persist.state.len(),
+        snapshot_bytes: persist.snapshot.len(),
+        ..PersistedView::default()
+    };
+    let Some((restart, peers)) = rec.restarters.get(&persist.lane) else {
+        view.text = Some("not decoded: no restarter".into());
+        return view;
+    };
+    let me = name
+        .strip_prefix('s')
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        restart(me, peers, &persist.state, &persist.snapshot)
+    }));
+    match caught {
+        Ok(Ok(r)) => {
+            view.term = Some(r.term);
+            view.voted_for = Some(vote_name(r.voted_for));
+            view.log = Log::of_terms(&r.log);
+        }
+        Ok(Err(e)) => view.text = Some(format!("cannot restart from these bytes: {e}")),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_owned());
+            view.text = Some(format!("restarting from these bytes panics: {why}"));
+        }
+    }
+    view
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recorder::Recorder;
+    use crate::recorder::{Recorder, Restarted};
     use std::time::Duration;
+
+    /// A toy restarter: the state is `[term, vote + 1 (0: none), entry terms...]`; a state of
+    /// one byte is refused, and `[255]` panics.
+    fn restart(_: usize, _: &[usize], state: &[u8], _: &[u8]) -> Result<Restarted, String> {
+        match state {
+            [255] => panic!("restart exploded"),
+            [term, vote, terms @ ..] => Ok(Restarted {
+                term: u64::from(*term),
+                voted_for: vote.checked_sub(1).map(usize::from),
+                log: LogTerms::new(0, 0, terms.iter().map(|&t| u64::from(t))),
+            }),
+            _ => Err("CorruptState: too short".into()),
+        }
+    }
 
     fn sample() -> Recording {
         let rec = Recorder::default();
         let (s0, s1) = (rec.server_lane(0), rec.server_lane(1));
+        rec.set_restarter(s0, restart, vec![0, 1]);
+        rec.set_restarter(s1, restart, vec![0, 1]);
         rec.start(s0);
         rec.start(s1);
         rec.timer(s0, "Election");
         rec.state(s0, 1, 1, 0, 0, 0);
+        rec.persisted(s0, Rc::from(vec![1, 1]), Rc::from(vec![]));
         let a = rec.send(s0, s1, "Raft.RequestVote", 30).unwrap();
         rec.deliver(a);
-        rec.state(s1, 1, 0, 0, 0, 0);
+        let log = |terms: &[u64]| Some(Rc::new(LogTerms::new(0, 0, terms.iter().copied())));
+        rec.raft_state(s1, 1, 0, 0, 0, 0, Some(0), log(&[]));
+        rec.persisted(s1, Rc::from(vec![1]), Rc::from(vec![]));
         rec.end_call(a, "", Vec::new());
-        rec.state(s0, 1, 2, 0, 0, 0);
+        rec.raft_state(s0, 1, 2, 1, 2, 0, Some(0), log(&[1, 1]));
+        rec.persisted(s0, Rc::from(vec![1, 1, 1, 1]), Rc::from(vec![]));
         rec.action(Some(s1), "crash s1 </script>");
         rec.crash(s1);
         rec.fail("expected one leader");
@@ -539,11 +693,117 @@ mod tests {
         let last = page.steps.last().unwrap();
         assert_eq!(last.servers[0].role.as_deref(), Some("leader"));
         assert!(!last.servers[1].up);
-        assert_eq!(last.servers[0].voted_for, None, "not recorded");
         assert_eq!(page.problem.as_ref().unwrap().step, 6);
         let short = from_recording(&sample(), "t", None, 2);
         assert_eq!(short.steps.len(), 2);
         assert!(short.notes[0].starts_with("the last 2 of 7 events"));
+    }
+
+    #[test]
+    fn votes_log_terms_and_decoded_persists_are_shown_per_server() {
+        let page = from_recording(&sample(), "t", Some("expected one leader"), 100);
+        let last = page.steps.last().unwrap();
+        let (s0, s1) = (&last.servers[0], &last.servers[1]);
+        assert_eq!(s0.voted_for.as_deref(), Some("s0"));
+        assert_eq!(s1.voted_for.as_deref(), Some("s0"));
+        let terms: Vec<(u64, u64)> = s0
+            .log
+            .as_ref()
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| (e.index, e.term))
+            .collect();
+        assert_eq!(terms, [(1, 1), (2, 1)]);
+        assert_eq!(s1.log.as_ref().unwrap().entries, [], "s1's log is empty");
+        // s0 persisted term 1, a vote for itself and two entries of term 1.
+        let p0 = s0.persisted.as_ref().unwrap();
+        assert_eq!(
+            (p0.term, p0.voted_for.as_deref(), p0.bytes),
+            (Some(1), Some("s0"), 4)
+        );
+        assert_eq!(p0.log.as_ref().unwrap().entries.len(), 2);
+        // s1's persisted bytes are refused: the error shows, nothing panics.
+        let p1 = s1.persisted.as_ref().unwrap();
+        assert!(
+            p1.text.as_deref().unwrap().contains("CorruptState"),
+            "{p1:?}"
+        );
+    }
+
+    #[test]
+    fn a_restart_that_panics_is_shown_not_propagated() {
+        let rec = Recorder::default();
+        let s0 = rec.server_lane(0);
+        rec.set_restarter(s0, restart, vec![0]);
+        rec.start(s0);
+        rec.persisted(s0, Rc::from(vec![255]), Rc::from(vec![]));
+        rec.fail("x");
+        let page = from_recording(&rec.take(Duration::from_secs(1)), "t", None, 10);
+        let p = page.steps.last().unwrap().servers[0]
+            .persisted
+            .clone()
+            .unwrap();
+        assert!(p.text.unwrap().contains("panics: restart exploded"));
+    }
+
+    #[test]
+    fn a_long_log_shows_as_runs_and_only_changed_logs_are_recorded() {
+        let log = LogTerms::new(
+            10,
+            2,
+            [3, 3, 3, 4, 4, 7]
+                .into_iter()
+                .chain(std::iter::repeat_n(8, 20)),
+        );
+        assert_eq!(log.runs, [(3, 3), (4, 2), (7, 1), (8, 20)]);
+        assert!(
+            log.is(
+                10,
+                2,
+                [3, 3, 3, 4, 4, 7]
+                    .into_iter()
+                    .chain(std::iter::repeat_n(8, 20))
+            )
+        );
+        assert!(
+            !log.is(
+                10,
+                2,
+                [3, 3, 3, 4, 4, 7]
+                    .into_iter()
+                    .chain(std::iter::repeat_n(8, 19))
+            )
+        );
+        assert!(
+            !log.is(
+                10,
+                2,
+                [3, 3, 4, 4, 4, 7]
+                    .into_iter()
+                    .chain(std::iter::repeat_n(8, 20))
+            )
+        );
+        assert!(
+            !log.is(
+                9,
+                2,
+                [3, 3, 3, 4, 4, 7]
+                    .into_iter()
+                    .chain(std::iter::repeat_n(8, 20))
+            )
+        );
+        let shown = Log::of_terms(&log).unwrap();
+        assert!(shown.entries.is_empty());
+        assert_eq!(
+            shown.runs,
+            [[11, 13, 3], [14, 15, 4], [16, 16, 7], [17, 36, 8]]
+        );
+        let short = Log::of_terms(&LogTerms::new(0, 0, [1, 1, 2])).unwrap();
+        assert_eq!(
+            short.entries.iter().map(|e| e.term).collect::<Vec<_>>(),
+            [1, 1, 2]
+        );
     }
 
     #[test]

@@ -134,6 +134,7 @@ fn page_data<'a>(rec: &'a Recording, title: &'a str, failure: Option<&'a str>) -
                 commit,
                 last,
                 snap,
+                ..
             } => data
                 .states
                 .push((t, *lane, *term, *role, *commit, *last, *snap)),

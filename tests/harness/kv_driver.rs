@@ -33,7 +33,7 @@ use raft::Raft;
 use raft::contract::{Effects, PeerId, RaftContract};
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::raft_driver::{Host, Node};
+use crate::raft_driver::{Host, Node, restart_from};
 use labkit::labrpc::{ClientEnd, RpcError, Server, Service};
 use labkit::persister::Persister;
 use labkit::sim::{RunError, Sim};
@@ -134,6 +134,9 @@ impl KvNode {
             move |(id, reply)| waiting.answer(id, reply)
         };
         let applies = Some((sim.clone(), sim.recorder().server_lane(me)));
+        let lane = sim.recorder().server_lane(me);
+        sim.recorder()
+            .set_restarter(lane, restart_from::<Raft>, peers.to_vec());
         let (node, server) = Node::boot(sim, me, ends, persister, span, up, |persisted, out| {
             KvServer::new(me, peers, persisted, maxraftstate, out).map(|kv| KvHost(kv, applies))
         })?;

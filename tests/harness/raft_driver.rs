@@ -34,7 +34,7 @@ use tokio::time::Instant;
 
 use labkit::labrpc::{ClientEnd, RpcError, Server, Service};
 use labkit::persister::Persister;
-use labkit::recorder::{Lane, summary};
+use labkit::recorder::{Lane, LogTerms, Restarted, summary};
 use labkit::sim::{RunError, Sim};
 
 /// What the driver runs as a server: a Raft, and whatever hosts it. A bare Raft ([`Bare`]) hosts
@@ -138,6 +138,7 @@ struct NodeState<H: Host> {
     /// This server's lane in the run's recording, and what was last recorded of its state.
     lane: Lane,
     seen: Cell<Option<Seen>>,
+    seen_log: RefCell<Option<Rc<LogTerms>>>,
     /// Told `(term, is_leader)` after a handler when either changed (see [`Node::watch_leadership`]).
     watcher: RefCell<Option<LeadershipWatcher>>,
     watched: Cell<Option<(u64, bool)>>,
@@ -146,8 +147,36 @@ struct NodeState<H: Host> {
 /// Told a server's `(term, is_leader)` when either changes.
 type LeadershipWatcher = Box<dyn Fn(u64, bool)>;
 
-/// What the recording last said of a server: term, role, commit index, last index, snapshot index.
-type Seen = (u64, u8, u64, u64, u64);
+/// What the recording last said of a server: term, role, commit index, last index, snapshot index,
+/// vote.
+type Seen = (u64, u8, u64, u64, u64, Option<PeerId>);
+
+/// Restart server `me` of `peers` from persisted bytes and observe it, for the step-through page
+/// (the recorder calls it, catching a panic, when it draws what a server persisted).
+pub fn restart_from<R: RaftContract>(
+    me: usize,
+    peers: &[usize],
+    state: &[u8],
+    snapshot: &[u8],
+) -> Result<Restarted, String> {
+    let saved = Persisted {
+        state: state.to_vec(),
+        snapshot: snapshot.to_vec(),
+    };
+    // Decoding what was persisted does not depend on the lab's options: the default will do.
+    let raft = R::new(me, peers, &saved, Options::default(), &mut Effects::default())
+        .map_err(|e| e.to_string())?;
+    let o = raft.observe();
+    Ok(Restarted {
+        term: o.term,
+        voted_for: o.voted_for,
+        log: LogTerms::new(
+            o.snapshot_index,
+            o.snapshot_term,
+            o.entries.iter().map(|e| e.term),
+        ),
+    })
+}
 
 impl<R: RaftContract> Node<Bare<R>> {
     /// Boot server `me` of the cluster `peers` (its initial configuration, `me` included) from
@@ -175,6 +204,8 @@ impl<R: RaftContract> Node<Bare<R>> {
             // The tester may have stopped listening (test over); that is not an error here.
             let _ = applies.send(msg);
         };
+        sim.recorder()
+            .set_restarter(lane, restart_from::<R>, peers.to_vec());
         Node::boot(sim, me, ends, persister, span, up, |persisted, out| {
             R::new(me, peers, persisted, options, out).map(Bare)
         })
@@ -250,6 +281,7 @@ impl<H: Host> Node<H> {
             span,
             lane,
             seen: Cell::new(None),
+            seen_log: RefCell::new(None),
             watcher: RefCell::default(),
             watched: Cell::new(None),
         }));
@@ -403,6 +435,11 @@ impl<H: Host> Node<H> {
         }
         if let Some(p) = persist {
             self.0.persister.save(&p.state, p.snapshot.as_deref());
+            let recorder = self.0.sim.recorder();
+            if recorder.is_on() {
+                let (state, snapshot) = self.0.persister.shared();
+                recorder.persisted(self.0.lane, state, snapshot);
+            }
         }
         for (to, request) in sends {
             self.send(to, request);
@@ -476,7 +513,7 @@ impl<H: Host> Node<H> {
         if !self.0.alive.get() || !self.0.sim.recorder().is_on() {
             return;
         }
-        let seen = self.inspect_raft(|rf| {
+        let (seen, log) = self.inspect_raft(|rf| {
             let view = rf.observe();
             let role = match view.role {
                 raft::contract::Role::Follower => 0,
@@ -485,18 +522,42 @@ impl<H: Host> Node<H> {
                 raft::contract::Role::PreCandidate => 3,
             };
             let last = view.snapshot_index + view.entries.len() as u64;
-            (
+            let terms = || view.entries.iter().map(|e| e.term);
+            // The log's terms, only if they changed since this server's previous record.
+            let log = match &*self.0.seen_log.borrow() {
+                Some(before) if before.is(view.snapshot_index, view.snapshot_term, terms()) => None,
+                _ => Some(Rc::new(LogTerms::new(
+                    view.snapshot_index,
+                    view.snapshot_term,
+                    terms(),
+                ))),
+            };
+            let seen = (
                 view.term,
                 role,
                 view.commit_index,
                 last,
                 view.snapshot_index,
-            )
+                view.voted_for,
+            );
+            (seen, log)
         });
-        if self.0.seen.get() != Some(seen) {
+        if self.0.seen.get() != Some(seen) || log.is_some() {
             self.0.seen.set(Some(seen));
-            let (term, role, commit, last, snap) = seen;
-            (self.0.sim.recorder()).state(self.0.lane, term, role, commit, last, snap);
+            if let Some(log) = &log {
+                *self.0.seen_log.borrow_mut() = Some(log.clone());
+            }
+            let (term, role, commit, last, snap, vote) = seen;
+            (self.0.sim.recorder()).raft_state(
+                self.0.lane,
+                term,
+                role,
+                commit,
+                last,
+                snap,
+                vote,
+                log,
+            );
         }
     }
 

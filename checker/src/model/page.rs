@@ -237,6 +237,7 @@ fn log_of(view: &Observation<'_>) -> Log {
                 command: steps::describe_command(&e.command),
             })
             .collect(),
+        runs: Vec::new(),
     }
 }
 
