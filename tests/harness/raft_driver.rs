@@ -164,8 +164,14 @@ pub fn restart_from<R: RaftContract>(
         snapshot: snapshot.to_vec(),
     };
     // Decoding what was persisted does not depend on the lab's options: the default will do.
-    let raft = R::new(me, peers, &saved, Options::default(), &mut Effects::default())
-        .map_err(|e| e.to_string())?;
+    let raft = R::new(
+        me,
+        peers,
+        &saved,
+        Options::default(),
+        &mut Effects::default(),
+    )
+    .map_err(|e| e.to_string())?;
     let o = raft.observe();
     Ok(Restarted {
         term: o.term,
