@@ -313,12 +313,12 @@ mod tests {
         );
         let refused = MutantResult {
             mutant: Mutant {
-                name: "sleepy".into(),
+                name: "clocked".into(),
                 ..caught.mutant.clone()
             },
             caught_by: vec!["lab2a/initial_election".into()],
             build_failure: None,
-            refused: vec!["raft/src/raft.rs:3: std::thread::sleep is not allowed\n  detail".into()],
+            refused: vec!["raft/src/raft.rs:3: std::time::Instant is not allowed\n  detail".into()],
             lost: 40.0,
         };
         assert!(
@@ -331,7 +331,7 @@ mod tests {
              vote-twice    2A     12.5  lab2c/figure8\n\
              no-step-down  2A        0  NOT CAUGHT\n\
              typo          2A       40  DOES NOT BUILD (fix the patch)\n\
-             sleepy        2A       40  REFUSED BY THE STATIC CHECK (fix the patch): raft/src/raft.rs:3: std::thread::sleep is not allowed\n\
+             clocked       2A       40  REFUSED BY THE STATIC CHECK (fix the patch): raft/src/raft.rs:3: std::time::Instant is not allowed\n\
              1 of 4 mutants caught (passed the static check, built and lost points)\n"
         );
     }

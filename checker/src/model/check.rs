@@ -226,9 +226,13 @@ fn stateright_search<R: RaftNode>(
         .max_depth
         .map(|d| if simulation { d + 1 } else { d + 2 });
     // stateright's checker takes a model of its own.
-    let mut builder = super::model::<R>(model.bounds())
-        .checker()
-        .threads(exploration.threads.max(1));
+    let own = super::model::<R>(model.bounds());
+    let own = if simulation {
+        own.for_simulation()
+    } else {
+        own
+    };
+    let mut builder = own.checker().threads(exploration.threads.max(1));
     if let Some(target) = target {
         builder = builder.target_max_depth(target);
     }

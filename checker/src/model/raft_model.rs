@@ -27,11 +27,23 @@ pub struct RaftModel<R: RaftNode> {
     pub(super) actor: RaftActor<R>,
     /// Each search thread's memory of what steps did to machines.
     memo: ThreadLocal<RefCell<Memo<R>>>,
+    /// Offer only steps that change the state (see [`RaftModel::for_simulation`]).
+    only_steps_that_change: bool,
 }
 
 impl<R: RaftNode> RaftModel<R> {
     pub fn bounds(&self) -> &Bounds {
         &self.actors.cfg
+    }
+
+    /// The same model for stateright's simulation: it offers only the steps that change the
+    /// state, each with its outcome, so `next_state` never ignores an action. Why: stateright
+    /// 0.31's simulation records an ignored action's index in its path but cannot replay it, so
+    /// a counterexample whose walk met one panics when it is rebuilt ("Unable to reconstruct a
+    /// `Path`"). The states reached, and the paths, are the same as the plain model's.
+    pub fn for_simulation(mut self) -> Self {
+        self.only_steps_that_change = true;
+        self
     }
 
     /// After a step (or at the start): the ghost forgets the leaders of terms no server can lead
@@ -370,6 +382,18 @@ impl<R: RaftNode> Model for RaftModel<R> {
         {
             steps.retain(|a| !matches!(a, ActorModelAction::Drop(_)));
         }
+        if self.only_steps_that_change {
+            for step in steps {
+                if let Some(after) = self.actor_next(state, &step) {
+                    actions.push(RaftAction {
+                        step,
+                        after_step: Some(Arc::new(after)),
+                        shedding: None,
+                    });
+                }
+            }
+            return;
+        }
         actions.extend(steps.into_iter().map(RaftAction::step));
     }
 
@@ -473,6 +497,7 @@ pub fn model<R: RaftNode>(bounds: &Bounds) -> RaftModel<R> {
         actors,
         actor,
         memo: ThreadLocal::new(),
+        only_steps_that_change: false,
     }
 }
 
