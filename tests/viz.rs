@@ -5,17 +5,16 @@
 //! The browser test needs Debian's `chromium` (or `LAB_CHROMIUM=/path/to/chrome`). Without one it
 //! says so and passes, unless `LAB_REQUIRE_CHROMIUM=1` (CI sets it), which makes it fail instead.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use harness::raft::{Applier, Cluster, Net, RAFT_ELECTION_TIMEOUT};
 use labkit::lab::{SeedResult, TestSpec, run_seed};
 use labkit::sim::{RunConfig, run_recorded};
+
+mod browser;
+use browser::chromium_or_skip;
 
 /// Why the deliberately failing run fails.
 const FAILURE: &str = "expected a leader to survive its disconnection (this test fails on purpose)";
@@ -157,131 +156,24 @@ fn a_passing_run_gets_no_picture_unless_asked() {
     assert_eq!(result.picture.is_some(), asked);
 }
 
-/// The browser: `LAB_CHROMIUM`, else the first of Debian's names found on the `PATH`.
-fn find_chromium() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("LAB_CHROMIUM") {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH")?;
-    for dir in std::env::split_paths(&path) {
-        for name in [
-            "chromium",
-            "chromium-browser",
-            "chrome-headless-shell",
-            "google-chrome",
-        ] {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return Some(candidate);
-            }
-        }
-    }
-    None
+/// The page's DOM after its script ran in headless Chromium, and the requests it made (the
+/// browser's own services aside), and what its console said.
+fn render_in_chromium(chromium: &Path, page: &Path) -> browser::Rendered {
+    browser::chromium(chromium, page, "", None)
 }
 
-/// The browser, or `None` when there is none and none is required (the test then passes, saying
-/// so); with `LAB_REQUIRE_CHROMIUM=1` a missing browser fails the test.
-fn chromium_or_skip(test: &str) -> Option<PathBuf> {
-    let found = find_chromium();
-    if found.is_none() {
-        if std::env::var("LAB_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1") {
-            panic!(
-                "{test}: no chromium found and LAB_REQUIRE_CHROMIUM=1 (install Debian's chromium)"
-            );
-        }
-        println!(
-            "SKIPPED {test}: no chromium found (apt-get install chromium, or set LAB_CHROMIUM); \
-             set LAB_REQUIRE_CHROMIUM=1 to fail instead"
-        );
-    }
-    found
-}
-
-/// The page's DOM after its script ran, from headless Chromium, and how many connections the
-/// browser sent to a proxy that every request (file URLs aside) goes through: the first line of
-/// each.
-fn render_in_chromium(chromium: &Path, page: &Path) -> (String, Vec<String>) {
-    let proxy = TcpListener::bind("127.0.0.1:0").expect("a local port");
-    let port = proxy.local_addr().expect("bound").port();
-    let (seen, requests) = mpsc::channel::<String>();
-    {
-        std::thread::spawn(move || {
-            for stream in proxy.incoming() {
-                let mut first = String::from("(unreadable)");
-                if let Ok(mut stream) = stream {
-                    let mut buf = [0u8; 512];
-                    let n = stream.read(&mut buf).unwrap_or(0);
-                    let text = String::from_utf8_lossy(&buf[..n]);
-                    first = text.lines().next().unwrap_or("").to_string();
-                }
-                if seen.send(first).is_err() {
-                    break; // the test has what it needed
-                }
-            }
-        });
-    }
-    // A fresh profile per browser: tests run in parallel.
-    static BROWSERS: AtomicUsize = AtomicUsize::new(0);
-    let n = BROWSERS.fetch_add(1, Ordering::SeqCst);
-    let profile = std::env::temp_dir().join(format!("raftlab-chromium-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&profile);
-    std::fs::create_dir_all(&profile).expect("a fresh profile folder");
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            // The browser's own services (time, updates, sign-in, safe browsing) would
-            // otherwise call home; only the page's requests are of interest.
-            "--disable-client-side-phishing-detection",
-            "--disable-default-apps",
-            "--disable-extensions",
-            "--disable-domain-reliability",
-            "--no-pings",
-            "--safebrowsing-disable-auto-update",
-            "--disable-features=OptimizationHints,MediaRouter,Translate,NetworkTimeServiceQuerying,AutofillServerCommunication,CertificateTransparencyComponentUpdater",
-            "--metrics-recording-only",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--proxy-server=127.0.0.1:{port}"))
-        .arg("--proxy-bypass-list=<-loopback>")
-        .arg("--window-size=1400,900")
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium starts");
-    let _ = std::fs::remove_dir_all(&profile);
-    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+/// The page made no network request and its console stayed silent.
+fn assert_quiet(rendered: &browser::Rendered) {
     assert!(
-        out.status.success() && dom.contains("</html>"),
-        "chromium failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+        rendered.requests.is_empty(),
+        "the page made network requests: {:?}",
+        rendered.requests
     );
-    // The browser has exited, so its connections are all queued at the proxy ahead of this last
-    // one: once the proxy has read it, it has read every request the browser made.
-    const LAST: &str = "RAFTLAB-LAST-REQUEST";
-    let mut last = TcpStream::connect(("127.0.0.1", port)).expect("connect to the proxy");
-    last.write_all(format!("{LAST}\r\n").as_bytes())
-        .expect("write to the proxy");
-    drop(last);
-    let mut seen = Vec::new();
-    loop {
-        match requests.recv_timeout(Duration::from_secs(30)) {
-            Ok(first) if first == LAST => break,
-            Ok(first) => seen.push(first),
-            Err(e) => panic!("the proxy stopped answering ({e}); requests so far: {seen:?}"),
-        }
-    }
-    (dom, seen)
+    assert!(
+        rendered.console.is_empty(),
+        "the console said: {:?}",
+        rendered.console
+    );
 }
 
 #[test]
@@ -291,7 +183,8 @@ fn the_picture_renders_in_chromium() {
     };
     let result = failing_run("the_picture_renders_in_chromium");
     let page = result.picture.expect("a failing run gets a picture");
-    let (dom, requests) = render_in_chromium(&chromium, &page);
+    let rendered = render_in_chromium(&chromium, &page);
+    let dom = &rendered.dom;
     assert!(
         !dom.contains("id=\"js-error\""),
         "the page's script failed: {dom}"
@@ -314,37 +207,7 @@ fn the_picture_renders_in_chromium() {
     );
     assert!(dom.contains("class=\"msg"), "no message drawn");
     assert!(dom.contains("class=\"action\""), "no test action drawn");
-    let from_page = page_requests(&requests);
-    assert!(
-        from_page.is_empty(),
-        "the page made network requests: {from_page:?}"
-    );
-}
-
-/// The hosts headless Chromium itself calls (component updates, sign-in, network time, safe
-/// browsing) whatever the flags say: not the page's doing.
-const BROWSER_SERVICE_HOSTS: &[&str] = &[
-    "update.googleapis.com",
-    "accounts.google.com",
-    "clients2.google.com",
-    "safebrowsing.googleapis.com",
-    "redirector.gvt1.com",
-];
-
-/// The requests the proxy saw that are not the browser's own.
-fn page_requests(requests: &[String]) -> Vec<String> {
-    requests
-        .iter()
-        .filter(|line| {
-            let target = line.split_whitespace().nth(1).unwrap_or("");
-            let host = target
-                .trim_start_matches("http://")
-                .trim_start_matches("https://");
-            let host = host.split(['/', ':']).next().unwrap_or("");
-            !BROWSER_SERVICE_HOSTS.contains(&host)
-        })
-        .cloned()
-        .collect()
+    assert_quiet(&rendered);
 }
 
 /// The network check bites: a page that loads an image from the network is caught.
@@ -359,10 +222,9 @@ fn a_page_that_fetches_is_caught_in_chromium() {
     let page =
         "<!DOCTYPE html><html><body><img src=\"http://raftlab-viz.invalid/x.png\"></body></html>";
     std::fs::write(&path, page).expect("written");
-    let (_, requests) = render_in_chromium(&chromium, &path);
-    let from_page = page_requests(&requests);
+    let requests = render_in_chromium(&chromium, &path).requests;
     assert!(
-        from_page.iter().any(|r| r.contains("raftlab-viz.invalid")),
+        requests.iter().any(|r| r.contains("raftlab-viz.invalid")),
         "the image request was not seen: {requests:?}"
     );
 }
@@ -379,7 +241,7 @@ fn a_broken_page_is_caught_in_chromium() {
     let broken = html.replacen("JSON.parse(", "JSON.parse(undefinedThing + ", 1);
     let path = page.with_file_name("viz-broken.html");
     std::fs::write(&path, broken).expect("written");
-    let (dom, _) = render_in_chromium(&chromium, &path);
+    let dom = render_in_chromium(&chromium, &path).dom;
     assert!(
         dom.contains("id=\"js-error\""),
         "the error was not caught: {dom}"
@@ -417,7 +279,7 @@ fn stuck_on_screen(dom: &str) -> bool {
 }
 
 /// The page in Chromium with [`MEASURE_STUCK`] appended (a copy beside it named `copy`).
-fn render_measured(chromium: &Path, page: &Path, copy: &str, html: &str) -> (String, Vec<String>) {
+fn render_measured(chromium: &Path, page: &Path, copy: &str, html: &str) -> browser::Rendered {
     let measured = page.with_file_name(copy);
     let html = html.replacen("</body>", &format!("{MEASURE_STUCK}</body>"), 1);
     std::fs::write(&measured, html).expect("written");
@@ -425,48 +287,11 @@ fn render_measured(chromium: &Path, page: &Path, copy: &str, html: &str) -> (Str
 }
 
 /// A PNG of the page as headless Chromium shows it in a 1400 x 900 window, under
-/// `target/screenshots/NAME.png`; checks that it is a PNG of that size with something in it.
+/// `target/screenshots/NAME.png` (checked: see [`browser::screenshot`]).
 fn screenshot(chromium: &Path, page: &Path, name: &str) -> PathBuf {
     let dir = labkit::timeline::runs_dir().with_file_name("screenshots");
-    std::fs::create_dir_all(&dir).expect("the screenshots folder");
     let png = dir.join(format!("{name}.png"));
-    let _ = std::fs::remove_file(&png);
-    static SHOTS: AtomicUsize = AtomicUsize::new(0);
-    let n = SHOTS.fetch_add(1, Ordering::SeqCst);
-    let profile =
-        std::env::temp_dir().join(format!("raftlab-chromium-shot-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&profile);
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-dev-shm-usage",
-            "--proxy-server=127.0.0.1:9",
-            "--window-size=1400,900",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium starts");
-    let _ = std::fs::remove_dir_all(&profile);
-    let bytes = std::fs::read(&png).unwrap_or_else(|e| {
-        panic!(
-            "no screenshot {} ({e}): {}",
-            png.display(),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    let be = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-    assert_eq!((be(16), be(20)), (1400, 900), "the window's size");
-    assert!(bytes.len() > 20_000, "{} bytes: a blank page?", bytes.len());
+    browser::screenshot(chromium, page, &png, 20_000);
     png
 }
 
@@ -544,23 +369,20 @@ fn a_kv_history_picture_shows_the_faults_in_chromium() {
     else {
         return;
     };
-    let (dom, requests) = render_measured(&chromium, &page, "viz-kv-measured.html", &html);
+    let rendered = render_measured(&chromium, &page, "viz-kv-measured.html", &html);
+    let dom = &rendered.dom;
     assert!(
         !dom.contains("id=\"js-error\""),
         "the page's script failed: {dom}"
     );
     assert!(dom.contains("class=\"partshade\""), "no partition shaded");
     assert!(dom.contains("class=\"op stuck"), "no stuck operation");
-    assert!(stuck_on_screen(&dom), "the stuck operation is off screen");
+    assert!(stuck_on_screen(dom), "the stuck operation is off screen");
     assert!(
         dom.contains("could not come next"),
         "the details panel does not open on the stuck operation"
     );
-    let from_page = page_requests(&requests);
-    assert!(
-        from_page.is_empty(),
-        "the page made network requests: {from_page:?}"
-    );
+    assert_quiet(&rendered);
     screenshot(&chromium, &page, "kv-history");
 }
 
@@ -644,15 +466,16 @@ fn a_big_history_picture_opens_on_its_stuck_operation_in_chromium() {
     else {
         return;
     };
-    let (dom, requests) = render_measured(&chromium, &page, "viz-big-measured.html", &html);
+    let rendered = render_measured(&chromium, &page, "viz-big-measured.html", &html);
+    let dom = &rendered.dom;
     assert!(!dom.contains("id=\"js-error\""), "the page's script failed");
-    assert!(stuck_on_screen(&dom), "the stuck operation is off screen");
-    assert!(page_requests(&requests).is_empty());
+    assert!(stuck_on_screen(dom), "the stuck operation is off screen");
+    assert_quiet(&rendered);
     // The same page without its scrolling: the stuck read is off screen, and the check says so.
     let unscrolled = html.replacen("stuck.scrollIntoView(", "void (", 1);
     assert!(!unscrolled.contains("scrollIntoView("));
     assert_ne!(unscrolled, html);
-    let (dom, _) = render_measured(&chromium, &page, "viz-big-unscrolled.html", &unscrolled);
+    let dom = render_measured(&chromium, &page, "viz-big-unscrolled.html", &unscrolled).dom;
     assert!(
         !stuck_on_screen(&dom),
         "the check would pass without the page scrolling"

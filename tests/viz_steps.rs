@@ -177,12 +177,7 @@ fn the_steps_of_a_failing_run_render_in_chromium() {
         "{count:?}"
     );
     let png = labkit::steps::target_dir("lab-runs").join("viz_steps-steps.png");
-    let _ = std::fs::remove_file(&png);
-    let shot = chromium(&browser, &page, "", Some(&png));
-    assert!(shot.console.is_empty(), "console: {:?}", shot.console);
-    let bytes = std::fs::read(&png).expect("the screenshot");
-    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    assert!(bytes.len() > 30_000, "{} bytes: a blank page?", bytes.len());
+    browser::screenshot(&browser, &page, &png, 30_000);
 }
 
 /// A long recorded log shows as runs of one term, split where the commit index falls, with the
@@ -236,4 +231,59 @@ fn a_long_recorded_log_renders_as_runs_in_chromium() {
         .map(|rest| rest.split('"').next().unwrap_or(""))
         .collect();
     assert_eq!(changed, [" committed", " committed changed", " changed"]);
+}
+
+/// A server's log is recorded only when its terms changed since that server's previous record
+/// (a heartbeat or a commit records the state without the log), and the last log recorded is the
+/// log the server ends with.
+#[test]
+fn a_log_is_recorded_only_when_it_changed() {
+    use labkit::recorder::{LogTerms, What};
+    use labkit::sim::{RunConfig, run_recorded};
+    use std::collections::BTreeMap;
+    use std::rc::Rc;
+
+    let config = RunConfig::new(1).record(true);
+    let (result, _, recording) = run_recorded(config, |sim| async move {
+        let cluster = Cluster::new(&sim, 3, Net::Reliable, Applier::Plain);
+        cluster.check_one_leader().await;
+        for cmd in [101u64, 102, 103] {
+            cluster.one(cmd, 3, false).await;
+        }
+        // Heartbeats only: states may be recorded, logs must not be.
+        cluster.sleep(2 * RAFT_ELECTION_TIMEOUT).await;
+    });
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(recording.dropped, 0, "the run fits the recorder");
+    let mut last: BTreeMap<u32, Rc<LogTerms>> = BTreeMap::new();
+    let (mut with_log, mut without_log) = (0, 0);
+    for event in &recording.events {
+        let What::State { lane, log, .. } = &event.what else {
+            continue;
+        };
+        match log {
+            Some(log) => {
+                with_log += 1;
+                if let Some(before) = last.get(lane) {
+                    assert!(
+                        (before.snapshot_index, before.snapshot_term, &before.runs)
+                            != (log.snapshot_index, log.snapshot_term, &log.runs),
+                        "lane {lane} recorded an unchanged log at t={}us: {log:?}",
+                        event.t
+                    );
+                }
+                last.insert(*lane, log.clone());
+            }
+            None => without_log += 1,
+        }
+    }
+    assert_eq!(last.len(), 3, "each server's log was recorded: {last:?}");
+    for (lane, log) in &last {
+        assert_eq!(log.len, 3, "lane {lane} ends with the 3 commands: {log:?}");
+        assert_eq!(log.runs.len(), 1, "one term: {log:?}");
+    }
+    assert!(
+        without_log > with_log,
+        "most records leave the log out: {without_log} without, {with_log} with"
+    );
 }

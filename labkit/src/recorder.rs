@@ -155,6 +155,22 @@ pub const SUMMARY_LEN: usize = 160;
 /// A lane of the picture: a server (`s2`), a client (`c1003`) or the test itself.
 pub type Lane = u32;
 
+/// A server's Raft state as the pages show it (from the Raft's `observe`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ServerState {
+    pub term: u64,
+    /// 0 follower, 1 candidate, 2 leader, 3 pre-candidate (lab 2E).
+    pub role: u8,
+    pub commit: u64,
+    /// Its last log index.
+    pub last: u64,
+    /// Its snapshot's index.
+    pub snap: u64,
+    /// Whom it voted for in its term (for the step-through page only).
+    #[serde(skip)]
+    pub vote: Option<usize>,
+}
+
 /// One recorded event. `t` is virtual time in microseconds since the run started.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Event {
@@ -193,20 +209,13 @@ pub enum What {
         lane: Lane,
         name: u32,
     },
-    /// A server's Raft state after a handler, recorded when it changed: role 0 follower,
-    /// 1 candidate, 2 leader, 3 pre-candidate (lab 2E); `last`: its last log index; `snap`: its
-    /// snapshot's index; `vote`: whom it voted for; `log`: its entries' terms, only when they
-    /// changed since the server's previous record (`None`: unchanged). Vote and log are for the
-    /// step-through page only.
+    /// A server's Raft state after a handler, recorded when it changed; `log`: its entries'
+    /// terms, only when they changed since the server's previous record (`None`: unchanged),
+    /// for the step-through page only.
     State {
         lane: Lane,
-        term: u64,
-        role: u8,
-        commit: u64,
-        last: u64,
-        snap: u64,
-        #[serde(skip)]
-        vote: Option<usize>,
+        #[serde(flatten)]
+        state: ServerState,
         #[serde(skip)]
         log: Option<Rc<LogTerms>>,
     },
@@ -517,27 +526,19 @@ impl Recorder {
         self.push(What::Timer { lane, name });
     }
 
-    pub fn state(&self, lane: Lane, term: u64, role: u8, commit: u64, last: u64, snap: u64) {
-        self.raft_state(lane, term, role, commit, last, snap, None, None);
-    }
-
-    /// A server's state after a handler, with its vote and, if its log's terms changed since its
-    /// previous record, the log (kept while within [`MAX_KEPT_RUNS`], else marked not kept).
-    #[allow(clippy::too_many_arguments)]
-    pub fn raft_state(
-        &self,
-        lane: Lane,
-        term: u64,
-        role: u8,
-        commit: u64,
-        last: u64,
-        snap: u64,
-        vote: Option<usize>,
-        log: Option<Rc<LogTerms>>,
-    ) {
+    /// A server's state after a handler and, if its log's terms changed since its previous
+    /// record, the log (kept while within [`MAX_KEPT_RUNS`], else marked not kept).
+    pub fn state(&self, lane: Lane, state: ServerState, log: Option<Rc<LogTerms>>) {
         if !self.on {
             return;
         }
+        let ServerState {
+            term,
+            role,
+            commit,
+            last,
+            ..
+        } = state;
         tracing::trace!(target: LOG_TARGET, "{}: term {term} {} commit {commit} last {last}", self.lane_name(lane), role_name(role));
         let log = log.map(|log| {
             let kept = self.kept_runs.get();
@@ -554,16 +555,7 @@ impl Recorder {
                 })
             }
         });
-        self.push(What::State {
-            lane,
-            term,
-            role,
-            commit,
-            last,
-            snap,
-            vote,
-            log,
-        });
+        self.push(What::State { lane, state, log });
     }
 
     /// Restart server `lane` (of the cluster `peers`) from its persisted bytes with `restart`
@@ -765,7 +757,15 @@ mod tests {
         let rec = Recorder::new(false);
         assert_eq!(rec.send(0, 1, "Raft.AppendEntries", 10), None);
         rec.check("x");
-        rec.state(0, 1, 2, 0, 0, 0);
+        rec.state(
+            0,
+            ServerState {
+                term: 1,
+                role: 2,
+                ..ServerState::default()
+            },
+            None,
+        );
         assert!(rec.is_empty());
     }
 

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::recorder::{Recording, What, role_name};
+use crate::recorder::{Recording, ServerState, What, role_name};
 
 /// The first line of the log: how ShiViz reads each following line.
 pub const REGEX: &str = r"(?<host>\S+) (?<clock>\{[^}]*\}) (?<event>.*)";
@@ -131,11 +131,15 @@ pub fn render(rec: &Recording) -> String {
             }
             What::State {
                 lane: l,
-                term,
-                role,
-                commit,
-                last,
-                snap,
+                state:
+                    ServerState {
+                        term,
+                        role,
+                        commit,
+                        last,
+                        snap,
+                        ..
+                    },
                 ..
             } => point(
                 t,
@@ -230,13 +234,29 @@ mod tests {
         let (s0, s1, s2) = (rec.server_lane(0), rec.server_lane(1), rec.server_lane(2));
         rec.start(s0);
         rec.timer(s0, "election");
-        rec.state(s0, 1, 1, 0, 0, 0);
+        rec.state(
+            s0,
+            ServerState {
+                term: 1,
+                role: 1,
+                ..ServerState::default()
+            },
+            None,
+        );
         let a = rec.send(s0, s1, "Raft.RequestVote", 10).unwrap();
         let b = rec.send(s0, s2, "Raft.RequestVote", 10).unwrap();
         rec.deliver(a);
         rec.end_call(a, "", Vec::new());
         rec.end_call(b, "request lost", Vec::new());
-        rec.state(s0, 1, 2, 0, 0, 0);
+        rec.state(
+            s0,
+            ServerState {
+                term: 1,
+                role: 2,
+                ..ServerState::default()
+            },
+            None,
+        );
         let c = rec.send(s0, s2, "Raft.AppendEntries", 10).unwrap();
         rec.deliver(c);
         rec.end_call(c, "reply lost", Vec::new());

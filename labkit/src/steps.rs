@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use std::rc::Rc;
 
-use crate::recorder::{LogTerms, Recording, What, role_name};
+use crate::recorder::{LogTerms, Recording, ServerState, What, role_name};
 
 /// A step-through page's data.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -372,28 +372,14 @@ pub fn from_recording(
                 format!("{}: {} timer fires", lane_name(*lane), name_of(*name)),
                 servers.get(lane).copied(),
             ),
-            What::State {
-                lane,
-                term,
-                role,
-                commit,
-                last,
-                snap,
-                vote,
-                log,
-            } => {
+            What::State { lane, state, log } => {
                 if let Some(&i) = servers.get(lane) {
                     updates.push((
                         t,
                         order,
                         i,
                         Update::State {
-                            role: role_name(*role),
-                            term: *term,
-                            commit: *commit,
-                            last: *last,
-                            snap: *snap,
-                            vote: *vote,
+                            state: *state,
                             log: log.clone(),
                         },
                     ));
@@ -495,22 +481,15 @@ pub fn from_recording(
                         view.role = None;
                     }
                 }
-                Update::State {
-                    role,
-                    term,
-                    commit,
-                    last,
-                    snap,
-                    vote,
-                    log,
-                } => {
+                Update::State { state, log } => {
+                    let snap = state.snap;
                     view.up = true;
-                    view.note = (*snap > 0).then(|| format!("snapshot up to index {snap}"));
-                    view.role = Some((*role).to_owned());
-                    view.term = Some(*term);
-                    view.voted_for = Some(vote_name(*vote));
-                    view.commit = Some(*commit);
-                    view.last_index = Some(*last);
+                    view.note = (snap > 0).then(|| format!("snapshot up to index {snap}"));
+                    view.role = Some(role_name(state.role).to_owned());
+                    view.term = Some(state.term);
+                    view.voted_for = Some(vote_name(state.vote));
+                    view.commit = Some(state.commit);
+                    view.last_index = Some(state.last);
                     if let Some(log) = log {
                         view.log = Log::of_terms(log);
                     }
@@ -581,12 +560,7 @@ pub fn from_recording(
 enum Update {
     Up(bool),
     State {
-        role: &'static str,
-        term: u64,
-        commit: u64,
-        last: u64,
-        snap: u64,
-        vote: Option<usize>,
+        state: ServerState,
         log: Option<Rc<LogTerms>>,
     },
     /// The server persisted `rec.persists[k]`.
@@ -663,15 +637,42 @@ mod tests {
         rec.start(s0);
         rec.start(s1);
         rec.timer(s0, "Election");
-        rec.state(s0, 1, 1, 0, 0, 0);
+        rec.state(
+            s0,
+            ServerState {
+                term: 1,
+                role: 1,
+                ..ServerState::default()
+            },
+            None,
+        );
         rec.persisted(s0, Rc::from(vec![1, 1]), Rc::from(vec![]));
         let a = rec.send(s0, s1, "Raft.RequestVote", 30).unwrap();
         rec.deliver(a);
         let log = |terms: &[u64]| Some(Rc::new(LogTerms::new(0, 0, terms.iter().copied())));
-        rec.raft_state(s1, 1, 0, 0, 0, 0, Some(0), log(&[]));
+        rec.state(
+            s1,
+            ServerState {
+                term: 1,
+                vote: Some(0),
+                ..ServerState::default()
+            },
+            log(&[]),
+        );
         rec.persisted(s1, Rc::from(vec![1]), Rc::from(vec![]));
         rec.end_call(a, "", Vec::new());
-        rec.raft_state(s0, 1, 2, 1, 2, 0, Some(0), log(&[1, 1]));
+        rec.state(
+            s0,
+            ServerState {
+                term: 1,
+                role: 2,
+                commit: 1,
+                last: 2,
+                snap: 0,
+                vote: Some(0),
+            },
+            log(&[1, 1]),
+        );
         rec.persisted(s0, Rc::from(vec![1, 1, 1, 1]), Rc::from(vec![]));
         rec.action(Some(s1), "crash s1 </script>");
         rec.crash(s1);

@@ -127,17 +127,9 @@ fn page_data<'a>(rec: &'a Recording, title: &'a str, failure: Option<&'a str>) -
             }
             What::Link { from, to, on } => data.links.push((t, *from, *to, *on)),
             What::Timer { lane, name } => data.timers.push((t, *lane, *name)),
-            What::State {
-                lane,
-                term,
-                role,
-                commit,
-                last,
-                snap,
-                ..
-            } => data
+            What::State { lane, state: s, .. } => data
                 .states
-                .push((t, *lane, *term, *role, *commit, *last, *snap)),
+                .push((t, *lane, s.term, s.role, s.commit, s.last, s.snap)),
             What::Apply {
                 lane,
                 index,
@@ -512,7 +504,7 @@ pub fn picture_of_run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recorder::Recorder;
+    use crate::recorder::{Recorder, ServerState};
     use std::time::Duration;
 
     fn sample() -> Recording {
@@ -520,7 +512,15 @@ mod tests {
         let (s0, s1) = (rec.server_lane(0), rec.server_lane(1));
         rec.start(s0);
         rec.start(s1);
-        rec.state(s0, 1, 2, 0, 0, 0);
+        rec.state(
+            s0,
+            ServerState {
+                term: 1,
+                role: 2,
+                ..ServerState::default()
+            },
+            None,
+        );
         rec.set_decoder("Raft.AppendEntries", |_, args| {
             String::from_utf8_lossy(args).into_owned()
         });
@@ -645,7 +645,18 @@ mod tests {
                 why,
                 format!("AppendEntries {{ term: {}, entries: [] }}", i / 100).into_bytes(),
             );
-            rec.state(a, i / 100, (i % 3) as u8, i, i + 2, i / 50);
+            rec.state(
+                a,
+                ServerState {
+                    term: i / 100,
+                    role: (i % 3) as u8,
+                    commit: i,
+                    last: i + 2,
+                    snap: i / 50,
+                    vote: None,
+                },
+                None,
+            );
             rec.apply(b, 2 * i, false);
             rec.apply(b, 2 * i + 1, false);
             rec.timer(a, "heartbeat");

@@ -1,4 +1,4 @@
-//! Headless Chromium for the page tests (`checker/mutants/tests/counterexample_page.rs`,
+//! Headless Chromium for the page tests (`checker/mutants/tests/counterexample_page.rs`, `tests/viz.rs`,
 //! `tests/viz_steps.rs`): open a page with every request going through a local proxy, and give
 //! back its DOM after its scripts ran (or a screenshot), the console's messages, and the requests
 //! the page made.
@@ -189,6 +189,34 @@ pub fn chromium(
         console,
         requests,
     }
+}
+
+/// A screenshot of `page` written to `png`, checked: the page made no request and its console
+/// stayed silent, and the file is a 1400 x 900 PNG of more than `min_bytes` bytes (a blank page
+/// compresses to a few KB).
+pub fn screenshot(browser: &Path, page: &Path, png: &Path, min_bytes: usize) {
+    if let Some(dir) = png.parent() {
+        std::fs::create_dir_all(dir).expect("the screenshot's folder");
+    }
+    let _ = std::fs::remove_file(png);
+    let shown = chromium(browser, page, "", Some(png));
+    assert!(shown.console.is_empty(), "console: {:?}", shown.console);
+    assert!(
+        shown.requests.is_empty(),
+        "network requests: {:?}",
+        shown.requests
+    );
+    let bytes =
+        std::fs::read(png).unwrap_or_else(|e| panic!("no screenshot {} ({e})", png.display()));
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().expect("4 bytes"));
+    let height = u32::from_be_bytes(bytes[20..24].try_into().expect("4 bytes"));
+    assert_eq!((width, height), (1400, 900), "the window's size");
+    assert!(
+        bytes.len() > min_bytes,
+        "{} bytes: a blank page?",
+        bytes.len()
+    );
 }
 
 /// The elements of `dom` whose opening tag contains `attribute` (`data-field="voted_for"`), each

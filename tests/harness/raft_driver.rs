@@ -34,7 +34,7 @@ use tokio::time::Instant;
 
 use labkit::labrpc::{ClientEnd, RpcError, Server, Service};
 use labkit::persister::Persister;
-use labkit::recorder::{Lane, LogTerms, Restarted, summary};
+use labkit::recorder::{Lane, LogTerms, Restarted, ServerState, summary};
 use labkit::sim::{RunError, Sim};
 
 /// What the driver runs as a server: a Raft, and whatever hosts it. A bare Raft ([`Bare`]) hosts
@@ -149,7 +149,7 @@ type LeadershipWatcher = Box<dyn Fn(u64, bool)>;
 
 /// What the recording last said of a server: term, role, commit index, last index, snapshot index,
 /// vote.
-type Seen = (u64, u8, u64, u64, u64, Option<PeerId>);
+type Seen = ServerState;
 
 /// Restart server `me` of `peers` from persisted bytes and observe it, for the step-through page
 /// (the recorder calls it, catching a panic, when it draws what a server persisted).
@@ -538,14 +538,14 @@ impl<H: Host> Node<H> {
                     terms(),
                 ))),
             };
-            let seen = (
-                view.term,
+            let seen = ServerState {
+                term: view.term,
                 role,
-                view.commit_index,
+                commit: view.commit_index,
                 last,
-                view.snapshot_index,
-                view.voted_for,
-            );
+                snap: view.snapshot_index,
+                vote: view.voted_for,
+            };
             (seen, log)
         });
         if self.0.seen.get() != Some(seen) || log.is_some() {
@@ -553,17 +553,7 @@ impl<H: Host> Node<H> {
             if let Some(log) = &log {
                 *self.0.seen_log.borrow_mut() = Some(log.clone());
             }
-            let (term, role, commit, last, snap, vote) = seen;
-            (self.0.sim.recorder()).raft_state(
-                self.0.lane,
-                term,
-                role,
-                commit,
-                last,
-                snap,
-                vote,
-                log,
-            );
+            (self.0.sim.recorder()).state(self.0.lane, seen, log);
         }
     }
 

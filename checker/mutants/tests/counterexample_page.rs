@@ -264,21 +264,7 @@ fn the_counterexample_page_screenshot() {
     };
     let page = vote_not_persisted_page("vote-not-persisted-screenshot.html");
     let png = out_dir().join("counterexample-page.png");
-    let _ = std::fs::remove_file(&png);
-    let shown = chromium(&browser, &page, "", Some(&png));
-    assert!(shown.console.is_empty(), "console: {:?}", shown.console);
-    assert!(
-        shown.requests.is_empty(),
-        "network requests: {:?}",
-        shown.requests
-    );
-    let bytes = std::fs::read(&png).expect("the screenshot");
-    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    // 1400 x 900 pixels (the PNG's header), and not a blank page (which compresses to a few KB).
-    let width = u32::from_be_bytes(bytes[16..20].try_into().expect("4 bytes"));
-    let height = u32::from_be_bytes(bytes[20..24].try_into().expect("4 bytes"));
-    assert_eq!((width, height), (1400, 900));
-    assert!(bytes.len() > 30_000, "{} bytes: a blank page?", bytes.len());
+    browser::screenshot(&browser, &page, &png, 30_000);
 }
 
 /// The browser checks bite: a page whose script fails is seen on the console and in the DOM.
