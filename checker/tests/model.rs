@@ -349,3 +349,32 @@ fn the_simulations_model_offers_only_steps_that_change_the_state() {
     }
     assert!(ignored_by_plain > 0, "the plain model ignored no action");
 }
+
+/// A limit on CPU time (what the graded presets use) stops a search as a real-time limit does,
+/// and the report and a preset's verdict say which clock it was.
+#[test]
+fn a_cpu_time_limit_stops_the_search_and_says_so() {
+    use checker::model::cli::preset_passed;
+    use checker::model::report::Stop;
+    let report = check::<raft::Raft>(
+        &Bounds::default(),
+        &Exploration {
+            strategy: Strategy::Bfs,
+            timeout: Some(Duration::ZERO),
+            cpu_time: true,
+            ..Exploration::default()
+        },
+    );
+    assert!(!report.complete);
+    assert!(
+        matches!(report.stop, Some(Stop::TimeLimit(_))),
+        "{:?}",
+        report.stop
+    );
+    let text = render_report(&report, "127.0.0.1:3000");
+    assert!(text.contains(", time limit 0s of CPU time"), "{text}");
+    assert_eq!(
+        preset_passed(&report).unwrap_err(),
+        "timed out: the search did not finish within the preset's time limit of 0s of CPU time"
+    );
+}

@@ -626,3 +626,43 @@ fn the_prevote_preset_fails_a_pre_candidate_that_raises_its_term() {
         verdict.report
     );
 }
+
+/// With `first_violation` (as the presets run), depth-first search stops at its first safety
+/// violation and says so; the counterexample is then the same on every run, whereas a search
+/// that explores on reports the last one it found before a time limit (which varied with the
+/// machine's load: the grade snapshot of `stale-replies` on a vote-twice mutant did).
+#[test]
+fn depth_first_search_can_stop_at_its_first_violation() {
+    let bounds = Bounds {
+        commands: 0,
+        lose_stale: true,
+        ..Bounds::default()
+    };
+    let exploration = Exploration {
+        first_violation: true,
+        ..Exploration::default()
+    };
+    let first = check::<raft_mutants::vote_twice::Raft>(&bounds, &exploration);
+    let text = render_report(&first, "127.0.0.1:3000");
+    assert_eq!(first.stop, Some(Stop::AtFirstViolation), "{text}");
+    assert!(!first.complete);
+    assert!(
+        text.contains("(depth-first search stopped at its first violation: verdicts cover the explored part only)"),
+        "{text}"
+    );
+    assert!(
+        first.unique < 100_000,
+        "{} states: it explored on",
+        first.unique
+    );
+    let again = check::<raft_mutants::vote_twice::Raft>(&bounds, &exploration);
+    let path = |r: &Report<raft_mutants::vote_twice::Raft>| {
+        r.verdicts
+            .iter()
+            .find(|v| v.name == "election safety")
+            .and_then(|v| v.counterexample.clone())
+            .expect("a counterexample")
+            .into_actions()
+    };
+    assert_eq!(path(&first), path(&again));
+}

@@ -179,6 +179,12 @@ pub struct Exploration {
     /// Stop after this long (the verdicts then cover only what was explored). Simulation without
     /// one stops after [`SIMULATION_TIME_LIMIT`].
     pub timeout: Option<Duration>,
+    /// The time limit counts this process's CPU time, not real time (see [`super::clock`]).
+    pub cpu_time: bool,
+    /// Depth-first search stops at its first safety violation instead of exploring on (the
+    /// presets: any violation fails them). Which violation it reports then does not depend on
+    /// how far it got before a time limit.
+    pub first_violation: bool,
     /// Seed for the simulation strategy.
     pub seed: u64,
     /// Explore one state of each set that differ only in the servers' names (DFS and simulation;
@@ -196,6 +202,8 @@ impl Default for Exploration {
             threads: 1,
             max_depth: None,
             timeout: None,
+            cpu_time: false,
+            first_violation: false,
             seed: 0,
             symmetry: false,
             shortening_limit: SEARCH_STATE_LIMIT,

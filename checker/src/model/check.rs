@@ -21,6 +21,7 @@ use stateright::{Checker, Expectation, Model};
 
 use super::action::RaftPath;
 use super::bounds::{Bounds, Exploration, Strategy};
+use super::clock::Stopwatch;
 use super::node::RaftNode;
 use super::panics;
 use super::properties::{REACHABILITY, SAFETY, violation_of};
@@ -66,22 +67,24 @@ pub fn check_with_progress<R: RaftNode>(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Report<R> {
     let started = Instant::now();
+    // The clock the time limit is measured on (real time, or CPU time for the presets).
+    let clock = Stopwatch::start(exploration.cpu_time);
     let time_limit = exploration.time_limit();
     let tell = |stage, counts| {
         progress(Progress {
             stage,
             counts,
-            elapsed: started.elapsed(),
+            elapsed: clock.elapsed(),
             time_limit,
         })
     };
     let model = model::<R>(bounds);
     let found = match exploration.strategy {
         Strategy::Bfs => {
-            breadth_first_search(&model, exploration, started, &|c| tell("searching", c))
+            breadth_first_search(&model, exploration, clock, &|c| tell("searching", c))
         }
         Strategy::Dfs | Strategy::Simulation => {
-            stateright_search(&model, exploration, started, &|c| tell("searching", c))
+            stateright_search(&model, exploration, clock, &|c| tell("searching", c))
         }
     };
     let searched = started.elapsed();
@@ -166,7 +169,7 @@ pub fn check_with_progress<R: RaftNode>(
 fn breadth_first_search<R: RaftNode>(
     model: &RaftModel<R>,
     exploration: &Exploration,
-    started: Instant,
+    clock: Stopwatch,
     progress: &(dyn Fn(Counts) + Sync),
 ) -> Found<R> {
     let time_limit = exploration.time_limit();
@@ -175,7 +178,7 @@ fn breadth_first_search<R: RaftNode>(
         &SearchOptions {
             threads: exploration.threads.max(1),
             max_depth: exploration.max_depth,
-            deadline: time_limit.map(|t| started + t),
+            deadline: time_limit.map(|t| (clock, t)),
             state_limit: None,
             properties: None,
             stop_after_first_violation: true,
@@ -215,7 +218,7 @@ fn breadth_first_search<R: RaftNode>(
 fn stateright_search<R: RaftNode>(
     model: &RaftModel<R>,
     exploration: &Exploration,
-    started: Instant,
+    clock: Stopwatch,
     progress: &(dyn Fn(Counts) + Sync),
 ) -> Found<R> {
     let time_limit = exploration.time_limit();
@@ -236,11 +239,16 @@ fn stateright_search<R: RaftNode>(
     if let Some(target) = target {
         builder = builder.target_max_depth(target);
     }
-    if let Some(limit) = time_limit {
+    // stateright's timeout is real time: a CPU-time limit is only watched from here.
+    if let Some(limit) = time_limit.filter(|_| !clock.counts_cpu_time()) {
         builder = builder.timeout(limit);
     }
     if exploration.symmetry {
         builder = builder.symmetry_fn(symmetry::representative::<R>);
+    }
+    let first_violation = exploration.first_violation && !simulation;
+    if first_violation {
+        builder = builder.finish_when(stateright::HasDiscoveries::AnyFailures);
     }
     let mut checker: Box<dyn Checker<RaftModel<R>>> = if simulation {
         Box::new(builder.spawn_simulation(exploration.seed, stateright::UniformChooser))
@@ -274,7 +282,7 @@ fn stateright_search<R: RaftNode>(
         if handles.is_empty() || failure.is_some() {
             break;
         }
-        if time_limit.is_some_and(|t| started.elapsed() >= t) {
+        if time_limit.is_some_and(|t| clock.passed(t)) {
             timed_out = true;
             break;
         }
@@ -286,14 +294,19 @@ fn stateright_search<R: RaftNode>(
         std::thread::park_timeout(Duration::from_millis(50));
     }
     // stateright's own timeout also ends its threads, between jobs.
-    timed_out |= time_limit.is_some_and(|t| started.elapsed() >= t);
+    timed_out |= time_limit.is_some_and(|t| clock.passed(t));
     let raw_depth = checker.max_depth();
     let cut = match (exploration.max_depth, target) {
         (Some(_), Some(target)) => raw_depth >= target,
         _ => false,
     };
+    let discoveries: BTreeMap<&'static str, RaftPath<R>> =
+        checker.discoveries().into_iter().collect();
+    let violated = SAFETY.iter().any(|name| discoveries.contains_key(name));
     let stop = if let Some(failure) = failure {
         Some(Stop::Failed(failure))
+    } else if first_violation && violated {
+        Some(Stop::AtFirstViolation)
     } else if timed_out {
         time_limit.map(Stop::TimeLimit)
     } else if simulation {
@@ -311,7 +324,7 @@ fn stateright_search<R: RaftNode>(
         },
         complete: stop.is_none(),
         stop,
-        discoveries: checker.discoveries().into_iter().collect(),
+        discoveries,
         pathless: Vec::new(),
         shortest: false,
     }

@@ -122,7 +122,7 @@ fn depth(text: &str) -> Result<usize, String> {
 }
 
 /// The flags a preset fixes: `--preset` refuses every one of them.
-const PRESET_FIXES: [&str; 15] = [
+const PRESET_FIXES: [&str; 17] = [
     "servers",
     "max_term",
     "commands",
@@ -136,6 +136,8 @@ const PRESET_FIXES: [&str; 15] = [
     "threads",
     "depth",
     "timeout",
+    "cpu_time",
+    "stop_at_first_violation",
     "seed",
     "symmetry",
 ];
@@ -164,6 +166,14 @@ pub struct CheckArgs {
     /// 60 with --strategy simulation].
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// Count --timeout in CPU seconds of this process (all its threads) rather than real
+    /// seconds, so that a busy machine does not cut the search short (the presets do).
+    #[arg(long, requires = "timeout")]
+    pub cpu_time: bool,
+    /// Depth-first search: stop at the first safety violation (the presets do, so the
+    /// counterexample they print is the same on every run, however busy the machine).
+    #[arg(long)]
+    pub stop_at_first_violation: bool,
     /// Seed for the simulation strategy.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -181,8 +191,8 @@ pub struct CheckArgs {
 }
 
 impl CheckArgs {
-    /// The arguments a preset stands for: its bound flags, its time limit as `--timeout`, and
-    /// this command's `--explorer`. Arguments without a preset are returned as they are.
+    /// The arguments a preset stands for: its bound flags, its time limit as `--timeout` in CPU
+    /// seconds (`--cpu-time`), and this command's `--explorer`. Arguments without a preset are returned as they are.
     pub fn resolve(&self) -> Result<(CheckArgs, Option<&'static Preset>), String> {
         let Some(name) = &self.preset else {
             return Ok((self.clone(), None));
@@ -198,7 +208,13 @@ impl CheckArgs {
         let args = ["check"]
             .into_iter()
             .chain(preset.flags.iter().copied())
-            .chain(["--timeout", &timeout, "--explorer", &self.explorer]);
+            .chain([
+                "--timeout",
+                &timeout,
+                "--cpu-time",
+                "--stop-at-first-violation",
+            ])
+            .chain(["--explorer", &self.explorer]);
         let parsed = PresetFlags::try_parse_from(args)
             .map_err(|e| format!("preset {name}: its flags do not parse: {e}"))?;
         Ok((parsed.args, Some(preset)))
@@ -211,6 +227,8 @@ impl CheckArgs {
             threads: self.threads,
             max_depth: self.depth,
             timeout: self.timeout.map(Duration::from_secs),
+            cpu_time: self.cpu_time,
+            first_violation: self.stop_at_first_violation,
             seed: self.seed,
             symmetry: self.symmetry,
             ..Exploration::default()
@@ -321,8 +339,13 @@ pub fn preset_passed<R: RaftNode>(report: &Report<R>) -> Result<(), String> {
     }
     if let Some(Stop::TimeLimit(limit)) = &report.stop {
         return Err(format!(
-            "timed out: the search did not finish within the preset's time limit of {}s",
-            limit.as_secs()
+            "timed out: the search did not finish within the preset's time limit of {}s{}",
+            limit.as_secs(),
+            if report.exploration.cpu_time {
+                " of CPU time"
+            } else {
+                ""
+            }
         ));
     }
     if !report.complete {
@@ -381,7 +404,7 @@ pub fn check_outcome<R: RaftNode>(
     }
     let heading = match preset {
         Some(p) => format!(
-            "checking {name}: preset {} ({}; time limit {}s)\n",
+            "checking {name}: preset {} ({}; time limit {}s of CPU time)\n",
             p.name,
             if p.flags.is_empty() {
                 "the default bound".to_string()
@@ -541,7 +564,7 @@ pub fn describe_presets() -> String {
     let mut out = String::new();
     for p in presets::PRESETS {
         out.push_str(&format!(
-            "{:<18} lab {}  time limit {}s\n  {}\n  {}\n  bound: {}\n",
+            "{:<18} lab {}  time limit {}s of CPU time\n  {}\n  {}\n  bound: {}\n",
             p.name,
             p.lab.to_ascii_uppercase(),
             p.time_limit_secs,
@@ -767,6 +790,13 @@ mod tests {
             let (args, found) = check.args.resolve().unwrap();
             assert_eq!(found, Some(preset));
             assert_eq!(args.timeout, Some(preset.time_limit_secs));
+            assert!(
+                args.cpu_time,
+                "{}: a preset's limit is CPU time",
+                preset.name
+            );
+            assert!(args.exploration().cpu_time);
+            assert!(args.exploration().first_violation);
             let flags =
                 Check::try_parse_from(std::iter::once("check").chain(preset.flags.iter().copied()))
                     .unwrap();

@@ -34,6 +34,7 @@ pub mod actor;
 pub mod bounds;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod ghost;
 pub mod node;
 pub mod page;

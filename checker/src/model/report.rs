@@ -50,6 +50,8 @@ pub enum Stop {
     /// Breadth-first search checked the depth of its first violation (this many steps) and
     /// stopped there.
     FirstViolation(usize),
+    /// Depth-first search stopped at its first safety violation (`--stop-at-first-violation`).
+    AtFirstViolation,
     /// Simulation samples paths; it ended (every property was discovered) before its time limit.
     Sampled,
     /// A search thread panicked outside the Raft (a bug of the checker), with this message.
@@ -222,6 +224,7 @@ pub fn render_report_with_pages<R: RaftNode>(
     let e = &report.exploration;
     let _ = writeln!(out, "bounds: {}", report.bounds);
     let time_limit = match (e.timeout, e.time_limit()) {
+        (Some(t), _) if e.cpu_time => format!(", time limit {}s of CPU time", t.as_secs_f64()),
         (Some(t), _) => format!(", time limit {}s", t.as_secs_f64()),
         (None, Some(t)) => format!(", time limit {}s (simulation's default)", t.as_secs_f64()),
         (None, None) => String::new(),
@@ -260,6 +263,9 @@ pub fn render_report_with_pages<R: RaftNode>(
             " (breadth-first search stops after depth {d}, where it found its first violation: \
              verdicts cover the paths of at most {d} steps only)"
         ),
+        Some(Stop::AtFirstViolation) => " (depth-first search stopped at its first violation: \
+             verdicts cover the explored part only)"
+            .to_owned(),
         Some(Stop::Sampled) => {
             " (simulation samples paths: verdicts cover the sampled paths only)".to_owned()
         }

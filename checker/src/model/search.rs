@@ -14,13 +14,14 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, RwLock};
-use std::time::Instant;
+use std::time::Duration;
 
 use nohash_hasher::IntMap;
 use stateright::{Expectation, Model, Path, Property};
 
 use super::action::RaftAction;
 use super::action::RaftPath;
+use super::clock::Stopwatch;
 use super::node::RaftNode;
 use super::panics;
 use super::raft_model::RaftModel;
@@ -33,8 +34,8 @@ pub struct SearchOptions {
     pub threads: usize,
     /// Check the states at most this many steps from the start (no limit if `None`).
     pub max_depth: Option<usize>,
-    /// Stop when this instant passes.
-    pub deadline: Option<Instant>,
+    /// Stop when this much time has passed on this stopwatch.
+    pub deadline: Option<(Stopwatch, Duration)>,
     /// Stop once this many distinct states were found.
     pub state_limit: Option<usize>,
     /// The properties to look for, by name (`None`: all of the model's).
@@ -317,7 +318,11 @@ impl<R: RaftNode> Work<'_, R> {
                     .unwrap_or_else(|e| e.into_inner())
                     .push((chunk, next));
             }
-            if self.options.deadline.is_some_and(|d| Instant::now() >= d) {
+            if self
+                .options
+                .deadline
+                .is_some_and(|(clock, limit)| clock.passed(limit))
+            {
                 self.stop(End::Deadline);
             }
             if self

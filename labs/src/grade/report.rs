@@ -67,7 +67,7 @@ impl TestGrade {
     fn output(&self) -> String {
         if let Some(p) = self.preset {
             let mut out = format!(
-                "The model checker's preset {} (lab {}: {}; time limit {}s): {}.",
+                "The model checker's preset {} (lab {}: {}; time limit {}s of CPU time): {}.",
                 p.name,
                 p.lab.to_ascii_uppercase(),
                 p.about,

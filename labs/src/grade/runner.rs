@@ -46,6 +46,11 @@ pub struct RunTask {
 /// checker enforces itself, then reports "timed out"): start-up, and shortening a counterexample.
 pub const PRESET_MARGIN: Duration = Duration::from_secs(60);
 
+/// A preset's own limit is CPU time (a busy machine must not fail a search that fits); the
+/// grader still kills a run whose real time exceeds this many times that limit (plus
+/// [`PRESET_MARGIN`]), so that a run that hangs without using the CPU ends too.
+pub const PRESET_REAL_TIME_FACTOR: u32 = 3;
+
 impl RunTask {
     /// The (lab, test, seed) its record on the report channel must name.
     fn record_identity(&self) -> (&str, &str, u64) {
@@ -55,10 +60,13 @@ impl RunTask {
         }
     }
 
-    /// Its real-time limit: the grader's for a test, the preset's own plus a margin for a preset.
+    /// Its real-time limit: the grader's for a test; for a preset, [`PRESET_REAL_TIME_FACTOR`]
+    /// times its own (CPU-time) limit plus a margin.
     pub fn time_limit(&self, settings: &RunSettings<'_>) -> Duration {
         match self.preset {
-            Some(p) => Duration::from_secs(p.time_limit_secs) + PRESET_MARGIN,
+            Some(p) => {
+                Duration::from_secs(p.time_limit_secs) * PRESET_REAL_TIME_FACTOR + PRESET_MARGIN
+            }
             None => settings.time_limit,
         }
     }
