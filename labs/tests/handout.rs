@@ -387,6 +387,145 @@ fn the_docs_check_finds_names_that_do_not_exist() {
     }
 }
 
+/// The student's types: in a handout they are stubs (`todo!`), so test code that builds one fails
+/// there. Such tests check the reference and belong in instructor-only regions.
+const STUDENT_TYPES: &[&str] = &["Raft", "KvServer", "Clerk"];
+
+/// Where test code outside the lab suites names a student's type: `file: test` per finding. Test
+/// code is every `#[test]` function and `#[cfg(test)]` item, and the whole of each crate's
+/// `tests/*.rs` (the workspace's own `tests/` holds the lab suites, skipped, and the harness, whose
+/// non-test code drives the student's Raft by design).
+fn tests_naming_student_types(tree: &Path) -> Vec<String> {
+    use syn::visit::Visit;
+
+    struct Finder<'a> {
+        file: &'a str,
+        /// The test item being read, if any.
+        test: Option<String>,
+        found: Vec<String>,
+    }
+    impl Finder<'_> {
+        fn note(&mut self, name: &str) {
+            if let Some(test) = &self.test
+                && STUDENT_TYPES.contains(&name)
+            {
+                let finding = format!("{}: {test} names `{name}`", self.file);
+                if !self.found.contains(&finding) {
+                    self.found.push(finding);
+                }
+            }
+        }
+        fn tokens(&mut self, tokens: proc_macro2::TokenStream) {
+            for token in tokens {
+                match token {
+                    proc_macro2::TokenTree::Ident(ident) => self.note(&ident.to_string()),
+                    proc_macro2::TokenTree::Group(group) => self.tokens(group.stream()),
+                    _ => {}
+                }
+            }
+        }
+        fn within(&mut self, is_test: bool, name: String, visit: impl FnOnce(&mut Self)) {
+            if is_test && self.test.is_none() {
+                self.test = Some(name);
+                visit(self);
+                self.test = None;
+            } else {
+                visit(self);
+            }
+        }
+    }
+    fn is_test(attrs: &[syn::Attribute]) -> bool {
+        attrs.iter().any(|a| {
+            let path = a.path();
+            path.segments.last().is_some_and(|s| s.ident == "test")
+                || (path.is_ident("cfg") && a.parse_args::<syn::Ident>().is_ok_and(|i| i == "test"))
+        })
+    }
+    impl<'ast> Visit<'ast> for Finder<'_> {
+        fn visit_item_fn(&mut self, item: &'ast syn::ItemFn) {
+            let name = format!("fn {}", item.sig.ident);
+            self.within(is_test(&item.attrs), name, |f| {
+                syn::visit::visit_item_fn(f, item)
+            });
+        }
+        fn visit_item_mod(&mut self, item: &'ast syn::ItemMod) {
+            let name = format!("mod {}", item.ident);
+            self.within(is_test(&item.attrs), name, |f| {
+                syn::visit::visit_item_mod(f, item)
+            });
+        }
+        fn visit_impl_item_fn(&mut self, item: &'ast syn::ImplItemFn) {
+            let name = format!("fn {}", item.sig.ident);
+            self.within(is_test(&item.attrs), name, |f| {
+                syn::visit::visit_impl_item_fn(f, item)
+            });
+        }
+        fn visit_ident(&mut self, ident: &'ast syn::Ident) {
+            self.note(&ident.to_string());
+        }
+        fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+            syn::visit::visit_macro(self, mac);
+            self.tokens(mac.tokens.clone());
+        }
+    }
+
+    let mut found = Vec::new();
+    for file in walk(tree).into_iter().filter(|f| f.ends_with(".rs")) {
+        let parts: Vec<&str> = file.split('/').collect();
+        // `<crate>/tests/...`: integration tests and their support modules.
+        let crate_tests = parts.len() >= 3 && parts[1] == "tests";
+        // `tests/<name>.rs` beside the lab suites (a framework test such as tests/viz.rs).
+        let workspace_test = parts.len() == 2
+            && parts[0] == "tests"
+            && !labs::registry::LABS
+                .iter()
+                .any(|lab| file == format!("tests/{}.rs", lab.suite));
+        let text = std::fs::read_to_string(tree.join(&file)).expect("read a source file");
+        let ast = syn::parse_file(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let mut finder = Finder {
+            file: &file,
+            test: (crate_tests || workspace_test).then(|| "the test file".to_string()),
+            found: Vec::new(),
+        };
+        finder.visit_file(&ast);
+        found.extend(finder.found);
+    }
+    found
+}
+
+/// No framework test of the handout builds the student's (stubbed) Raft, KV server or clerk: a
+/// student's `cargo test` must fail only in the lab suites. A fast, static stand-in for the
+/// ignored test below, which runs the handout's tests: it sees only tests that name the types
+/// (not, say, one that runs a lab through the harness, as tests/viz.rs does). The instructor's own
+/// tree does have such tests (in instructor-only regions or files), and the check finds them there.
+#[test]
+fn no_framework_test_in_the_handout_builds_the_students_code() {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("handout-test-code");
+    let _ = std::fs::remove_dir_all(&out);
+    labs::handout::generate(workspace_root(), &out).expect("handout");
+    let found = tests_naming_student_types(&out);
+    assert!(
+        found.is_empty(),
+        "framework tests that would fail on the handout's stubs (mark them instructor-only):\n{}",
+        found.join("\n")
+    );
+
+    let instructor = tests_naming_student_types(workspace_root());
+    for expected in [
+        "checker/src/model/cli.rs: mod tests names `Raft`",
+        "checker/src/model/step.rs: mod tests names `Raft`",
+        "checker/tests/model.rs: the test file names `Raft`",
+        "raft/tests/handler_rules.rs: the test file names `Raft`",
+        "kvraft/tests/reference.rs: the test file names `KvServer`",
+    ] {
+        assert!(
+            instructor.iter().any(|f| f == expected),
+            "the check misses {expected:?}; it found:\n{}",
+            instructor.join("\n")
+        );
+    }
+}
+
 /// In a student's repository, `cargo test --release --workspace` fails only in the lab suites
 /// (every one of them, as nothing is implemented yet): no framework test assumes the reference.
 /// Slow (a release build of the whole handout), so ignored by default:
