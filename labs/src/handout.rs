@@ -50,6 +50,7 @@ pub const INSTRUCTOR_ONLY: &[&str] = &[
     "checker/tests/actor_model.rs",
     "checker/tests/model.rs",
     "checker/tests/panics.rs",
+    "checker/tests/search_threads.rs",
     // The timeline page's tests record runs of the reference; so do the step-through page's
     // (and the browser helper serves only these and the checker's mutant tests).
     "tests/viz.rs",

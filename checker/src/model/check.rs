@@ -15,6 +15,8 @@
 //!   [`Verdict::shortness`] says which.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use stateright::{Checker, Expectation, Model};
@@ -230,10 +232,13 @@ fn stateright_search<R: RaftNode>(
         .map(|d| if simulation { d + 1 } else { d + 2 });
     // stateright's checker takes a model of its own.
     let own = super::model::<R>(model.bounds());
+    // Set once this search is over, to end stateright's depth-first threads (see
+    // `RaftModel::stopped_by`). Its simulation threads end only by its own timeout.
+    let stop = Arc::new(AtomicBool::new(false));
     let own = if simulation {
         own.for_simulation()
     } else {
-        own
+        own.stopped_by(Arc::clone(&stop))
     };
     let mut builder = own.checker().threads(exploration.threads.max(1));
     if let Some(target) = target {
@@ -295,6 +300,21 @@ fn stateright_search<R: RaftNode>(
     }
     // stateright's own timeout also ends its threads, between jobs.
     timed_out |= time_limit.is_some_and(|t| clock.passed(t));
+    // A depth-first search stopped by its time limit: end its threads, so that they do not
+    // search on in this process, and so that what they found is settled before it is read.
+    // (After a panic, the others may wait for the dead thread's jobs forever: leave them.)
+    if !simulation && failure.is_none() && !handles.is_empty() {
+        stop.store(true, Ordering::Relaxed);
+        for handle in handles.drain(..) {
+            if let Err(payload) = handle.join() {
+                failure.get_or_insert(format!(
+                    "a search thread panicked: {}",
+                    panics::message(&*payload)
+                ));
+            }
+        }
+        stop.store(false, Ordering::Relaxed);
+    }
     let raw_depth = checker.max_depth();
     let cut = match (exploration.max_depth, target) {
         (Some(_), Some(target)) => raw_depth >= target,

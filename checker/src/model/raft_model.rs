@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use stateright::actor::{Actor, ActorModel, ActorModelAction, Envelope, Id, LossyNetwork, Out};
 use stateright::{Model, Path, Property};
@@ -29,6 +30,8 @@ pub struct RaftModel<R: RaftNode> {
     memo: ThreadLocal<RefCell<Memo<R>>>,
     /// Offer only steps that change the state (see [`RaftModel::for_simulation`]).
     only_steps_that_change: bool,
+    /// Once set, no state has a next step (see [`RaftModel::stopped_by`]).
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl<R: RaftNode> RaftModel<R> {
@@ -43,6 +46,22 @@ impl<R: RaftNode> RaftModel<R> {
     /// `Path`"). The states reached, and the paths, are the same as the plain model's.
     pub fn for_simulation(mut self) -> Self {
         self.only_steps_that_change = true;
+        self
+    }
+
+    /// The same model, whose search ends soon after `stop` is set: from then on every state is a
+    /// dead end, so stateright's depth-first threads empty their stacks and return. (A single
+    /// depth-first thread never looks at stateright's own timeout, and nothing else stops it.)
+    /// Sound because no property is an "eventually" one, which a dead end would settle. Clear
+    /// `stop` before rebuilding paths: a path is replayed through [`Model::actions`].
+    pub fn stopped_by(mut self, stop: Arc<AtomicBool>) -> Self {
+        assert!(
+            self.properties()
+                .iter()
+                .all(|p| p.expectation != stateright::Expectation::Eventually),
+            "a stopped search would settle an eventually property"
+        );
+        self.stop = Some(stop);
         self
     }
 
@@ -314,6 +333,13 @@ impl<R: RaftNode> Model for RaftModel<R> {
     }
 
     fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
+        if self
+            .stop
+            .as_ref()
+            .is_some_and(|stop| stop.load(Ordering::Relaxed))
+        {
+            return;
+        }
         if state
             .history
             .ghost
@@ -498,6 +524,7 @@ pub fn model<R: RaftNode>(bounds: &Bounds) -> RaftModel<R> {
         actor,
         memo: ThreadLocal::new(),
         only_steps_that_change: false,
+        stop: None,
     }
 }
 
