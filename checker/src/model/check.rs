@@ -214,6 +214,19 @@ fn breadth_first_search<R: RaftNode>(
     }
 }
 
+/// Join stateright's search threads that have ended (or are about to); the first panic among
+/// them is the search's failure.
+fn join_search_threads(handles: Vec<std::thread::JoinHandle<()>>, failure: &mut Option<String>) {
+    for handle in handles {
+        if let Err(payload) = handle.join() {
+            failure.get_or_insert(format!(
+                "a search thread panicked: {}",
+                panics::message(&*payload)
+            ));
+        }
+    }
+}
+
 /// `Strategy::Dfs` and `Strategy::Simulation`: stateright's searches, watched from here (its
 /// own timeout is checked only between jobs, which a single DFS thread may never reach; and a
 /// thread that panics must not pass for a finished search).
@@ -276,14 +289,7 @@ fn stateright_search<R: RaftNode>(
         // for it forever).
         let (ended, running): (Vec<_>, Vec<_>) = handles.into_iter().partition(|h| h.is_finished());
         handles = running;
-        for handle in ended {
-            if let Err(payload) = handle.join() {
-                failure.get_or_insert(format!(
-                    "a search thread panicked: {}",
-                    panics::message(&*payload)
-                ));
-            }
-        }
+        join_search_threads(ended, &mut failure);
         if handles.is_empty() || failure.is_some() {
             break;
         }
@@ -305,14 +311,7 @@ fn stateright_search<R: RaftNode>(
     // (After a panic, the others may wait for the dead thread's jobs forever: leave them.)
     if !simulation && failure.is_none() && !handles.is_empty() {
         stop.store(true, Ordering::Relaxed);
-        for handle in handles.drain(..) {
-            if let Err(payload) = handle.join() {
-                failure.get_or_insert(format!(
-                    "a search thread panicked: {}",
-                    panics::message(&*payload)
-                ));
-            }
-        }
+        join_search_threads(std::mem::take(&mut handles), &mut failure);
         stop.store(false, Ordering::Relaxed);
     }
     let raw_depth = checker.max_depth();
